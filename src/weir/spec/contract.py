@@ -1,0 +1,246 @@
+"""Data contracts in ODCS v3 YAML, reduced to what weir enforces.
+
+The fields of the Data Contract Template map onto ODCS like this (see docs/contracts.md):
+owner → ``team[role=owner]``, consumers → ``customProperties[consumers]``, SLA freshness →
+``slaProperties[freshness]``, column type → ``physicalType``, nullable → ``not required``,
+pii → ``classification: pii``, checks → ``quality``, breaking-change policy →
+``customProperties[breakingChangePolicy]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from weir.hints import did_you_mean
+from weir.spec import types
+from weir.spec.base import Strict
+
+Severity = Literal["error", "warn", "info"]
+RULES = (
+    "not_null",
+    "unique",
+    "accepted_values",
+    "range",
+    "regex",
+    "row_condition",
+    "row_count",
+    "freshness",
+)
+PII_CLASSES = ("pii", "sensitive", "restricted")
+
+
+class Quality(Strict):
+    """One ODCS quality entry. ``rule`` names a weir check kind."""
+
+    rule: str
+    severity: Severity = "error"
+    name: str | None = None
+    description: str | None = None
+    validValues: list[Any] | None = None
+    mustBeBetween: tuple[Any, Any] | None = None
+    mustBeGreaterThanOrEqualTo: Any = None
+    mustBeLessThanOrEqualTo: Any = None
+    pattern: str | None = None
+    condition: str | None = None
+    columns: list[str] | None = None
+    column: str | None = None
+    maxAgeHours: float | None = None
+
+    @field_validator("rule")
+    @classmethod
+    def _known_rule(cls, value: str) -> str:
+        if value not in RULES:
+            raise ValueError(f"unknown rule {value!r}; {did_you_mean(value, RULES)}")
+        return value
+
+    @model_validator(mode="after")
+    def _params(self) -> Quality:
+        need = {
+            "accepted_values": ("validValues",),
+            "regex": ("pattern",),
+            "row_condition": ("condition",),
+            "freshness": ("maxAgeHours",),
+        }.get(self.rule, ())
+        for param in need:
+            if getattr(self, param) is None:
+                raise ValueError(f"rule {self.rule!r} needs {param!r}")
+        if self.rule in ("range", "row_count") and (
+            self.mustBeBetween is None
+            and self.mustBeGreaterThanOrEqualTo is None
+            and self.mustBeLessThanOrEqualTo is None
+        ):
+            raise ValueError(
+                f"rule {self.rule!r} needs mustBeBetween, mustBeGreaterThanOrEqualTo "
+                "or mustBeLessThanOrEqualTo"
+            )
+        return self
+
+    @property
+    def bounds(self) -> tuple[Any, Any]:
+        if self.mustBeBetween is not None:
+            return self.mustBeBetween
+        return self.mustBeGreaterThanOrEqualTo, self.mustBeLessThanOrEqualTo
+
+
+class Property(Strict):
+    """One column. ``physicalName`` is the source's name, ``name`` the silver name."""
+
+    name: str
+    physicalName: str | None = None
+    logicalType: str | None = None
+    physicalType: str
+    required: bool = False
+    unique: bool = False
+    primaryKey: bool = False
+    primaryKeyPosition: int | None = None
+    classification: str | None = None
+    description: str | None = None
+    examples: list[Any] | None = None
+    quality: list[Quality] = Field(default_factory=list)
+
+    @field_validator("physicalType")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        key = types.normalize(value)
+        if key is None:
+            raise ValueError(f"unknown type {value!r}; {did_you_mean(value, types.TYPE_NAMES)}")
+        return key
+
+    @property
+    def source_name(self) -> str:
+        return self.physicalName or self.name
+
+    @property
+    def pii(self) -> bool:
+        return (self.classification or "").lower() in PII_CLASSES
+
+
+class SchemaObject(Strict):
+    name: str
+    physicalName: str | None = None
+    description: str | None = None
+    properties: list[Property]
+    quality: list[Quality] = Field(default_factory=list)
+
+
+class TeamMember(Strict):
+    username: str
+    role: str | None = None
+    name: str | None = None
+
+
+class SlaProperty(Strict):
+    property: str
+    value: float | int | str
+    unit: str | None = None
+    element: str | None = None
+
+
+class CustomProperty(Strict):
+    property: str
+    value: Any
+
+
+class Description(Strict):
+    purpose: str | None = None
+    usage: str | None = None
+    limitations: str | None = None
+
+
+class ContractSpec(Strict):
+    apiVersion: str
+    kind: Literal["DataContract"]
+    id: str
+    name: str | None = None
+    version: str
+    status: str = "active"
+    domain: str | None = None
+    description: Description | None = None
+    team: list[TeamMember] = Field(default_factory=list)
+    slaProperties: list[SlaProperty] = Field(default_factory=list)
+    customProperties: list[CustomProperty] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=list)
+    schema_: list[SchemaObject] = Field(alias="schema", min_length=1, max_length=1)
+
+    @field_validator("apiVersion")
+    @classmethod
+    def _v3(cls, value: str) -> str:
+        if not value.startswith("v3."):
+            raise ValueError(f"weir reads ODCS v3 contracts; got apiVersion {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _columns(self) -> ContractSpec:
+        seen: set[str] = set()
+        for prop in self.schema_[0].properties:
+            if prop.name in seen:
+                raise ValueError(f"column {prop.name!r} is declared twice")
+            seen.add(prop.name)
+        for check in self.schema_[0].quality:
+            for col in [*(check.columns or []), *([check.column] if check.column else [])]:
+                if col not in seen:
+                    raise ValueError(
+                        f"table check {check.rule!r} names unknown column {col!r}; "
+                        f"{did_you_mean(col, seen)}"
+                    )
+        return self
+
+
+@dataclass(frozen=True)
+class Contract:
+    """The validated contract, with the views the engine needs."""
+
+    spec: ContractSpec
+    path: str
+
+    @property
+    def id(self) -> str:
+        return self.spec.id
+
+    @property
+    def table(self) -> SchemaObject:
+        return self.spec.schema_[0]
+
+    @property
+    def columns(self) -> list[Property]:
+        return self.table.properties
+
+    @property
+    def keys(self) -> list[str]:
+        keyed = [p for p in self.columns if p.primaryKey]
+        keyed.sort(key=lambda p: p.primaryKeyPosition or 0)
+        return [p.name for p in keyed]
+
+    @property
+    def pii_columns(self) -> list[str]:
+        return [p.name for p in self.columns if p.pii]
+
+    @property
+    def owner(self) -> str | None:
+        for member in self.spec.team:
+            if (member.role or "").lower() == "owner":
+                return member.username
+        return self.spec.team[0].username if self.spec.team else None
+
+    def custom(self, name: str) -> Any:
+        for prop in self.spec.customProperties:
+            if prop.property == name:
+                return prop.value
+        return None
+
+    @property
+    def freshness_hours(self) -> float | None:
+        for sla in self.spec.slaProperties:
+            if sla.property == "freshness":
+                factor = {"d": 24.0, "day": 24.0, "days": 24.0, "m": 1 / 60, "min": 1 / 60}
+                return float(sla.value) * factor.get((sla.unit or "h").lower(), 1.0)
+        return None
+
+    def column(self, name: str) -> Property:
+        for prop in self.columns:
+            if prop.name == name:
+                return prop
+        raise KeyError(name)

@@ -1,0 +1,102 @@
+"""Pipeline files (``pipelines/*.yml``): the fields of the Universal Pipeline Template."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from weir.spec import types
+from weir.spec.base import Strict
+
+Strategy = Literal["merge", "append", "partition-swap", "truncate-reload", "scd2"]
+
+
+class Derived(Strict):
+    """A silver column computed by a DuckDB SQL expression over the renamed columns."""
+
+    name: str
+    sql: str
+    type: str
+
+    @field_validator("type")
+    @classmethod
+    def _known_type(cls, value: str) -> str:
+        key = types.normalize(value)
+        if key is None:
+            raise ValueError(f"unknown type {value!r}")
+        return key
+
+
+class Transform(Strict):
+    engine: Literal["sql"] = "sql"
+    dedupe_order_by: str | None = None
+    """Keep the latest row per natural key by this column (silver name)."""
+    derived: list[Derived] = Field(default_factory=list)
+
+
+class Scd2(Strict):
+    tracked: list[str] | None = None
+    """Columns whose change opens a new version (default: every non-key column)."""
+    valid_from: str | None = None
+    """Column holding the change time (default: the run's start time)."""
+    hard_deletes: Literal["ignore", "close"] = "ignore"
+    """``close``: a key missing from a batch closes its current row (full snapshots only)."""
+
+
+class Load(Strict):
+    strategy: Strategy = "merge"
+    keys: list[str] | None = None
+    """Natural key (silver names); default: the contract's primaryKey columns."""
+    partition_by: list[str] = Field(default_factory=list)
+    table: str | None = None
+    """Silver table name; default: the pipeline name."""
+    scd2: Scd2 | None = None
+    target_file_size_mb: int | None = None
+
+    @model_validator(mode="after")
+    def _scd2(self) -> Load:
+        if self.strategy == "scd2" and self.scd2 is None:
+            return self.model_copy(update={"scd2": Scd2()})
+        if self.strategy != "scd2" and self.scd2 is not None:
+            raise ValueError(f"'scd2' settings given but strategy is {self.strategy!r}")
+        return self
+
+
+class QualityGates(Strict):
+    quarantine: bool = True
+    """Rows failing error-level checks go to the quarantine table; false: fail the run."""
+    max_quarantine_ratio: float = Field(default=1.0, ge=0.0, le=1.0)
+    """Mark the run failed when more than this share of rows is quarantined."""
+    sample_size: int = Field(default=5, ge=0, le=100)
+
+
+class ErrorHandling(Strict):
+    strategy: Literal["fail-fast", "retry", "dead-letter"] = "retry"
+    max_retries: int = Field(default=3, ge=0, le=20)
+    retry_delay_seconds: float = Field(default=5.0, ge=0)
+    backoff: float = Field(default=2.0, ge=1.0)
+    alert_channels: list[str] = Field(default_factory=list)
+
+
+class PipelineSpec(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    owner: str
+    description: str | None = None
+    schedule: str | None = None
+    sla_minutes: int | None = Field(default=None, gt=0)
+    tier: Literal[1, 2, 3] = 2
+    tags: list[str] = Field(default_factory=list)
+    contract: str
+    extract: dict[str, Any]
+    transform: Transform = Field(default_factory=Transform)
+    load: Load = Field(default_factory=Load)
+    quality_gates: QualityGates = Field(default_factory=QualityGates)
+    error_handling: ErrorHandling | None = None
+
+    @field_validator("extract")
+    @classmethod
+    def _has_source(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "source" not in value:
+            raise ValueError("extract needs 'source' (the connector kind, e.g. files or rest)")
+        return value
