@@ -1,0 +1,1 @@
+"""Compute engines. DuckDB is the embedded default."""

@@ -1,0 +1,32 @@
+"""DuckDB connections configured for weir: bounded memory, spill to the project's .weir/tmp."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+
+def connect(*, memory_limit: str = "4GB", temp_dir: Path | None = None, salt: str | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect(":memory:")
+    con.execute(f"SET memory_limit = '{memory_limit}'")
+    con.execute("SET preserve_insertion_order = false")
+    if temp_dir is not None:
+        temp_dir.mkdir(parents=True, exist_ok=True)
+        con.execute("SET temp_directory = ?", [str(temp_dir)])
+    if salt is not None:
+        con.execute("SET VARIABLE weir_salt = ?", [salt])
+    return con
+
+
+def fetch_table(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pa.Table:
+    """Run ``sql`` and return the whole result as an Arrow table."""
+    table: pa.Table = con.sql(sql, params=params).to_arrow_table()
+    return table
+
+
+def fetch_reader(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 131072) -> pa.RecordBatchReader:
+    """Run ``sql`` and stream the result as Arrow record batches."""
+    reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_rows)
+    return reader

@@ -1,0 +1,37 @@
+"""Fault injection for crash-safety tests.
+
+``WEIR_FAULT=<point>[@<n>]`` makes the process SIGKILL itself the ``n``-th time (default 1st)
+it reaches ``point``. Points are named ``<table>.<moment>``, e.g. ``bronze.before_commit``,
+``silver.after_commit``, ``bronze.write`` (inside a streaming write, after one batch).
+Without the variable every call is a dictionary lookup and nothing else.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from collections.abc import Iterator
+
+import pyarrow as pa
+
+_hits: Counter[str] = Counter()
+
+
+def point(name: str) -> None:
+    spec = os.environ.get("WEIR_FAULT")
+    if not spec:
+        return
+    target, _, nth = spec.partition("@")
+    if target != name:
+        return
+    _hits[name] += 1
+    if _hits[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def guard(name: str, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+    """Pass batches through, calling ``point(name)`` after each one (kills mid-write)."""
+    for batch in batches:
+        yield batch
+        point(name)

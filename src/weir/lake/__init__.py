@@ -1,0 +1,1 @@
+"""Delta Lake operations (delta-rs). Knows tables, not connectors."""

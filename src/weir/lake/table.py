@@ -1,0 +1,187 @@
+"""One Delta table: reads, commits with app transactions, and error translation.
+
+Every weir commit carries an app transaction ``(app_id, version)`` and commit metadata
+(``weir.position``, ``weir.run_id``, ``weir.batch``). delta-rs does not skip a replayed
+transaction by itself, so callers ask :meth:`Table.applied` on the same object they commit
+with and skip a batch already committed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake.exceptions import DeltaError, TableNotFoundError
+
+from weir import faults
+from weir.errors import LakeError
+
+LOG_RETENTION = {"delta.logRetentionDuration": "interval 36500 days"}
+"""Keep the log (and with it each commit's position metadata) as long as the table lives."""
+
+
+@dataclass(frozen=True)
+class Commit:
+    app_id: str
+    batch: int
+    run_id: str
+    started_at: str = ""
+    position: dict[str, Any] | None = None
+
+    def properties(self) -> CommitProperties:
+        meta = {"weir.batch": str(self.batch), "weir.run_id": self.run_id}
+        if self.position is not None:
+            meta["weir.position"] = json.dumps(self.position, sort_keys=True)
+        return CommitProperties(
+            custom_metadata=meta, app_transactions=[Transaction(self.app_id, self.batch)]
+        )
+
+
+@contextmanager
+def translated(action: str, uri: str) -> Iterator[None]:
+    """Re-raise delta-rs and Arrow errors as LakeError naming the table and the action."""
+    try:
+        yield
+    except (DeltaError, OSError, pa.ArrowException) as exc:
+        raise LakeError(
+            f"could not {action}: {type(exc).__name__}: {exc}",
+            where=uri,
+            hint="check the lake path and permissions; `weir history` shows the table's log",
+        ) from exc
+
+
+class Table:
+    def __init__(self, uri: str, *, label: str):
+        self.uri = uri
+        self.label = label
+        self._dt: DeltaTable | None = None
+
+    @property
+    def dt(self) -> DeltaTable | None:
+        if self._dt is None:
+            try:
+                self._dt = DeltaTable(self.uri)
+            except TableNotFoundError:
+                return None
+            except DeltaError as exc:
+                raise LakeError(f"cannot open {self.label} table: {exc}", where=self.uri) from exc
+        return self._dt
+
+    def exists(self) -> bool:
+        return self.dt is not None
+
+    def version(self) -> int | None:
+        dt = self.dt
+        return dt.version() if dt is not None else None
+
+    def refresh(self) -> None:
+        if self._dt is not None:
+            with translated("refresh", self.uri):
+                self._dt.update_incremental()
+
+    def applied(self, app_id: str) -> int:
+        """The highest batch of ``app_id`` committed to this table (0 when none)."""
+        dt = self.dt
+        if dt is None:
+            return 0
+        return dt.transaction_version(app_id) or 0
+
+    def commit_metadata(self, batch: int, *, scan: int = 200) -> dict[str, Any] | None:
+        """The commit info of the commit that carried ``batch``."""
+        dt = self.dt
+        if dt is None:
+            return None
+        with translated("read history", self.uri):
+            for limit in (scan, None):
+                for info in dt.history(limit):
+                    if info.get("weir.batch") == str(batch):
+                        return info
+        return None
+
+    def position(self, app_id: str) -> tuple[int, dict[str, Any] | None]:
+        """(last batch, position committed with it) for ``app_id``."""
+        batch = self.applied(app_id)
+        if batch == 0:
+            return 0, None
+        info = self.commit_metadata(batch)
+        if info is None or "weir.position" not in info:
+            raise LakeError(
+                f"{self.label} table has batch {batch} of {app_id} but its commit info is gone",
+                where=self.uri,
+                hint="the Delta log was cleaned up; run a backfill to rebuild the position",
+            )
+        return batch, json.loads(info["weir.position"])
+
+    def schema(self) -> pa.Schema | None:
+        dt = self.dt
+        if dt is None:
+            return None
+        return pa.schema(dt.schema().to_arrow())  # type: ignore[arg-type]
+
+    def dataset(self, batch: int | None = None) -> pa.RecordBatchReader | ds.Dataset | None:
+        dt = self.dt
+        if dt is None:
+            return None
+        with translated("read", self.uri):
+            data = dt.to_pyarrow_dataset()
+        if batch is None:
+            return data
+        return data.scanner(filter=ds.field("_batch") == batch).to_reader()
+
+    def write(
+        self,
+        data: pa.RecordBatchReader | pa.Table,
+        commit: Commit,
+        *,
+        mode: Literal["append", "overwrite"] = "append",
+        predicate: str | None = None,
+        partition_by: list[str] | None = None,
+        evolve: bool = False,
+    ) -> None:
+        faults.point(f"{self.label}.before_commit")
+        target: str | DeltaTable = self.dt if self.dt is not None else self.uri
+        config = None if self.exists() else LOG_RETENTION
+        with translated(f"write the {self.label} table", self.uri):
+            write_deltalake(
+                target,
+                data,
+                mode=mode,
+                predicate=predicate,
+                partition_by=(partition_by or None) if not self.exists() else None,
+                schema_mode="merge" if evolve and self.exists() else None,
+                configuration=config,
+                commit_properties=commit.properties(),
+            )
+        self._after_commit()
+
+    def merge(self, data: pa.RecordBatchReader | pa.Table, commit: Commit, *, predicate: str,
+              evolve: bool = False) -> Any:
+        """Start a MERGE (source alias ``s``, target ``t``); the caller adds clauses."""
+        dt = self.dt
+        assert dt is not None, "merge needs an existing table"
+        with translated("prepare a merge", self.uri):
+            return dt.merge(
+                data,
+                predicate,
+                source_alias="s",
+                target_alias="t",
+                merge_schema=evolve,
+                commit_properties=commit.properties(),
+            )
+
+    def execute(self, merger: Any) -> dict[str, Any]:
+        faults.point(f"{self.label}.before_commit")
+        with translated(f"merge into the {self.label} table", self.uri):
+            metrics: dict[str, Any] = merger.execute()
+        self._after_commit()
+        return metrics
+
+    def _after_commit(self) -> None:
+        faults.point(f"{self.label}.after_commit")
+        self._dt = None

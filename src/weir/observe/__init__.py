@@ -1,0 +1,1 @@
+"""Run records, secret scrubbing and progress output."""

@@ -1,0 +1,85 @@
+"""The run record: one per run, as a JSON line and as a row in the state store."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+Status = Literal["running", "success", "failed", "partial", "skipped"]
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class RunRecord:
+    pipeline_name: str
+    run_id: str
+    started_at: str = field(default_factory=now_iso)
+    completed_at: str | None = None
+    status: Status = "running"
+    stage: str = "start"
+    rows_extracted: int = 0
+    rows_transformed: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    quality_checks_passed: int = 0
+    quality_checks_failed: int = 0
+    duration_seconds: float = 0.0
+    error_message: str | None = None
+    watermark_before: str | None = None
+    watermark_after: str | None = None
+    # weir's additions
+    rows_quarantined: int = 0
+    rows_superseded: int = 0
+    batches: list[int] = field(default_factory=list)
+    table_versions: dict[str, int | None] = field(default_factory=dict)
+    checks: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    schema_changes: list[str] = field(default_factory=list)
+    attempts: int = 1
+    changed: bool = False
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+
+    def finish(self, status: Status, error: str | None = None) -> None:
+        self.status = status
+        self.error_message = error
+        self.completed_at = now_iso()
+        self.duration_seconds = round(time.monotonic() - self._t0, 3)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("_t0")
+        return data
+
+
+class Scrubber:
+    """Replaces every secret value (env-supplied credentials, the PII salt) with ``***``."""
+
+    def __init__(self, secrets: frozenset[str]):
+        self.secrets = sorted((s for s in secrets if len(s) >= 4), key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, "***")
+        return text
+
+
+def emit(record: RunRecord, destination: str, project_root: Path, scrub: Scrubber) -> None:
+    """Write the record as one JSON line to ``destination`` (a path or ``stderr``)."""
+    line = scrub(json.dumps(record.as_dict(), default=str, sort_keys=True))
+    if destination == "stderr":
+        print(line, file=sys.stderr, flush=True)
+        return
+    path = Path(destination)
+    if not path.is_absolute():
+        path = project_root / path
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write(line + "\n")

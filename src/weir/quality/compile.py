@@ -1,0 +1,194 @@
+"""Contract quality entries → SQL. One module, one function per check kind."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from weir.spec.contract import Contract, Quality, Severity
+
+
+def ident(name: str) -> str:
+    """A DuckDB identifier, always quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def literal(value: Any) -> str:
+    """A DuckDB literal for a YAML scalar (numbers, strings, booleans, dates)."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int | float):
+        return repr(value)
+    text = str(value).replace("'", "''")
+    return f"'{text}'"
+
+
+@dataclass(frozen=True)
+class RowRule:
+    """A per-row rule: ``violation`` is true for rows that break it."""
+
+    name: str
+    severity: Severity
+    violation: str
+    columns: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TableRule:
+    """A rule over the whole batch: ``failed`` is a boolean aggregate over ``flagged``."""
+
+    name: str
+    severity: Severity
+    failed: str
+    observed: str
+
+
+@dataclass(frozen=True)
+class CompiledChecks:
+    row: tuple[RowRule, ...]
+    table: tuple[TableRule, ...]
+
+    def flag_columns(self) -> str:
+        """Select-list items adding ``_errors``, ``dq_flags`` and ``_infos`` lists."""
+        return ", ".join(
+            f"{self._flags(sev)} AS {name}"
+            for sev, name in (("error", "_errors"), ("warn", "dq_flags"), ("info", "_infos"))
+        )
+
+    def _flags(self, severity: str) -> str:
+        rules = [r for r in self.row if r.severity == severity]
+        if not rules:
+            return "CAST([] AS VARCHAR[])"
+        items = ", ".join(f"CASE WHEN ({r.violation}) THEN {literal(r.name)} END" for r in rules)
+        return f"list_filter([{items}], lambda x: x IS NOT NULL)"
+
+    def failure_counts(self) -> str:
+        """One aggregate row: failing-row count per row rule, then each table rule's verdict."""
+        parts = []
+        for r in self.row:
+            column = {"error": "_errors", "warn": "dq_flags", "info": "_infos"}[r.severity]
+            parts.append(f"count(*) FILTER (WHERE list_contains({column}, {literal(r.name)}))")
+        for t in self.table:
+            parts.append(f"CAST(({t.failed}) AS INTEGER)")
+            parts.append(f"CAST(({t.observed}) AS VARCHAR)")
+        return ", ".join(parts) or "NULL"
+
+
+@dataclass
+class CheckResult:
+    name: str
+    severity: Severity
+    passed: bool
+    failing_rows: int = 0
+    observed: str | None = None
+    samples: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "severity": self.severity,
+            "passed": self.passed,
+            "failing_rows": self.failing_rows,
+            "observed": self.observed,
+            "samples": self.samples,
+        }
+
+
+def _not_null(col: str, q: Quality) -> str:
+    return f"{ident(col)} IS NULL"
+
+
+def _accepted_values(col: str, q: Quality) -> str:
+    values = ", ".join(literal(v) for v in q.validValues or [])
+    return f"{ident(col)} IS NOT NULL AND {ident(col)} NOT IN ({values})"
+
+
+def _range(col: str, q: Quality) -> str:
+    low, high = q.bounds
+    parts = []
+    if low is not None:
+        parts.append(f"{ident(col)} < {literal(low)}")
+    if high is not None:
+        parts.append(f"{ident(col)} > {literal(high)}")
+    return " OR ".join(parts)
+
+
+def _regex(col: str, q: Quality) -> str:
+    return f"{ident(col)} IS NOT NULL AND NOT regexp_full_match(CAST({ident(col)} AS VARCHAR), {literal(q.pattern)})"
+
+
+def _unique(cols: Sequence[str]) -> str:
+    keys = ", ".join(ident(c) for c in cols)
+    present = " AND ".join(f"{ident(c)} IS NOT NULL" for c in cols)
+    return f"{present} AND count(*) OVER (PARTITION BY {keys}) > 1"
+
+
+def _row_condition(q: Quality) -> str:
+    return f"NOT coalesce(({q.condition}), TRUE)"
+
+
+_COLUMN_RULES: dict[str, Callable[[str, Quality], str]] = {
+    "not_null": _not_null,
+    "accepted_values": _accepted_values,
+    "range": _range,
+    "regex": _regex,
+    "unique": lambda col, q: _unique([col]),
+    "row_condition": lambda col, q: _row_condition(q),
+}
+
+
+def _table_rule(q: Quality, name: str) -> TableRule | RowRule:
+    if q.rule == "row_count":
+        low, high = q.bounds
+        conds = [f"count(*) < {literal(low)}" if low is not None else None,
+                 f"count(*) > {literal(high)}" if high is not None else None]
+        failed = " OR ".join(c for c in conds if c)
+        return TableRule(name, q.severity, failed, "count(*)")
+    if q.rule == "freshness":
+        col = ident(q.column or "")
+        age = f"date_diff('second', CAST(max({col}) AS TIMESTAMP), CAST(now() AS TIMESTAMP)) / 3600.0"
+        return TableRule(name, q.severity, f"coalesce({age} > {q.maxAgeHours}, TRUE)", f"round({age}, 1)")
+    if q.rule == "unique":
+        return RowRule(name, q.severity, _unique(q.columns or []), tuple(q.columns or []))
+    if q.rule == "row_condition":
+        return RowRule(name, q.severity, _row_condition(q), ())
+    col = q.column or ""
+    return RowRule(name, q.severity, _COLUMN_RULES[q.rule](col, q), (col,))
+
+
+def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
+    """All rules of ``contract`` (+ implicit ones) as SQL over silver column names.
+
+    Implicit rules: natural-key columns must not be null (error), and ``required`` columns
+    must not be null (error) — a row without its key cannot be merged, and a contract's
+    ``required`` is a promise to consumers.
+    """
+    rows: list[RowRule] = []
+    tables: list[TableRule] = []
+    names: set[str] = set()
+
+    def add(rule: RowRule | TableRule) -> None:
+        if rule.name in names:
+            raise ValueError(f"two checks are named {rule.name!r}; give one a 'name'")
+        names.add(rule.name)
+        (rows if isinstance(rule, RowRule) else tables).append(rule)  # type: ignore[arg-type]
+
+    for prop in contract.columns:
+        if prop.required or prop.name in keys:
+            add(RowRule(f"{prop.name}.required", "error", _not_null(prop.name, _NN), (prop.name,)))
+        for q in prop.quality:
+            name = q.name or f"{prop.name}.{q.rule}"
+            if q.rule in ("row_count", "freshness"):
+                add(_table_rule(q.model_copy(update={"column": prop.name}), name))
+            else:
+                add(RowRule(name, q.severity, _COLUMN_RULES[q.rule](prop.name, q), (prop.name,)))
+    for q in contract.table.quality:
+        cols = q.columns or ([q.column] if q.column else [])
+        add(_table_rule(q, q.name or f"{contract.id}.{q.rule}" + (f"({','.join(cols)})" if cols else "")))
+    return CompiledChecks(tuple(rows), tuple(tables))
+
+
+_NN = Quality(rule="not_null")

@@ -1,0 +1,1 @@
+"""Planner and executor: locks, retries, catch-up, and the run of one pipeline."""

@@ -1,0 +1,332 @@
+"""The run of one pipeline: catch up, extract, stage, bronze commit, silver (+ quarantine).
+
+Crash safety comes from ordering and app transactions, not from clean-up code:
+
+1. bronze's app transaction ``weir:<pipeline>`` says which batch last landed, and its commit
+   carries the source position; silver and quarantine carry the same batch number;
+2. a batch in bronze but not yet in silver is finished from bronze on the next start
+   (catch-up) before anything new is extracted;
+3. every write first asks the table whether the batch is already there and skips it.
+
+So a process killed anywhere leaves either nothing of a batch, or bronze (and maybe
+quarantine) with it — which the next run completes. Nothing is lost or doubled.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from weir import faults
+from weir.engine.duckdb import connect, fetch_table
+from weir.errors import (
+    LakeError,
+    QualityError,
+    ReconciliationError,
+    SchemaDriftError,
+    SourceError,
+    TransientSourceError,
+    WeirError,
+)
+from weir.lake.strategies import LoadSpec, load
+from weir.lake.table import Commit, Table
+from weir.observe.record import RunRecord, Scrubber, emit
+from weir.quality.compile import CheckResult
+from weir.run.lock import pipeline_lock
+from weir.run.stage import META_FIELDS, Staged, stage
+from weir.sources.base import Position, Source, SourceContext
+from weir.spec import Pipeline, Project
+from weir.spec.types import arrow_type
+from weir.state.sqlite import StateStore
+from weir.transform.drift import diff
+from weir.transform.silver import SilverSql
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class Tables:
+    bronze: Table
+    silver: Table
+    quarantine: Table
+
+    @classmethod
+    def of(cls, project: Project, pipeline: Pipeline) -> Tables:
+        root = project.lake
+        return cls(
+            bronze=Table(f"{root}/bronze/{pipeline.name}", label="bronze"),
+            silver=Table(f"{root}/silver/{pipeline.table}", label="silver"),
+            quarantine=Table(f"{root}/quarantine/{pipeline.name}", label="quarantine"),
+        )
+
+    def versions(self) -> dict[str, int | None]:
+        return {t.label: t.version() for t in (self.bronze, self.silver, self.quarantine)}
+
+
+def source_schema(pipeline: Pipeline) -> pa.Schema:
+    """The contract's source-side schema: physical names, contract types, never inferred."""
+    keys = set(pipeline.keys)
+    return pa.schema(
+        pa.field(c.source_name, arrow_type(c.physicalType), nullable=not (c.required or c.name in keys))
+        for c in pipeline.contract.columns
+    )
+
+
+class PipelineRun:
+    """One execution of one pipeline. ``execute`` never raises for pipeline failures: the
+    outcome is in the returned record (status, error_message)."""
+
+    def __init__(self, project: Project, pipeline: Pipeline, *, run_id: str | None = None,
+                 wait: bool = False, progress: Progress = _quiet):
+        self.project = project
+        self.pipeline = pipeline
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.wait = wait
+        self.progress = progress
+        self.app_id = f"weir:{pipeline.name}"
+        self.tables = Tables.of(project, pipeline)
+        self.scrub = Scrubber(project.secrets)
+        self.record = RunRecord(pipeline_name=pipeline.name, run_id=self.run_id)
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    # ---------------------------------------------------------------- entry point
+    def execute(self) -> RunRecord:
+        record = self.record
+        try:
+            with pipeline_lock(self.project.state_dir, self.pipeline.name, wait=self.wait):
+                self._run()
+            status = "partial" if record.quality_checks_failed and self._gate_breached() else "success"
+            record.finish(status)
+        except WeirError as exc:
+            record.finish("failed", self.scrub(str(exc)))
+        finally:
+            if self._con is not None:
+                self._con.close()
+            record.table_versions = self.tables.versions() if record.status != "running" else {}
+            self._persist()
+        return record
+
+    def _persist(self) -> None:
+        spec = self.project.spec
+        emit(self.record, spec.logging.run_records, self.project.root, self.scrub)
+        StateStore(self.project.root / spec.state).save(self.record, self.scrub)
+
+    def _gate_breached(self) -> bool:
+        return False
+
+    # ---------------------------------------------------------------- the run
+    def _run(self) -> None:
+        record = self.record
+        record.stage = "position"
+        bronze_batch, position = self.tables.bronze.position(self.app_id)
+        source = self._source()
+        record.watermark_before = source.describe(position)
+        record.watermark_after = record.watermark_before
+        silver_batch = self.tables.silver.applied(self.app_id)
+        for batch in range(silver_batch + 1, bronze_batch + 1):
+            record.stage = "catch-up"
+            self.progress(f"finishing batch {batch} from bronze (an earlier run stopped early)")
+            reader = self.tables.bronze.dataset(batch)
+            assert isinstance(reader, pa.RecordBatchReader)
+            self._silver(batch, reader, expected_rows=None)
+            record.changed = True
+        record.stage = "extract"
+        schema = self._schema(source, position)
+        batch = bronze_batch + 1
+        staged, new_position, watermark = self._extract(source, position, schema, batch)
+        try:
+            if staged.rows == 0:
+                self.progress("nothing new")
+                return
+            record.stage = "bronze"
+            self.progress(f"bronze: appending {staged.rows:,} rows as batch {batch}")
+            commit = Commit(self.app_id, batch, self.run_id, record.started_at, new_position)
+            if self.tables.bronze.applied(self.app_id) < batch:
+                self.tables.bronze.write(_guarded(staged), commit, evolve=True)
+            record.watermark_after = watermark or source.describe(new_position)
+            record.changed = True
+            self._silver(batch, staged.reader(), expected_rows=staged.rows)
+        finally:
+            staged.remove()
+
+    def _source(self) -> Source:
+        context = SourceContext(
+            pipeline=self.pipeline.name,
+            project_dir=str(self.project.root),
+            run_id=self.run_id,
+            keys=tuple(self.pipeline.contract.column(k).source_name for k in self.pipeline.keys
+                       if k in {c.name for c in self.pipeline.contract.columns}),
+        )
+        return self.pipeline.source_kind(self.pipeline.source_config, context)
+
+    # ---------------------------------------------------------------- schema
+    def _schema(self, source: Source, position: Position | None) -> pa.Schema:
+        """Contract schema, plus columns evolved earlier or new in the pending data."""
+        expected = source_schema(self.pipeline)
+        meta = {f.name for f in META_FIELDS} | set(source.meta_columns)
+        fields = list(expected)
+        bronze = self.tables.bronze.schema()
+        if bronze is not None:
+            known = {f.name for f in fields} | meta
+            fields += [f for f in bronze if f.name not in known]
+        observed = source.probe(position)
+        if observed is not None:
+            change = diff(expected, observed, ignore=meta)
+            if change.breaking:
+                raise SchemaDriftError(
+                    change.render(f"the source no longer matches contract {self.pipeline.contract.id!r}:"),
+                    where=self.pipeline.contract.path,
+                    hint="update the contract (a breaking change: bump its version) or fix the source; "
+                    f"`weir schema diff {self.pipeline.name}` shows this again",
+                )
+            have = {f.name for f in fields}
+            for name, typ in change.added:
+                if name not in have:
+                    fields.append(pa.field(name, observed.field(name).type, nullable=True))
+                    note = f"new column {name!r} ({typ}) is not in the contract; tables evolved to keep it"
+                    self.record.schema_changes.append(note)
+                    self.record.warnings.append(note)
+        fields += [pa.field(n, t) for n, t in source.meta_columns.items()]
+        return pa.schema(fields)
+
+    # ---------------------------------------------------------------- extract
+    def _extract(self, source: Source, position: Position | None, schema: pa.Schema,
+                 batch: int) -> tuple[Staged, dict[str, Any], str | None]:
+        handling = self.project.error_handling(self.pipeline)
+        attempts = 1 + (handling.max_retries if handling.strategy == "retry" else 0)
+        path = self.project.state_dir / "staging" / self.pipeline.name / f"{batch}.arrow"
+        for attempt in range(1, attempts + 1):
+            self.record.attempts = attempt
+            try:
+                extraction = source.extract(position, schema)
+                staged = stage(extraction, path, schema=schema, run_id=self.run_id, batch=batch,
+                               progress=lambda n: self.progress(f"extracted {n:,} rows"))
+                self.record.warnings += extraction.warnings
+                self.record.rows_extracted += staged.rows
+                return staged, extraction.position(), extraction.watermark()
+            except TransientSourceError as exc:
+                if attempt == attempts:
+                    raise SourceError(
+                        f"{exc.message} (gave up after {attempts} attempts)",
+                        where=exc.where, hint=exc.hint) from exc
+                delay = handling.retry_delay_seconds * handling.backoff ** (attempt - 1)
+                self.progress(f"attempt {attempt} failed ({exc.message}); retrying in {delay:g}s")
+                time.sleep(delay)
+            except (pa.ArrowException, OSError) as exc:
+                raise SourceError(f"reading the source failed: {exc}",
+                                  hint="see the source's path/URL in the pipeline file") from exc
+        raise AssertionError("unreachable")
+
+    # ---------------------------------------------------------------- silver
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            salt = os.environ.get(self.project.spec.pii_salt_env, "")
+            self._con = connect(memory_limit=self.project.spec.duckdb_memory_limit,
+                                temp_dir=self.project.state_dir / "tmp", salt=salt)
+            self._con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
+        return self._con
+
+    def _silver(self, batch: int, reader: pa.RecordBatchReader, *, expected_rows: int | None) -> None:
+        record, con, tables = self.record, self.con, self.tables
+        record.stage = "transform"
+        plan = SilverSql.plan(self.pipeline, reader.schema)
+        con.register("input", reader)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
+        except duckdb.Error as exc:
+            raise WeirError(f"the silver transform failed: {exc}", where=str(self.pipeline.path),
+                            hint="check transform.derived SQL and the contract's check conditions") from exc
+        finally:
+            con.unregister("input")
+        total, errors, valid = con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0), "
+            "count(*) FILTER (WHERE len(_errors) = 0) FROM flagged").fetchone() or (0, 0, 0)
+        if expected_rows is not None and total != expected_rows:
+            raise ReconciliationError(f"batch {batch}: staged {expected_rows} rows but transformed {total}")
+        self._checks(plan, batch)
+        gates = self.pipeline.spec.quality_gates
+        if errors and not gates.quarantine:
+            raise QualityError(f"{errors} rows of batch {batch} fail error-level checks",
+                               hint="see the checks in the run record; fix the data or the contract")
+        if total and errors / total > gates.max_quarantine_ratio:
+            raise QualityError(
+                f"{errors} of {total} rows of batch {batch} ({errors / total:.1%}) fail error-level "
+                f"checks, above quality_gates.max_quarantine_ratio={gates.max_quarantine_ratio}",
+                hint="the batch stays in bronze; fix the contract or the source and run again")
+        commit = Commit(self.app_id, batch, self.run_id, self.record.started_at)
+        quarantined = 0
+        if errors:
+            record.stage = "quarantine"
+            rows = fetch_table(con, plan.quarantine())
+            quarantined = rows.num_rows
+            if tables.quarantine.applied(self.app_id) < batch:
+                tables.quarantine.write(rows, commit, evolve=True)
+        record.stage = "silver"
+        spec = self.pipeline.spec
+        data = fetch_table(con, plan.silver(dedupe=bool(self.pipeline.keys)))
+        if tables.silver.applied(self.app_id) < batch:
+            self.progress(f"silver: {spec.load.strategy} of {data.num_rows:,} rows into {self.pipeline.table}")
+            load(tables.silver, data, commit, LoadSpec(
+                strategy=spec.load.strategy, keys=self.pipeline.keys,
+                partition_by=spec.load.partition_by, order_by=spec.transform.dedupe_order_by,
+                scd2=spec.load.scd2, evolve=True), con)
+        if valid + quarantined != total:
+            raise ReconciliationError(
+                f"batch {batch}: extracted {total} rows but loaded {valid} + quarantined {quarantined}",
+                hint="this is a bug in weir; the batch is still in bronze")
+        record.rows_transformed += total
+        record.rows_loaded += valid
+        record.rows_quarantined += quarantined
+        record.rows_rejected += quarantined
+        record.rows_superseded += valid - data.num_rows
+        record.batches.append(batch)
+        con.execute("DROP TABLE flagged")
+
+    def _checks(self, plan: SilverSql, batch: int) -> None:
+        checks = plan.checks
+        row = self.con.execute(f"SELECT {checks.failure_counts()} FROM flagged").fetchone() or ()
+        limit = self.pipeline.spec.quality_gates.sample_size
+        results: list[CheckResult] = []
+        for i, rule in enumerate(checks.row):
+            failing = int(row[i] or 0)
+            result = CheckResult(rule.name, rule.severity, failing == 0, failing)
+            if failing and limit:
+                column = {"error": "_errors", "warn": "dq_flags", "info": "_infos"}[rule.severity]
+                cur = self.con.execute(plan.sample(column, rule.name, limit), [rule.name])
+                names = [d[0] for d in cur.description or []]
+                result.samples = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+            results.append(result)
+        offset = len(checks.row)
+        for j, table_rule in enumerate(checks.table):
+            failed = bool(row[offset + 2 * j])
+            results.append(CheckResult(table_rule.name, table_rule.severity, not failed,
+                                       observed=row[offset + 2 * j + 1]))
+        for result in results:
+            if result.passed:
+                self.record.quality_checks_passed += 1
+            else:
+                self.record.quality_checks_failed += 1
+            self.record.checks.append({"batch": batch, **result.as_dict()})
+
+
+def _guarded(staged: Staged) -> pa.RecordBatchReader:
+    """The staged rows as a stream that can be killed mid-write by fault injection."""
+    reader = staged.reader()
+    return pa.RecordBatchReader.from_batches(reader.schema, faults.guard("bronze.write", iter(reader)))
+
+
+def run_id_now() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]

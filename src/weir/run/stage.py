@@ -1,0 +1,82 @@
+"""Staging: a run's extraction lands in a local Arrow IPC file before any lake write.
+
+The stream is written batch by batch (memory stays bounded), the source position is known
+once it is exhausted, and only then does the bronze commit carry rows and position together.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from weir.sources.base import Extraction
+
+META_FIELDS = [
+    pa.field("_run_id", pa.string()),
+    pa.field("_batch", pa.int64()),
+    pa.field("_row", pa.int64()),
+    pa.field("_ingested_at", pa.timestamp("us", tz="UTC")),
+]
+
+
+@dataclass
+class Staged:
+    path: Path
+    rows: int
+    schema: pa.Schema
+
+    def dataset(self) -> ds.Dataset:
+        return ds.dataset(self.path, format="ipc")
+
+    def reader(self) -> pa.RecordBatchReader:
+        return self.dataset().scanner().to_reader()
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+
+def bronze_schema(source_schema: pa.Schema) -> pa.Schema:
+    """Bronze keeps everything: all columns nullable, then weir's meta columns."""
+    fields = [f.with_nullable(True) for f in source_schema]
+    return pa.schema(fields + META_FIELDS)
+
+
+def stage(
+    extraction: Extraction,
+    path: Path,
+    *,
+    schema: pa.Schema,
+    run_id: str,
+    batch: int,
+    progress: Callable[[int], None] | None = None,
+) -> Staged:
+    """Write every batch of ``extraction`` with meta columns to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    target = bronze_schema(schema)
+    ingested = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
+    rows = 0
+    last = time.monotonic()
+    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, target) as writer:
+        for data in extraction.batches():
+            n = data.num_rows
+            if n == 0:
+                continue
+            columns = [data.column(f.name) for f in schema]
+            columns += [
+                pa.repeat(pa.scalar(run_id, pa.string()), n),
+                pa.repeat(pa.scalar(batch, pa.int64()), n),
+                pa.arange(rows, rows + n).cast(pa.int64()),
+                pa.repeat(ingested, n),
+            ]
+            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=target))
+            rows += n
+            if progress is not None and time.monotonic() - last > 1.0:
+                progress(rows)
+                last = time.monotonic()
+    return Staged(path=path, rows=rows, schema=target)

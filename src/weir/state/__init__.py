@@ -1,0 +1,1 @@
+"""Run history: SQLite by default."""

@@ -1,0 +1,1 @@
+"""Silver mapping (rename, type, hash PII, derive, flag, de-duplicate)."""
