@@ -253,7 +253,7 @@ class PipelineRun:
             con.unregister("input")
         total, errors, valid = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0), "
-            "count(*) FILTER (WHERE len(_errors) = 0) FROM flagged").fetchone() or (0, 0, 0)
+            "count(*) FILTER (WHERE len(_errors) = 0) FROM flagged").fetchall()[0]
         if expected_rows is not None and total != expected_rows:
             raise ReconciliationError(f"batch {batch}: staged {expected_rows} rows but transformed {total}")
         self._checks(plan, batch)
@@ -297,7 +297,7 @@ class PipelineRun:
 
     def _checks(self, plan: SilverSql, batch: int) -> None:
         checks = plan.checks
-        row = self.con.execute(f"SELECT {checks.failure_counts()} FROM flagged").fetchone() or ()
+        row = self.con.execute(f"SELECT {checks.failure_counts()} FROM flagged").fetchall()[0]
         limit = self.pipeline.spec.quality_gates.sample_size
         results: list[CheckResult] = []
         for i, rule in enumerate(checks.row):

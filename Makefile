@@ -1,0 +1,36 @@
+# The two commands a new user needs: `make demo` and `make test`.
+# Everything is installed from the lock file into .venv; nothing is installed by hand.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: setup demo test check bench clean
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+setup: $(UV)
+	$(UV) sync --frozen --all-groups --quiet
+
+demo: setup  ## prepare the flights file drops and run the example project end to end
+	$(BIN)/python examples/flights/prepare.py
+	$(BIN)/weir run --project examples/flights
+
+test: setup  ## lint, type-check and run the whole test suite
+	$(MAKE) --no-print-directory check
+	$(BIN)/pytest
+
+check: setup  ## ruff, ruff-format and mypy --strict, exactly as CI runs them
+	$(BIN)/ruff check src tests bench examples
+	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/mypy
+
+bench: setup  ## the benchmarks of bench/ (minutes; prints a table of figures and ratios)
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf .tools $(VENV) examples/flights/lake examples/flights/.weir examples/flights/data

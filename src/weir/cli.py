@@ -1,0 +1,101 @@
+"""The ``weir`` command: a thin layer over the library.
+
+Exit codes: 0 success, 1 a run failed, 2 configuration or usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from weir import __version__
+from weir.errors import UsageError, WeirError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+class Output:
+    """Human text on stdout, progress on stderr; with --json only JSON on stdout."""
+
+    def __init__(self, as_json: bool):
+        self.as_json = as_json
+
+    def progress(self, message: str) -> None:
+        if not self.as_json:
+            print(f"  … {message}", file=sys.stderr, flush=True)
+
+    def text(self, message: str = "") -> None:
+        if not self.as_json:
+            print(message, flush=True)
+
+    def json(self, payload: Any) -> None:
+        if self.as_json:
+            print(json.dumps(payload, indent=2, default=str, sort_keys=True), flush=True)
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--project", type=Path, default=Path("."), help="project directory (default: .)")
+    parser.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from weir.commands import COMMANDS
+
+    parser = argparse.ArgumentParser(
+        prog="weir",
+        description="Declarative data pipelines into a Delta Lake medallion.",
+        epilog="Exit codes: 0 success, 1 a run failed, 2 configuration or usage error.",
+    )
+    parser.add_argument("--version", action="version", version=f"weir {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (help_text, configure, _) in COMMANDS.items():
+        command = sub.add_parser(name, help=help_text, description=help_text)
+        _common(command)
+        configure(command)
+    return parser
+
+
+class _Parser(argparse.ArgumentParser):
+    pass
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from weir.commands import COMMANDS
+
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0) if exc.code in (0, None) else 2
+    if not args.command:
+        parser.print_help()
+        return 2
+    out = Output(args.json)
+    handler: Callable[[argparse.Namespace, Output], int] = COMMANDS[args.command][2]
+    try:
+        return handler(args, out)
+    except WeirError as exc:
+        _report(out, exc)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _report(out: Output, exc: WeirError) -> None:
+    if out.as_json:
+        out.json({"error": exc.message, "where": exc.where, "hint": exc.hint, "kind": type(exc).__name__})
+    else:
+        print(f"error: {exc}", file=sys.stderr)
+
+
+def usage(message: str, hint: str | None = None) -> UsageError:
+    return UsageError(message, hint=hint)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

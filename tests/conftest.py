@@ -1,0 +1,98 @@
+"""Shared fixtures: small real projects in tmp_path, real DuckDB and real Delta tables."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deltalake import DeltaTable
+
+SALT = "test-salt-9f2c41d7e3"
+
+ORDERS_CONTRACT: dict[str, Any] = {
+    "apiVersion": "v3.0.2",
+    "kind": "DataContract",
+    "id": "orders",
+    "version": "1.0.0",
+    "team": [{"username": "data-eng", "role": "owner"}],
+    "slaProperties": [{"property": "freshness", "value": 24, "unit": "h"}],
+    "schema": [
+        {
+            "name": "orders",
+            "properties": [
+                {"name": "order_id", "physicalName": "id", "physicalType": "int64", "primaryKey": True},
+                {"name": "email", "physicalType": "string", "classification": "pii"},
+                {
+                    "name": "amount",
+                    "physicalType": "float64",
+                    "quality": [
+                        {"rule": "range", "mustBeBetween": [0, 1000], "severity": "warn"},
+                        {"rule": "range", "mustBeGreaterThanOrEqualTo": -100, "severity": "error",
+                         "name": "amount.not_absurd"},
+                    ],
+                },
+                {"name": "updated_at", "physicalType": "timestamp", "required": True},
+            ],
+        }
+    ],
+}
+
+
+def orders_pipeline(**overrides: Any) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "name": "orders",
+        "owner": "data-eng",
+        "contract": "orders",
+        "extract": {"source": "memory", "dataset": "orders"},
+        "transform": {"dedupe_order_by": "updated_at"},
+        "load": {"strategy": "merge"},
+        "error_handling": {"max_retries": 2, "retry_delay_seconds": 0},
+    }
+    for key, value in overrides.items():
+        spec[key] = value
+    return spec
+
+
+def write_project(
+    root: Path,
+    *,
+    contracts: dict[str, dict[str, Any]] | None = None,
+    pipelines: dict[str, dict[str, Any]] | None = None,
+    project: str = "name: test\n",
+) -> Path:
+    (root / "contracts").mkdir(parents=True, exist_ok=True)
+    (root / "pipelines").mkdir(parents=True, exist_ok=True)
+    (root / "weir.yml").write_text(textwrap.dedent(project))
+    for name, data in (contracts or {"orders": ORDERS_CONTRACT}).items():
+        (root / "contracts" / f"{name}.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    for name, data in (pipelines or {"orders": orders_pipeline()}).items():
+        (root / "pipelines" / f"{name}.yml").write_text(yaml.safe_dump(data, sort_keys=False))
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _salt(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEIR_PII_SALT", SALT)
+
+
+@pytest.fixture
+def project_dir(tmp_path: Path) -> Callable[..., Path]:
+    def make(**kwargs: Any) -> Path:
+        return write_project(tmp_path / "proj", **kwargs)
+
+    return make
+
+
+def table_rows(path: Path | str, columns: list[str] | None = None, sort: list[str] | None = None) -> list[dict[str, Any]]:
+    data = DeltaTable(str(path)).to_pyarrow_table(columns=columns)
+    if sort:
+        data = data.sort_by([(c, "ascending") for c in sort])
+    return data.to_pylist()
+
+
+def version(path: Path | str) -> int:
+    return DeltaTable(str(path)).version()
