@@ -38,7 +38,9 @@ class Output:
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--project", type=Path, default=Path("."), help="project directory (default: .)")
+    parser.add_argument(
+        "--project", type=Path, default=Path("."), help="project directory (default: .)"
+    )
     parser.add_argument("--json", action="store_true", help="print machine-readable JSON only")
 
 
@@ -88,7 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _report(out: Output, exc: WeirError) -> None:
     if out.as_json:
-        out.json({"error": exc.message, "where": exc.where, "hint": exc.hint, "kind": type(exc).__name__})
+        out.json(
+            {"error": exc.message, "where": exc.where, "hint": exc.hint, "kind": type(exc).__name__}
+        )
     else:
         print(f"error: {exc}", file=sys.stderr)
 

@@ -43,21 +43,33 @@ def _init(args: argparse.Namespace, out: Output) -> int:
 # ---------------------------------------------------------------- validate
 def _validate(args: argparse.Namespace, out: Output) -> int:
     project = _project(args)
-    out.text(f"{project.root}: ok — {len(project.pipelines)} pipelines, {len(project.contracts)} contracts")
+    out.text(
+        f"{project.root}: ok — {len(project.pipelines)} pipelines, {len(project.contracts)} contracts"
+    )
     for pipeline in project.pipelines.values():
-        out.text(f"  {pipeline.name}: {pipeline.spec.extract['source']} → bronze → silver "
-                 f"({pipeline.spec.load.strategy}), contract {pipeline.contract.id}")
-    out.json({"ok": True, "pipelines": sorted(project.pipelines), "contracts": sorted(project.contracts)})
+        out.text(
+            f"  {pipeline.name}: {pipeline.spec.extract['source']} → bronze → silver "
+            f"({pipeline.spec.load.strategy}), contract {pipeline.contract.id}"
+        )
+    out.json(
+        {"ok": True, "pipelines": sorted(project.pipelines), "contracts": sorted(project.contracts)}
+    )
     return 0
 
 
 # ---------------------------------------------------------------- run
 def _run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("pipelines", nargs="*", metavar="PIPELINE", help="pipelines to run (default: all)")
-    p.add_argument("--wait", action="store_true", help="wait for a running instance instead of refusing")
+    p.add_argument(
+        "pipelines", nargs="*", metavar="PIPELINE", help="pipelines to run (default: all)"
+    )
+    p.add_argument(
+        "--wait", action="store_true", help="wait for a running instance instead of refusing"
+    )
 
 
-def run_all(project: Project, names: list[str], out: Output, *, wait: bool = False) -> list[RunRecord]:
+def run_all(
+    project: Project, names: list[str], out: Output, *, wait: bool = False
+) -> list[RunRecord]:
     from weir.run.pipeline import PipelineRun
 
     selected = [project.pipeline(n) for n in names] if names else list(project.pipelines.values())
@@ -76,8 +88,14 @@ def _run(args: argparse.Namespace, out: Output) -> int:
     failed = [r for r in records if r.status == "failed"]
     changed = [r for r in records if r.changed]
     if not failed:
-        out.text("\n" + (f"done: {len(changed)} of {len(records)} pipelines loaded new data"
-                         if changed else "done: everything was up to date; no table changed"))
+        out.text(
+            "\n"
+            + (
+                f"done: {len(changed)} of {len(records)} pipelines loaded new data"
+                if changed
+                else "done: everything was up to date; no table changed"
+            )
+        )
     else:
         out.text(f"\n{len(failed)} of {len(records)} pipelines failed")
     out.json({"runs": [r.as_dict() for r in records]})
@@ -88,12 +106,15 @@ def summary(r: RunRecord) -> str:
     if r.status == "failed":
         return f"  ✗ failed at {r.stage}: {r.error_message}"
     if not r.changed:
-        return (f"  = up to date: nothing new since {r.watermark_before or 'the start'} "
-                f"(no table versions created, {r.duration_seconds:.1f}s)")
+        return (
+            f"  = up to date: nothing new since {r.watermark_before or 'the start'} "
+            f"(no table versions created, {r.duration_seconds:.1f}s)"
+        )
     failed = [c["name"] for c in r.checks if not c["passed"]]
     lines = [
         f"  ✓ {r.status}: extracted {r.rows_extracted:,} · loaded {r.rows_loaded:,} · "
-        f"quarantined {r.rows_quarantined:,}" + (f" · superseded {r.rows_superseded:,}" if r.rows_superseded else ""),
+        f"quarantined {r.rows_quarantined:,}"
+        + (f" · superseded {r.rows_superseded:,}" if r.rows_superseded else ""),
         f"    checks {r.quality_checks_passed} passed / {r.quality_checks_failed} failed"
         + (f" ({', '.join(sorted(set(failed))[:6])})" if failed else ""),
         f"    watermark {r.watermark_before or '∅'} → {r.watermark_after or '∅'} · {r.duration_seconds:.1f}s",
@@ -111,19 +132,30 @@ def _status(args: argparse.Namespace, out: Output) -> int:
     rows = []
     for name, pipeline in sorted(project.pipelines.items()):
         run = last.get(name)
-        rows.append(_status_row(name, pipeline.contract.freshness_hours, pipeline.spec.sla_minutes, run))
+        rows.append(
+            _status_row(name, pipeline.contract.freshness_hours, pipeline.spec.sla_minutes, run)
+        )
     for row in rows:
-        out.text(f"{row['pipeline']:<16} {row['status']:<8} {row['last_run'] or 'never':<26} "
-                 f"{row['freshness']}   {row['runtime']}")
+        out.text(
+            f"{row['pipeline']:<16} {row['status']:<8} {row['last_run'] or 'never':<26} "
+            f"{row['freshness']}   {row['runtime']}"
+        )
     out.json({"pipelines": rows})
     return 0
 
 
-def _status_row(name: str, sla_hours: float | None, sla_minutes: int | None,
-                run: dict[str, Any] | None) -> dict[str, Any]:
+def _status_row(
+    name: str, sla_hours: float | None, sla_minutes: int | None, run: dict[str, Any] | None
+) -> dict[str, Any]:
     if run is None:
-        return {"pipeline": name, "status": "never", "last_run": None, "freshness": "no runs yet",
-                "runtime": "", "stale": None}
+        return {
+            "pipeline": name,
+            "status": "never",
+            "last_run": None,
+            "freshness": "no runs yet",
+            "runtime": "",
+            "stale": None,
+        }
     ok_at = run.get("last_success_at")
     age_h = None
     if ok_at:
@@ -135,14 +167,24 @@ def _status_row(name: str, sla_hours: float | None, sla_minutes: int | None,
     runtime = f"took {run['duration_seconds']:.1f}s"
     if sla_minutes:
         runtime += f" (SLA {sla_minutes} min)"
-    return {"pipeline": name, "status": run["status"], "last_run": run["started_at"],
-            "freshness": fresh, "runtime": runtime, "stale": stale, "age_hours": age_h,
-            "rows_loaded": run["rows_loaded"], "error_message": run["error_message"]}
+    return {
+        "pipeline": name,
+        "status": run["status"],
+        "last_run": run["started_at"],
+        "freshness": fresh,
+        "runtime": runtime,
+        "stale": stale,
+        "age_hours": age_h,
+        "rows_loaded": run["rows_loaded"],
+        "error_message": run["error_message"],
+    }
 
 
 # ---------------------------------------------------------------- history
 def _history_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("table", help="table: PIPELINE (silver), or bronze.NAME / silver.NAME / quarantine.NAME")
+    p.add_argument(
+        "table", help="table: PIPELINE (silver), or bronze.NAME / silver.NAME / quarantine.NAME"
+    )
     p.add_argument("--limit", type=int, default=20, help="newest N versions (default 20)")
 
 
@@ -153,28 +195,41 @@ def _history(args: argparse.Namespace, out: Output) -> int:
     layer, _, name = args.table.rpartition(".")
     layer = layer or "silver"
     if layer not in ("bronze", "silver", "quarantine"):
-        raise UsageError(f"unknown layer {layer!r}", hint="use bronze.NAME, silver.NAME or quarantine.NAME")
+        raise UsageError(
+            f"unknown layer {layer!r}", hint="use bronze.NAME, silver.NAME or quarantine.NAME"
+        )
     table = Table(f"{project.lake}/{layer}/{name}", label=layer)
     dt = table.dt
     if dt is None:
-        raise ConfigError(f"table {layer}.{name} does not exist yet", where=table.uri,
-                          hint="run its pipeline first (`weir run`)")
+        raise ConfigError(
+            f"table {layer}.{name} does not exist yet",
+            where=table.uri,
+            hint="run its pipeline first (`weir run`)",
+        )
     entries = []
     for info in dt.history(args.limit):
         metrics = info.get("operationMetrics", {})
-        entries.append({
-            "version": info.get("version"),
-            "timestamp": datetime.fromtimestamp(info["timestamp"] / 1000, UTC).isoformat(timespec="seconds"),
-            "operation": info.get("operation"),
-            "run_id": info.get("weir.run_id"),
-            "batch": info.get("weir.batch"),
-            "rows_added": metrics.get("num_added_rows", metrics.get("num_target_rows_inserted")),
-            "rows_updated": metrics.get("num_target_rows_updated"),
-        })
+        entries.append(
+            {
+                "version": info.get("version"),
+                "timestamp": datetime.fromtimestamp(info["timestamp"] / 1000, UTC).isoformat(
+                    timespec="seconds"
+                ),
+                "operation": info.get("operation"),
+                "run_id": info.get("weir.run_id"),
+                "batch": info.get("weir.batch"),
+                "rows_added": metrics.get(
+                    "num_added_rows", metrics.get("num_target_rows_inserted")
+                ),
+                "rows_updated": metrics.get("num_target_rows_updated"),
+            }
+        )
     out.text(f"{layer}.{name} ({table.uri})")
     for e in entries:
-        out.text(f"  v{e['version']:<4} {e['timestamp']}  {e['operation']:<8} batch {e['batch'] or '-':<4} "
-                 f"run {e['run_id'] or '-':<14} +{e['rows_added'] or 0} ~{e['rows_updated'] or 0}")
+        out.text(
+            f"  v{e['version']:<4} {e['timestamp']}  {e['operation']:<8} batch {e['batch'] or '-':<4} "
+            f"run {e['run_id'] or '-':<14} +{e['rows_added'] or 0} ~{e['rows_updated'] or 0}"
+        )
     out.json({"table": f"{layer}.{name}", "uri": table.uri, "versions": entries})
     return 0
 
@@ -196,7 +251,9 @@ def _verify(args: argparse.Namespace, out: Output) -> int:
 
 # ---------------------------------------------------------------- schema diff
 def _schema_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["diff"], help="diff: contract vs pending source data vs tables")
+    p.add_argument(
+        "action", choices=["diff"], help="diff: contract vs pending source data vs tables"
+    )
     p.add_argument("pipeline", help="pipeline whose contract to compare")
 
 
@@ -209,8 +266,15 @@ def _schema(args: argparse.Namespace, out: Output) -> int:
     for title, diff in sections:
         out.text(diff.render(title) if not diff.empty else f"{title}\n    no differences")
         breaking = breaking or diff.breaking
-    out.json({"breaking": breaking, "sections": [
-        {"title": t, "added": d.added, "removed": d.removed, "changed": d.changed} for t, d in sections]})
+    out.json(
+        {
+            "breaking": breaking,
+            "sections": [
+                {"title": t, "added": d.added, "removed": d.removed, "changed": d.changed}
+                for t, d in sections
+            ],
+        }
+    )
     return 1 if breaking else 0
 
 
@@ -218,13 +282,35 @@ def _none(p: argparse.ArgumentParser) -> None:
     return None
 
 
-Command = tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, "Output"], int]]
+Command = tuple[
+    str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace, "Output"], int]
+]
 COMMANDS: dict[str, Command] = {
-    "init": ("scaffold a new project with one working pipeline and its contract", _init_args, _init),
-    "validate": ("validate weir.yml, pipelines and contracts without touching data", _none, _validate),
-    "run": ("run pipelines: extract → bronze → silver, with checks and run records", _run_args, _run),
+    "init": (
+        "scaffold a new project with one working pipeline and its contract",
+        _init_args,
+        _init,
+    ),
+    "validate": (
+        "validate weir.yml, pipelines and contracts without touching data",
+        _none,
+        _validate,
+    ),
+    "run": (
+        "run pipelines: extract → bronze → silver, with checks and run records",
+        _run_args,
+        _run,
+    ),
     "status": ("last run of every pipeline, with freshness against its SLA", _none, _status),
     "history": ("versions of a Delta table with the runs that wrote them", _history_args, _history),
-    "verify": ("run a pipeline twice and prove the second run changes nothing", _verify_args, _verify),
-    "schema": ("schema tools: `schema diff PIPELINE` compares contract, source and tables", _schema_args, _schema),
+    "verify": (
+        "run a pipeline twice and prove the second run changes nothing",
+        _verify_args,
+        _verify,
+    ),
+    "schema": (
+        "schema tools: `schema diff PIPELINE` compares contract, source and tables",
+        _schema_args,
+        _schema,
+    ),
 }

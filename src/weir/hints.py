@@ -1,4 +1,4 @@
-""""Did you mean …" suggestions shared by registries and config validation."""
+""" "Did you mean …" suggestions shared by registries and config validation."""
 
 from __future__ import annotations
 

@@ -8,7 +8,9 @@ import duckdb
 import pyarrow as pa
 
 
-def connect(*, memory_limit: str = "4GB", temp_dir: Path | None = None, salt: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    *, memory_limit: str = "4GB", temp_dir: Path | None = None, salt: str | None = None
+) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
@@ -20,13 +22,17 @@ def connect(*, memory_limit: str = "4GB", temp_dir: Path | None = None, salt: st
     return con
 
 
-def fetch_table(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> pa.Table:
+def fetch_table(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None
+) -> pa.Table:
     """Run ``sql`` and return the whole result as an Arrow table."""
     table: pa.Table = con.sql(sql, params=params).to_arrow_table()
     return table
 
 
-def fetch_reader(con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 131072) -> pa.RecordBatchReader:
+def fetch_reader(
+    con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 131072
+) -> pa.RecordBatchReader:
     """Run ``sql`` and stream the result as Arrow record batches."""
     reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_rows)
     return reader

@@ -45,9 +45,19 @@ def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def load(table: Table, data: pa.Table, commit: Commit, spec: LoadSpec,
-         con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
-    """Apply one batch to ``table`` with ``spec.strategy``; returns delta-rs metrics."""
+def load(
+    table: Table, data: pa.Table, commit: Commit, spec: LoadSpec, con: duckdb.DuckDBPyConnection
+) -> dict[str, Any]:
+    """Apply one batch to ``table`` with ``spec.strategy``; returns delta-rs metrics.
+
+    Exactly one commit carries the batch's app transaction, even when nothing changed."""
+    metrics = _load(table, data, commit, spec, con)
+    table.mark(commit)
+    return metrics
+
+
+def _load(table: Table, data: pa.Table, commit: Commit, spec: LoadSpec,
+          con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
     if spec.strategy == "scd2":
         return _scd2(table, data, commit, spec, con)
     if not table.exists():
@@ -86,41 +96,59 @@ def _merge(table: Table, data: pa.Table, commit: Commit, spec: LoadSpec) -> dict
     return table.execute(merger)
 
 
-def _scd2(table: Table, data: pa.Table, commit: Commit, spec: LoadSpec,
-          con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def _scd2(
+    table: Table, data: pa.Table, commit: Commit, spec: LoadSpec, con: duckdb.DuckDBPyConnection
+) -> dict[str, Any]:
     """SCD Type 2 in one MERGE: close changed current rows, insert new versions."""
     assert spec.scd2 is not None
     keys = [ident(k) for k in spec.keys]
     con.register("batch_rows", data)
     tracked = spec.scd2.tracked or [
-        c for c in data.column_names
-        if c not in spec.keys and not c.startswith("_")
-        and c not in ("surrogate_key", "dq_valid", "dq_flags")
+        c
+        for c in data.column_names
+        if c not in spec.keys
+        and not c.startswith("_")
+        and c not in ("surrogate_key", "dq_valid", "dq_flags", spec.scd2.valid_from)
     ]
-    row_hash = "sha256(concat_ws('|', " + ", ".join(
-        f"coalesce(CAST({ident(c)} AS VARCHAR), '\\N')" for c in tracked) + "))"
-    valid_from = (f"CAST({ident(spec.scd2.valid_from)} AS TIMESTAMP)" if spec.scd2.valid_from
-                  else "CAST(getvariable('weir_run_ts') AS TIMESTAMP)")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT * EXCLUDE (surrogate_key), "
-                f"{valid_from} AS valid_from, {row_hash} AS _row_hash FROM batch_rows")
+    row_hash = (
+        "sha256(concat_ws('|', "
+        + ", ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), '\\N')" for c in tracked)
+        + "))"
+    )
+    valid_from = (
+        f"CAST({ident(spec.scd2.valid_from)} AS TIMESTAMP)"
+        if spec.scd2.valid_from
+        else "CAST(getvariable('weir_run_ts') AS TIMESTAMP)"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT * EXCLUDE (surrogate_key), "
+        f"{valid_from} AS valid_from, {row_hash} AS _row_hash FROM batch_rows"
+    )
     con.unregister("batch_rows")
     current = table.dataset()
     if current is None:
         con.execute("CREATE OR REPLACE TEMP TABLE cur AS SELECT * FROM incoming WHERE FALSE")
     else:
         con.register("target_rows", current)
-        con.execute("CREATE OR REPLACE TEMP TABLE cur AS SELECT * FROM target_rows "
-                    "WHERE is_current AND (" + ", ".join(keys) + ") IN "
-                    "(SELECT (" + ", ".join(keys) + ") FROM incoming)")
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE cur AS SELECT * FROM target_rows "
+            "WHERE is_current AND (" + ", ".join(keys) + ") IN "
+            "(SELECT (" + ", ".join(keys) + ") FROM incoming)"
+        )
         con.unregister("target_rows")
     on = " AND ".join(f"i.{k} = c.{k}" for k in keys)
-    version_key = "sha256(concat_ws('|', " + ", ".join(
-        f"CAST(i.{k} AS VARCHAR)" for k in keys) + ", CAST(i.valid_from AS VARCHAR)))"
-    changes = fetch_table(con,
+    version_key = (
+        "sha256(concat_ws('|', "
+        + ", ".join(f"CAST(i.{k} AS VARCHAR)" for k in keys)
+        + ", CAST(i.valid_from AS VARCHAR)))"
+    )
+    changes = fetch_table(
+        con,
         f"SELECT i.*, {version_key} AS surrogate_key, CAST(NULL AS TIMESTAMP) AS valid_to, "
         f"TRUE AS is_current, CASE WHEN c.{keys[0]} IS NULL THEN 'new' "
         f"WHEN c._row_hash <> i._row_hash AND i.valid_from > c.valid_from THEN 'change' "
-        f"ELSE 'keep' END AS _action FROM incoming i LEFT JOIN cur c ON {on}")
+        f"ELSE 'keep' END AS _action FROM incoming i LEFT JOIN cur c ON {on}",
+    )
     return _scd2_commit(table, changes, commit, spec)
 
 
@@ -135,10 +163,12 @@ def _scd2_commit(table: Table, changes: pa.Table, commit: Commit, spec: LoadSpec
         return {"num_target_rows_inserted": inserts.num_rows}
     marks = pc.if_else(pc.equal(action, "change"), "close", "keep")
     existing = pc.not_equal(action, "new")
-    staged = pa.concat_tables([
-        inserts.append_column("_mk", pa.nulls(inserts.num_rows, pa.string())),
-        rows.filter(existing).append_column("_mk", marks.filter(existing)),
-    ])
+    staged = pa.concat_tables(
+        [
+            inserts.append_column("_mk", pa.nulls(inserts.num_rows, pa.string())),
+            rows.filter(existing).append_column("_mk", marks.filter(existing)),
+        ]
+    )
     conds = " AND ".join(f"t.{ident(k)} = s.{ident(k)}" for k in spec.keys)
     predicate = f"s._mk IS NOT NULL AND t.is_current AND {conds}"
     merger = table.merge(staged, commit, predicate=predicate, evolve=spec.evolve)
@@ -152,8 +182,10 @@ def _scd2_commit(table: Table, changes: pa.Table, commit: Commit, spec: LoadSpec
     if spec.scd2.hard_deletes == "close":
         # Full-snapshot semantics: a current key absent from this batch was deleted upstream.
         merger = merger.when_not_matched_by_source_update(
-            updates={"valid_to": f"CAST({literal(commit.started_at)} AS TIMESTAMP)",
-                     "is_current": "false"},
+            updates={
+                "valid_to": f"CAST({literal(commit.started_at)} AS TIMESTAMP)",
+                "is_current": "false",
+            },
             predicate="t.is_current",
         )
     return table.execute(merger)

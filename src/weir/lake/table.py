@@ -160,8 +160,24 @@ class Table:
             )
         self._after_commit()
 
-    def merge(self, data: pa.RecordBatchReader | pa.Table, commit: Commit, *, predicate: str,
-              evolve: bool = False) -> Any:
+    def mark(self, commit: Commit) -> None:
+        """Record ``commit`` (its app transaction) without rows: a batch that changed nothing.
+
+        A MERGE that matches nothing makes no commit, yet the batch must count as applied,
+        or every later run would redo it."""
+        schema = self.schema()
+        if schema is None or self.applied(commit.app_id) >= commit.batch:
+            return
+        self.write(schema.empty_table(), commit, mode="append")
+
+    def merge(
+        self,
+        data: pa.RecordBatchReader | pa.Table,
+        commit: Commit,
+        *,
+        predicate: str,
+        evolve: bool = False,
+    ) -> Any:
         """Start a MERGE (source alias ``s``, target ``t``); the caller adds clauses."""
         dt = self.dt
         assert dt is not None, "merge needs an existing table"

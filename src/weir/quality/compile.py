@@ -143,14 +143,20 @@ _COLUMN_RULES: dict[str, Callable[[str, Quality], str]] = {
 def _table_rule(q: Quality, name: str) -> TableRule | RowRule:
     if q.rule == "row_count":
         low, high = q.bounds
-        conds = [f"count(*) < {literal(low)}" if low is not None else None,
-                 f"count(*) > {literal(high)}" if high is not None else None]
+        conds = [
+            f"count(*) < {literal(low)}" if low is not None else None,
+            f"count(*) > {literal(high)}" if high is not None else None,
+        ]
         failed = " OR ".join(c for c in conds if c)
         return TableRule(name, q.severity, failed, "count(*)")
     if q.rule == "freshness":
         col = ident(q.column or "")
-        age = f"date_diff('second', CAST(max({col}) AS TIMESTAMP), CAST(now() AS TIMESTAMP)) / 3600.0"
-        return TableRule(name, q.severity, f"coalesce({age} > {q.maxAgeHours}, TRUE)", f"round({age}, 1)")
+        age = (
+            f"date_diff('second', CAST(max({col}) AS TIMESTAMP), CAST(now() AS TIMESTAMP)) / 3600.0"
+        )
+        return TableRule(
+            name, q.severity, f"coalesce({age} > {q.maxAgeHours}, TRUE)", f"round({age}, 1)"
+        )
     if q.rule == "unique":
         return RowRule(name, q.severity, _unique(q.columns or []), tuple(q.columns or []))
     if q.rule == "row_condition":
@@ -187,7 +193,11 @@ def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
                 add(RowRule(name, q.severity, _COLUMN_RULES[q.rule](prop.name, q), (prop.name,)))
     for q in contract.table.quality:
         cols = q.columns or ([q.column] if q.column else [])
-        add(_table_rule(q, q.name or f"{contract.id}.{q.rule}" + (f"({','.join(cols)})" if cols else "")))
+        add(
+            _table_rule(
+                q, q.name or f"{contract.id}.{q.rule}" + (f"({','.join(cols)})" if cols else "")
+            )
+        )
     return CompiledChecks(tuple(rows), tuple(tables))
 
 

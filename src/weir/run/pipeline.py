@@ -79,7 +79,9 @@ def source_schema(pipeline: Pipeline) -> pa.Schema:
     """The contract's source-side schema: physical names, contract types, never inferred."""
     keys = set(pipeline.keys)
     return pa.schema(
-        pa.field(c.source_name, arrow_type(c.physicalType), nullable=not (c.required or c.name in keys))
+        pa.field(
+            c.source_name, arrow_type(c.physicalType), nullable=not (c.required or c.name in keys)
+        )
         for c in pipeline.contract.columns
     )
 
@@ -88,8 +90,15 @@ class PipelineRun:
     """One execution of one pipeline. ``execute`` never raises for pipeline failures: the
     outcome is in the returned record (status, error_message)."""
 
-    def __init__(self, project: Project, pipeline: Pipeline, *, run_id: str | None = None,
-                 wait: bool = False, progress: Progress = _quiet):
+    def __init__(
+        self,
+        project: Project,
+        pipeline: Pipeline,
+        *,
+        run_id: str | None = None,
+        wait: bool = False,
+        progress: Progress = _quiet,
+    ):
         self.project = project
         self.pipeline = pipeline
         self.run_id = run_id or uuid.uuid4().hex[:12]
@@ -107,7 +116,9 @@ class PipelineRun:
         try:
             with pipeline_lock(self.project.state_dir, self.pipeline.name, wait=self.wait):
                 self._run()
-            status = "partial" if record.quality_checks_failed and self._gate_breached() else "success"
+            status = (
+                "partial" if record.quality_checks_failed and self._gate_breached() else "success"
+            )
             record.finish(status)
         except WeirError as exc:
             record.finish("failed", self.scrub(str(exc)))
@@ -166,8 +177,11 @@ class PipelineRun:
             pipeline=self.pipeline.name,
             project_dir=str(self.project.root),
             run_id=self.run_id,
-            keys=tuple(self.pipeline.contract.column(k).source_name for k in self.pipeline.keys
-                       if k in {c.name for c in self.pipeline.contract.columns}),
+            keys=tuple(
+                self.pipeline.contract.column(k).source_name
+                for k in self.pipeline.keys
+                if k in {c.name for c in self.pipeline.contract.columns}
+            ),
         )
         return self.pipeline.source_kind(self.pipeline.source_config, context)
 
@@ -186,7 +200,9 @@ class PipelineRun:
             change = diff(expected, observed, ignore=meta)
             if change.breaking:
                 raise SchemaDriftError(
-                    change.render(f"the source no longer matches contract {self.pipeline.contract.id!r}:"),
+                    change.render(
+                        f"the source no longer matches contract {self.pipeline.contract.id!r}:"
+                    ),
                     where=self.pipeline.contract.path,
                     hint="update the contract (a breaking change: bump its version) or fix the source; "
                     f"`weir schema diff {self.pipeline.name}` shows this again",
@@ -202,8 +218,9 @@ class PipelineRun:
         return pa.schema(fields)
 
     # ---------------------------------------------------------------- extract
-    def _extract(self, source: Source, position: Position | None, schema: pa.Schema,
-                 batch: int) -> tuple[Staged, dict[str, Any], str | None]:
+    def _extract(
+        self, source: Source, position: Position | None, schema: pa.Schema, batch: int
+    ) -> tuple[Staged, dict[str, Any], str | None]:
         handling = self.project.error_handling(self.pipeline)
         attempts = 1 + (handling.max_retries if handling.strategy == "retry" else 0)
         path = self.project.state_dir / "staging" / self.pipeline.name / f"{batch}.arrow"
@@ -211,8 +228,14 @@ class PipelineRun:
             self.record.attempts = attempt
             try:
                 extraction = source.extract(position, schema)
-                staged = stage(extraction, path, schema=schema, run_id=self.run_id, batch=batch,
-                               progress=lambda n: self.progress(f"extracted {n:,} rows"))
+                staged = stage(
+                    extraction,
+                    path,
+                    schema=schema,
+                    run_id=self.run_id,
+                    batch=batch,
+                    progress=lambda n: self.progress(f"extracted {n:,} rows"),
+                )
                 self.record.warnings += extraction.warnings
                 self.record.rows_extracted += staged.rows
                 return staged, extraction.position(), extraction.watermark()
@@ -220,13 +243,17 @@ class PipelineRun:
                 if attempt == attempts:
                     raise SourceError(
                         f"{exc.message} (gave up after {attempts} attempts)",
-                        where=exc.where, hint=exc.hint) from exc
+                        where=exc.where,
+                        hint=exc.hint,
+                    ) from exc
                 delay = handling.retry_delay_seconds * handling.backoff ** (attempt - 1)
                 self.progress(f"attempt {attempt} failed ({exc.message}); retrying in {delay:g}s")
                 time.sleep(delay)
             except (pa.ArrowException, OSError) as exc:
-                raise SourceError(f"reading the source failed: {exc}",
-                                  hint="see the source's path/URL in the pipeline file") from exc
+                raise SourceError(
+                    f"reading the source failed: {exc}",
+                    hint="see the source's path/URL in the pipeline file",
+                ) from exc
         raise AssertionError("unreachable")
 
     # ---------------------------------------------------------------- silver
@@ -234,12 +261,17 @@ class PipelineRun:
     def con(self) -> duckdb.DuckDBPyConnection:
         if self._con is None:
             salt = os.environ.get(self.project.spec.pii_salt_env, "")
-            self._con = connect(memory_limit=self.project.spec.duckdb_memory_limit,
-                                temp_dir=self.project.state_dir / "tmp", salt=salt)
+            self._con = connect(
+                memory_limit=self.project.spec.duckdb_memory_limit,
+                temp_dir=self.project.state_dir / "tmp",
+                salt=salt,
+            )
             self._con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
         return self._con
 
-    def _silver(self, batch: int, reader: pa.RecordBatchReader, *, expected_rows: int | None) -> None:
+    def _silver(
+        self, batch: int, reader: pa.RecordBatchReader, *, expected_rows: int | None
+    ) -> None:
         record, con, tables = self.record, self.con, self.tables
         record.stage = "transform"
         plan = SilverSql.plan(self.pipeline, reader.schema)
@@ -247,25 +279,34 @@ class PipelineRun:
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
         except duckdb.Error as exc:
-            raise WeirError(f"the silver transform failed: {exc}", where=str(self.pipeline.path),
-                            hint="check transform.derived SQL and the contract's check conditions") from exc
+            raise WeirError(
+                f"the silver transform failed: {exc}",
+                where=str(self.pipeline.path),
+                hint="check transform.derived SQL and the contract's check conditions",
+            ) from exc
         finally:
             con.unregister("input")
         total, errors, valid = con.execute(
             "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0), "
-            "count(*) FILTER (WHERE len(_errors) = 0) FROM flagged").fetchall()[0]
+            "count(*) FILTER (WHERE len(_errors) = 0) FROM flagged"
+        ).fetchall()[0]
         if expected_rows is not None and total != expected_rows:
-            raise ReconciliationError(f"batch {batch}: staged {expected_rows} rows but transformed {total}")
+            raise ReconciliationError(
+                f"batch {batch}: staged {expected_rows} rows but transformed {total}"
+            )
         self._checks(plan, batch)
         gates = self.pipeline.spec.quality_gates
         if errors and not gates.quarantine:
-            raise QualityError(f"{errors} rows of batch {batch} fail error-level checks",
-                               hint="see the checks in the run record; fix the data or the contract")
+            raise QualityError(
+                f"{errors} rows of batch {batch} fail error-level checks",
+                hint="see the checks in the run record; fix the data or the contract",
+            )
         if total and errors / total > gates.max_quarantine_ratio:
             raise QualityError(
                 f"{errors} of {total} rows of batch {batch} ({errors / total:.1%}) fail error-level "
                 f"checks, above quality_gates.max_quarantine_ratio={gates.max_quarantine_ratio}",
-                hint="the batch stays in bronze; fix the contract or the source and run again")
+                hint="the batch stays in bronze; fix the contract or the source and run again",
+            )
         commit = Commit(self.app_id, batch, self.run_id, self.record.started_at)
         quarantined = 0
         if errors:
@@ -278,15 +319,28 @@ class PipelineRun:
         spec = self.pipeline.spec
         data = fetch_table(con, plan.silver(dedupe=bool(self.pipeline.keys)))
         if tables.silver.applied(self.app_id) < batch:
-            self.progress(f"silver: {spec.load.strategy} of {data.num_rows:,} rows into {self.pipeline.table}")
-            load(tables.silver, data, commit, LoadSpec(
-                strategy=spec.load.strategy, keys=self.pipeline.keys,
-                partition_by=spec.load.partition_by, order_by=spec.transform.dedupe_order_by,
-                scd2=spec.load.scd2, evolve=True), con)
+            self.progress(
+                f"silver: {spec.load.strategy} of {data.num_rows:,} rows into {self.pipeline.table}"
+            )
+            load(
+                tables.silver,
+                data,
+                commit,
+                LoadSpec(
+                    strategy=spec.load.strategy,
+                    keys=self.pipeline.keys,
+                    partition_by=spec.load.partition_by,
+                    order_by=spec.transform.dedupe_order_by,
+                    scd2=spec.load.scd2,
+                    evolve=True,
+                ),
+                con,
+            )
         if valid + quarantined != total:
             raise ReconciliationError(
                 f"batch {batch}: extracted {total} rows but loaded {valid} + quarantined {quarantined}",
-                hint="this is a bug in weir; the batch is still in bronze")
+                hint="this is a bug in weir; the batch is still in bronze",
+            )
         record.rows_transformed += total
         record.rows_loaded += valid
         record.rows_quarantined += quarantined
@@ -312,8 +366,14 @@ class PipelineRun:
         offset = len(checks.row)
         for j, table_rule in enumerate(checks.table):
             failed = bool(row[offset + 2 * j])
-            results.append(CheckResult(table_rule.name, table_rule.severity, not failed,
-                                       observed=row[offset + 2 * j + 1]))
+            results.append(
+                CheckResult(
+                    table_rule.name,
+                    table_rule.severity,
+                    not failed,
+                    observed=row[offset + 2 * j + 1],
+                )
+            )
         for result in results:
             if result.passed:
                 self.record.quality_checks_passed += 1
@@ -325,7 +385,9 @@ class PipelineRun:
 def _guarded(staged: Staged) -> pa.RecordBatchReader:
     """The staged rows as a stream that can be killed mid-write by fault injection."""
     reader = staged.reader()
-    return pa.RecordBatchReader.from_batches(reader.schema, faults.guard("bronze.write", iter(reader)))
+    return pa.RecordBatchReader.from_batches(
+        reader.schema, faults.guard("bronze.write", iter(reader))
+    )
 
 
 def run_id_now() -> str:

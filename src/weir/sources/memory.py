@@ -70,12 +70,13 @@ class MemorySource(Source):
         if name not in _DATASETS:
             raise ConfigError(
                 f"memory dataset {name!r} is not registered in this process",
-                hint=did_you_mean(name, _DATASETS) or "register it with weir.sources.memory.register",
+                hint=did_you_mean(name, _DATASETS)
+                or "register it with weir.sources.memory.register",
             )
         return _DATASETS[name]
 
     def probe(self, position: Position | None) -> pa.Schema | None:
-        pending = self._dataset()[_start(position):]
+        pending = self._dataset()[_start(position) :]
         return pending[0].schema if pending else None
 
     def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:

@@ -31,12 +31,14 @@ def validate(doc: Document, model: type[M], data: Any = None, at: Loc = ()) -> M
         raise config_error(doc, model, exc, at) from None
 
 
-def config_error(doc: Document, model: type[BaseModel], exc: ValidationError, at: Loc) -> ConfigError:
+def config_error(
+    doc: Document, model: type[BaseModel], exc: ValidationError, at: Loc
+) -> ConfigError:
     problems = []
     for err in exc.errors():
         loc = (*at, *(p for p in err["loc"] if not _is_union_tag(p)))
         path = ".".join(str(p) for p in loc) or "(top level)"
-        hint = _hint(model, err, loc[len(at):])
+        hint = _hint(model, err, loc[len(at) :])
         line = f"{doc.where(loc)}: {path}: {_message(err)}"
         problems.append(line + (f" ({hint})" if hint else ""))
     first = problems[0]

@@ -40,7 +40,9 @@ class Pipeline:
 
     @property
     def silver_columns(self) -> list[str]:
-        return [c.name for c in self.contract.columns] + [d.name for d in self.spec.transform.derived]
+        return [c.name for c in self.contract.columns] + [
+            d.name for d in self.spec.transform.derived
+        ]
 
 
 @dataclass(frozen=True)
@@ -173,8 +175,13 @@ def _check_columns(doc: Document, pipeline: Pipeline) -> None:
     base = {c.name for c in pipeline.contract.columns}
     for i, derived in enumerate(spec.transform.derived):
         if derived.name in base:
-            _unknown(doc, ("transform", "derived", i, "name"), derived.name, set(),
-                     f"derived column {derived.name!r} clashes with a contract column")
+            _unknown(
+                doc,
+                ("transform", "derived", i, "name"),
+                derived.name,
+                set(),
+                f"derived column {derived.name!r} clashes with a contract column",
+            )
     refs: list[tuple[tuple[Any, ...], str]] = []
     if spec.transform.dedupe_order_by:
         refs.append((("transform", "dedupe_order_by"), spec.transform.dedupe_order_by))
@@ -203,4 +210,6 @@ def _check_columns(doc: Document, pipeline: Pipeline) -> None:
 
 
 def _unknown(doc: Document, loc: tuple[Any, ...], name: str, known: set[str], message: str) -> None:
-    raise ConfigError(message, where=doc.where(loc), hint=did_you_mean(name, known) if known else None)
+    raise ConfigError(
+        message, where=doc.where(loc), hint=did_you_mean(name, known) if known else None
+    )

@@ -11,14 +11,28 @@ from typing import Any
 from weir.observe.record import RunRecord
 
 _COLUMNS = (
-    "pipeline_name", "run_id", "started_at", "completed_at", "status", "stage",
-    "rows_extracted", "rows_transformed", "rows_loaded", "rows_rejected",
-    "quality_checks_passed", "quality_checks_failed", "duration_seconds", "error_message",
-    "watermark_before", "watermark_after",
+    "pipeline_name",
+    "run_id",
+    "started_at",
+    "completed_at",
+    "status",
+    "stage",
+    "rows_extracted",
+    "rows_transformed",
+    "rows_loaded",
+    "rows_rejected",
+    "quality_checks_passed",
+    "quality_checks_failed",
+    "duration_seconds",
+    "error_message",
+    "watermark_before",
+    "watermark_after",
 )
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS runs ("
-    + ", ".join(f"{c} {'INTEGER' if c.startswith(('rows_', 'quality_')) else 'TEXT'}" for c in _COLUMNS)
+    + ", ".join(
+        f"{c} {'INTEGER' if c.startswith(('rows_', 'quality_')) else 'TEXT'}" for c in _COLUMNS
+    )
     + ", detail TEXT, PRIMARY KEY (run_id, pipeline_name))"
 )
 
@@ -29,7 +43,9 @@ class StateStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as con, con:
             con.execute(_SCHEMA)
-            con.execute("CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline_name, started_at)")
+            con.execute(
+                "CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline_name, started_at)"
+            )
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30)

@@ -52,7 +52,9 @@ def diff(expected: pa.Schema, observed: pa.Schema, *, ignore: set[str] | None = 
         got = have.get(fld.name)
         if got is None:
             result.removed.append(fld.name)
-        elif not widening(type_name(got.type), type_name(fld.type)) and not pa.types.is_null(got.type):
+        elif not widening(type_name(got.type), type_name(fld.type)) and not pa.types.is_null(
+            got.type
+        ):
             result.changed.append((fld.name, type_name(fld.type), type_name(got.type)))
     wanted = {f.name for f in expected}
     for fld in observed:

@@ -70,9 +70,13 @@ class SilverSql:
     def silver(self, *, dedupe: bool) -> str:
         """Valid rows, shaped for the silver table; the latest per key when ``dedupe``."""
         keys = self.pipeline.keys
-        cols = [*self._values(), f"{self.surrogate_key()} AS surrogate_key",
-                "len(dq_flags) = 0 AS dq_valid", "dq_flags",
-                *[ident(c) for c in (*self.extra, *META)]]
+        cols = [
+            *self._values(),
+            f"{self.surrogate_key()} AS surrogate_key",
+            "len(dq_flags) = 0 AS dq_valid",
+            "dq_flags",
+            *[ident(c) for c in (*self.extra, *META)],
+        ]
         sql = f"SELECT {', '.join(cols)} FROM flagged WHERE len(_errors) = 0"
         if dedupe and keys:
             order = self.pipeline.spec.transform.dedupe_order_by
@@ -82,8 +86,13 @@ class SilverSql:
         return sql
 
     def quarantine(self) -> str:
-        cols = [*self._values(), "_errors AS _reasons", "dq_flags",
-                *[ident(c) for c in (*self.extra, *META)], "now() AS _quarantined_at"]
+        cols = [
+            *self._values(),
+            "_errors AS _reasons",
+            "dq_flags",
+            *[ident(c) for c in (*self.extra, *META)],
+            "now() AS _quarantined_at",
+        ]
         return f"SELECT {', '.join(cols)} FROM flagged WHERE len(_errors) > 0"
 
     def sample(self, column: str, rule: str, limit: int) -> str:
@@ -94,8 +103,10 @@ class SilverSql:
             f"'***' AS {ident(c)}" if c in pii else f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}"
             for c in shown
         ] or ["_row"]
-        return (f"SELECT {', '.join(cols)} FROM flagged WHERE list_contains({column}, ?) "
-                f"ORDER BY _batch, _row LIMIT {int(limit)}")
+        return (
+            f"SELECT {', '.join(cols)} FROM flagged WHERE list_contains({column}, ?) "
+            f"ORDER BY _batch, _row LIMIT {int(limit)}"
+        )
 
     def _rule_columns(self, rule: str) -> tuple[str, ...]:
         for r in self.checks.row:

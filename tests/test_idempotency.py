@@ -1,0 +1,80 @@
+"""Property: any sequence of batches and re-runs ends in the de-duplicated latest state.
+
+The expected silver table is computed here independently, in plain Python, from every row
+ever offered: per key the row with the greatest (updated_at, batch, position), excluding
+rows that break an error-level rule. Re-runs must create no table versions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import table_rows, version, write_project
+from weir.run.pipeline import PipelineRun
+from weir.sources import memory
+from weir.spec import load_project
+
+row = st.tuples(st.integers(0, 6), st.integers(-150, 1500), st.integers(1, 5))
+step = st.one_of(st.just("rerun"), st.lists(row, min_size=1, max_size=8))
+
+
+def _batch(rows: list[tuple[int, int, int]]) -> pa.Table:
+    return pa.table({
+        "id": pa.array([r[0] for r in rows], pa.int64()),
+        "email": [f"u{r[0]}@example.com" for r in rows],
+        "amount": pa.array([float(r[1]) for r in rows], pa.float64()),
+        "updated_at": [dt.datetime(2024, 1, r[2]) for r in rows],
+    })
+
+
+def _expected(batches: list[list[tuple[int, int, int]]]) -> dict[int, float]:
+    best: dict[int, tuple[Any, ...]] = {}
+    for b, rows in enumerate(batches):
+        for i, (key, amount, day) in enumerate(rows):
+            if amount < -100:  # amount.not_absurd is error-level: quarantined
+                continue
+            rank = (day, b, i)
+            if key not in best or rank > best[key][0]:
+                best[key] = (rank, float(amount))
+    return {k: v[1] for k, v in best.items()}
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(step, min_size=1, max_size=6))
+def test_any_sequence_of_batches_and_reruns_converges(steps: list[Any]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = write_project(Path(tmp))
+        project = load_project(root)
+        pipeline = project.pipeline("orders")
+        memory.register("orders")
+        offered: list[list[tuple[int, int, int]]] = []
+        for item in steps:
+            if item == "rerun":
+                before = _versions(root)
+                record = PipelineRun(project, pipeline).execute()
+                assert record.status == "success", record.error_message
+                assert not record.changed and _versions(root) == before
+                continue
+            memory.append("orders", _batch(item))
+            offered.append(item)
+            record = PipelineRun(project, pipeline).execute()
+            assert record.status == "success", record.error_message
+            assert record.rows_extracted == record.rows_loaded + record.rows_quarantined == len(item)
+        silver = root / "lake/silver/orders"
+        actual = {r["order_id"]: r["amount"] for r in table_rows(silver)} if silver.exists() else {}
+        assert actual == _expected(offered)
+
+
+def _versions(root: Path) -> dict[str, int | None]:
+    out: dict[str, int | None] = {}
+    for layer in ("bronze", "silver", "quarantine"):
+        path = root / "lake" / layer / "orders"
+        out[layer] = version(path) if path.exists() else None
+    return out
