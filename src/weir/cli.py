@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -86,6 +87,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug in weir, not a user mistake
+        if os.environ.get("WEIR_DEBUG"):
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc}\n  hint: this is a bug in weir; "
+              "re-run with WEIR_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        return 1
 
 
 def _report(out: Output, exc: WeirError) -> None:

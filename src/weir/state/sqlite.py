@@ -28,10 +28,12 @@ _COLUMNS = (
     "watermark_before",
     "watermark_after",
 )
+_NUMERIC = {"duration_seconds": "REAL"}
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS runs ("
     + ", ".join(
-        f"{c} {'INTEGER' if c.startswith(('rows_', 'quality_')) else 'TEXT'}" for c in _COLUMNS
+        f"{c} {_NUMERIC.get(c, 'INTEGER' if c.startswith(('rows_', 'quality_')) else 'TEXT')}"
+        for c in _COLUMNS
     )
     + ", detail TEXT, PRIMARY KEY (run_id, pipeline_name))"
 )

@@ -1,0 +1,112 @@
+"""Bad configuration: every error names file:line, the field path and a hint; no tracebacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from conftest import ORDERS_CONTRACT, orders_pipeline
+from weir.cli import main
+from weir.errors import ConfigError
+from weir.spec import load_project
+
+
+def _error(root: Path, environ: dict[str, str] | None = None) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_project(root, environ=environ if environ is not None else {"WEIR_PII_SALT": "x" * 8})
+    return str(info.value)
+
+
+def test_unknown_field_has_line_path_and_suggestion(project_dir: Callable[..., Path]) -> None:
+    root = project_dir(pipelines={"orders": {**orders_pipeline(), "quality_gate": {}}})
+    message = _error(root)
+    assert "pipelines/orders.yml:" in message
+    assert "quality_gate: unknown field" in message
+    assert "did you mean 'quality_gates'?" in message
+
+
+def test_nested_unknown_field_points_at_its_line(project_dir: Callable[..., Path]) -> None:
+    pipe = orders_pipeline(load={"strategy": "merge", "partiton_by": ["x"]})
+    root = project_dir(pipelines={"orders": pipe})
+    message = _error(root)
+    text = (root / "pipelines/orders.yml").read_text().splitlines()
+    line = next(i for i, t in enumerate(text, 1) if "partiton_by" in t)
+    assert f"orders.yml:{line}: load.partiton_by: unknown field" in message
+    assert "did you mean 'partition_by'?" in message
+
+
+def test_unknown_source_kind_suggests(project_dir: Callable[..., Path]) -> None:
+    root = project_dir(pipelines={"orders": orders_pipeline(extract={"source": "file", "path": "x"})})
+    message = _error(root)
+    assert "unknown source 'file'" in message and "did you mean 'files'?" in message
+
+
+def test_bad_enum_and_type_in_contract(project_dir: Callable[..., Path]) -> None:
+    contract = {**ORDERS_CONTRACT}
+    schema = [{**contract["schema"][0]}]
+    schema[0]["properties"] = [*schema[0]["properties"], {"name": "x", "physicalType": "int65"}]
+    contract["schema"] = schema
+    root = project_dir(contracts={"orders": contract})
+    message = _error(root)
+    assert "contracts/orders.yml:" in message and "schema.0.properties.4.physicalType" in message
+    assert "unknown type 'int65'" in message and "did you mean 'int64'?" in message
+
+
+def test_unknown_rule_suggests(project_dir: Callable[..., Path]) -> None:
+    contract = {**ORDERS_CONTRACT}
+    schema = [{**contract["schema"][0]}]
+    schema[0]["quality"] = [{"rule": "row_cnt", "mustBeBetween": [1, 2]}]
+    contract["schema"] = schema
+    message = _error(project_dir(contracts={"orders": contract}))
+    assert "unknown rule 'row_cnt'" in message and "did you mean 'row_count'?" in message
+
+
+def test_unknown_column_reference_suggests(project_dir: Callable[..., Path]) -> None:
+    pipe = orders_pipeline(transform={"dedupe_order_by": "updated"})
+    message = _error(project_dir(pipelines={"orders": pipe}))
+    assert "unknown column 'updated'" in message and "did you mean 'updated_at'?" in message
+    assert "transform" in message or "orders.yml:" in message
+
+
+def test_missing_env_vars_are_named_together(project_dir: Callable[..., Path]) -> None:
+    pipe = orders_pipeline(extract={"source": "memory", "dataset": "${env:DATASET_A}-${env:DATASET_B}"})
+    message = _error(project_dir(pipelines={"orders": pipe}), environ={"WEIR_PII_SALT": "x" * 8})
+    assert "DATASET_A" in message and "DATASET_B" in message and "orders.yml:" in message
+
+
+def test_missing_pii_salt_is_an_error(project_dir: Callable[..., Path]) -> None:
+    message = _error(project_dir(), environ={})
+    assert "WEIR_PII_SALT" in message
+
+
+def test_invalid_yaml_has_line(project_dir: Callable[..., Path]) -> None:
+    root = project_dir()
+    (root / "pipelines/orders.yml").write_text("name: orders\nextract: [unclosed\n")
+    message = _error(root)
+    assert "invalid YAML" in message and "orders.yml:" in message
+
+
+def test_unknown_contract_reference(project_dir: Callable[..., Path]) -> None:
+    message = _error(project_dir(pipelines={"orders": orders_pipeline(contract="order")}))
+    assert "unknown contract 'order'" in message and "did you mean 'orders'?" in message
+
+
+def test_cli_config_error_exit_2_without_traceback(project_dir: Callable[..., Path],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    root = project_dir(pipelines={"orders": {**orders_pipeline(), "shedule": "x"}})
+    assert main(["validate", "--project", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "shedule: unknown field" in err and "did you mean 'schedule'?" in err
+
+
+def test_cli_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", "--no-such-flag"]) == 2
+    assert main(["frobnicate"]) == 2
+
+
+def test_cli_unknown_pipeline(project_dir: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+    root = project_dir()
+    assert main(["run", "order", "--project", str(root)]) == 2
+    assert "did you mean 'orders'?" in capsys.readouterr().err
