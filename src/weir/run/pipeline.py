@@ -195,7 +195,7 @@ class PipelineRun:
         if bronze is not None:
             known = {f.name for f in fields} | meta
             fields += [f for f in bronze if f.name not in known]
-        observed = source.probe(position)
+        observed = source.probe(position, expected)
         if observed is not None:
             change = diff(expected, observed, ignore=meta)
             if change.breaking:
@@ -214,7 +214,6 @@ class PipelineRun:
                     note = f"new column {name!r} ({typ}) is not in the contract; tables evolved to keep it"
                     self.record.schema_changes.append(note)
                     self.record.warnings.append(note)
-        fields += [pa.field(n, t) for n, t in source.meta_columns.items()]
         return pa.schema(fields)
 
     # ---------------------------------------------------------------- extract
@@ -231,7 +230,7 @@ class PipelineRun:
                 staged = stage(
                     extraction,
                     path,
-                    schema=schema,
+                    schema=pa.schema([*schema, *(pa.field(n, t) for n, t in source.meta_columns.items())]),
                     run_id=self.run_id,
                     batch=batch,
                     progress=lambda n: self.progress(f"extracted {n:,} rows"),

@@ -111,8 +111,8 @@ def schema_diff(project: Project, pipeline: Pipeline) -> list[tuple[str, Diff]]:
     _, position = run.tables.bronze.position(run.app_id)
     meta = {f.name for f in META_FIELDS} | set(source.meta_columns)
     sections: list[tuple[str, Diff]] = []
-    observed = source.probe(position)
     expected = source_schema(pipeline)
+    observed = source.probe(position, expected)
     if observed is None:
         sections.append(("contract vs source: no pending data to compare", Diff()))
     else:

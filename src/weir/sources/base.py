@@ -65,9 +65,12 @@ class Source(abc.ABC):
         self.config = config
         self.context = context
 
-    def probe(self, position: Position | None) -> pa.Schema | None:
+    def probe(self, position: Position | None, schema: pa.Schema | None = None) -> pa.Schema | None:
         """The schema of the pending data as the source offers it, read cheaply (headers,
-        footers); None when it cannot be known before extraction. Used for drift checks."""
+        footers); None when it cannot be known before extraction. Used for drift checks.
+
+        ``schema`` is the contract's: text formats without types (CSV) report its types for
+        the columns it names, and ``string`` for the others."""
         return None
 
     @abc.abstractmethod

@@ -75,7 +75,7 @@ class MemorySource(Source):
             )
         return _DATASETS[name]
 
-    def probe(self, position: Position | None) -> pa.Schema | None:
+    def probe(self, position: Position | None, schema: pa.Schema | None = None) -> pa.Schema | None:
         pending = self._dataset()[_start(position) :]
         return pending[0].schema if pending else None
 
