@@ -1,0 +1,107 @@
+"""The command line: help text everywhere, --json everywhere, the init → run → verify flow."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from weir.cli import build_parser, main
+from weir.commands import COMMANDS
+
+
+def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) -> dict:
+    assert main([*argv, "--json"]) == code
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize("command", sorted(COMMANDS))
+def test_every_command_has_help_and_shared_flags(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        build_parser().parse_args([command, "--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    assert COMMANDS[command][0].split(":")[0][:30] in text.replace("\n", " ").replace("  ", " ")
+    assert "--project" in text and "--json" in text
+
+
+def test_init_validate_run_status_history_verify_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "shop"
+    created = _json(capsys, ["init", str(root)])
+    assert any(f.endswith("pipelines/orders.yml") for f in created["files"])
+    assert _json(capsys, ["validate", "--project", str(root)])["pipelines"] == ["orders"]
+
+    first = _json(capsys, ["run", "--project", str(root)])["runs"][0]
+    assert first["status"] == "success"
+    assert first["rows_extracted"] == 5 == first["rows_loaded"] + first["rows_quarantined"]
+    assert first["rows_quarantined"] == 1  # the negative amount breaks an error-level rule
+    flagged = {c["name"] for c in first["checks"] if not c["passed"]}
+    assert "status.accepted_values" in flagged
+
+    second = _json(capsys, ["run", "--project", str(root)])["runs"][0]
+    assert second["changed"] is False and second["table_versions"] == first["table_versions"]
+
+    status = _json(capsys, ["status", "--project", str(root)])["pipelines"][0]
+    assert status["status"] == "success" and status["stale"] is False
+
+    history = _json(capsys, ["history", "orders", "--project", str(root)])
+    assert [v["batch"] for v in history["versions"]] == ["1"]
+    assert history["versions"][0]["run_id"] == first["run_id"]
+
+    verified = _json(capsys, ["verify", "orders", "--project", str(root)])
+    assert verified["idempotent"] is True
+
+    diff = _json(capsys, ["schema", "diff", "orders", "--project", str(root)])
+    assert diff["breaking"] is False
+
+
+def test_new_file_is_ingested_alone(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "shop"
+    main(["init", str(root)])
+    main(["run", "--project", str(root)])
+    capsys.readouterr()
+    (root / "data/orders/orders_2024_01_02.csv").write_text(
+        "id,status,amount,updated_at\n2,shipped,5.00,2024-01-02T08:00:00\n6,placed,1.00,2024-01-02T09:00:00\n"
+    )
+    run = _json(capsys, ["run", "--project", str(root)])["runs"][0]
+    assert run["rows_extracted"] == 2 and run["batches"] == [2]
+    assert "orders_2024_01_02.csv" in run["watermark_after"]
+
+
+def test_breaking_drift_exit_code_and_schema_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "shop"
+    main(["init", str(root)])
+    main(["run", "--project", str(root)])
+    capsys.readouterr()
+    (root / "data/orders/orders_2024_01_02.csv").write_text(
+        "id,state,amount,updated_at\n9,placed,1.00,2024-01-02T09:00:00\n"
+    )
+    assert main(["schema", "diff", "orders", "--project", str(root)]) == 1
+    out = capsys.readouterr().out
+    assert "- status" in out and "+ state" in out and "status → state" in out
+    assert main(["run", "--project", str(root)]) == 1
+    assert "no longer matches contract" in capsys.readouterr().out
+
+
+def test_run_failure_exit_code_1_and_json_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "shop"
+    main(["init", str(root)])
+    (root / "data/orders/orders_2024_01_01.csv").write_text("id,status,amount,updated_at\nx,placed,1,2024\n")
+    capsys.readouterr()
+    result = _json(capsys, ["run", "--project", str(root)], code=1)
+    run = result["runs"][0]
+    assert run["status"] == "failed" and "orders_2024_01_01.csv" in run["error_message"]
+    assert "Traceback" not in run["error_message"]
+
+
+def test_history_of_missing_table_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    root = tmp_path / "shop"
+    main(["init", str(root)])
+    assert main(["history", "orders", "--project", str(root)]) == 2
+    assert "does not exist yet" in capsys.readouterr().err
+
+
+def test_no_project_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", "--project", str(tmp_path)]) == 2
+    assert "weir init" in capsys.readouterr().err
