@@ -24,15 +24,24 @@ ORDERS_CONTRACT: dict[str, Any] = {
         {
             "name": "orders",
             "properties": [
-                {"name": "order_id", "physicalName": "id", "physicalType": "int64", "primaryKey": True},
+                {
+                    "name": "order_id",
+                    "physicalName": "id",
+                    "physicalType": "int64",
+                    "primaryKey": True,
+                },
                 {"name": "email", "physicalType": "string", "classification": "pii"},
                 {
                     "name": "amount",
                     "physicalType": "float64",
                     "quality": [
                         {"rule": "range", "mustBeBetween": [0, 1000], "severity": "warn"},
-                        {"rule": "range", "mustBeGreaterThanOrEqualTo": -100, "severity": "error",
-                         "name": "amount.not_absurd"},
+                        {
+                            "rule": "range",
+                            "mustBeGreaterThanOrEqualTo": -100,
+                            "severity": "error",
+                            "name": "amount.not_absurd",
+                        },
                     ],
                 },
                 {"name": "updated_at", "physicalType": "timestamp", "required": True},
@@ -87,7 +96,9 @@ def project_dir(tmp_path: Path) -> Callable[..., Path]:
     return make
 
 
-def table_rows(path: Path | str, columns: list[str] | None = None, sort: list[str] | None = None) -> list[dict[str, Any]]:
+def table_rows(
+    path: Path | str, columns: list[str] | None = None, sort: list[str] | None = None
+) -> list[dict[str, Any]]:
     data = DeltaTable(str(path)).to_pyarrow_table(columns=columns)
     if sort:
         data = data.sort_by([(c, "ascending") for c in sort])

@@ -17,7 +17,9 @@ def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) ->
 
 
 @pytest.mark.parametrize("command", sorted(COMMANDS))
-def test_every_command_has_help_and_shared_flags(command: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_every_command_has_help_and_shared_flags(
+    command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exit_info:
         build_parser().parse_args([command, "--help"])
     assert exit_info.value.code == 0
@@ -26,14 +28,16 @@ def test_every_command_has_help_and_shared_flags(command: str, capsys: pytest.Ca
     assert "--project" in text and "--json" in text
 
 
-def test_init_validate_run_status_history_verify_schema(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_validate_run_status_history_verify_schema(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "shop"
     created = _json(capsys, ["init", str(root)])
     assert any(f.endswith("pipelines/orders.yml") for f in created["files"])
     assert _json(capsys, ["validate", "--project", str(root)])["pipelines"] == ["orders"]
 
     first = _json(capsys, ["run", "--project", str(root)])["runs"][0]
-    assert first["status"] == "success"
+    assert first["status"] == "partial"  # loaded, with one row in quarantine
     assert first["rows_extracted"] == 5 == first["rows_loaded"] + first["rows_quarantined"]
     assert first["rows_quarantined"] == 1  # the negative amount breaks an error-level rule
     flagged = {c["name"] for c in first["checks"] if not c["passed"]}
@@ -43,7 +47,7 @@ def test_init_validate_run_status_history_verify_schema(tmp_path: Path, capsys: 
     assert second["changed"] is False and second["table_versions"] == first["table_versions"]
 
     status = _json(capsys, ["status", "--project", str(root)])["pipelines"][0]
-    assert status["status"] == "success" and status["stale"] is False
+    assert status["status"] == "success" and status["stale"] is False  # the re-run
 
     history = _json(capsys, ["history", "orders", "--project", str(root)])
     assert [v["batch"] for v in history["versions"]] == ["1"]
@@ -69,7 +73,9 @@ def test_new_file_is_ingested_alone(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "orders_2024_01_02.csv" in run["watermark_after"]
 
 
-def test_breaking_drift_exit_code_and_schema_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_breaking_drift_exit_code_and_schema_diff(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "shop"
     main(["init", str(root)])
     main(["run", "--project", str(root)])
@@ -84,10 +90,14 @@ def test_breaking_drift_exit_code_and_schema_diff(tmp_path: Path, capsys: pytest
     assert "no longer matches contract" in capsys.readouterr().out
 
 
-def test_run_failure_exit_code_1_and_json_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_failure_exit_code_1_and_json_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "shop"
     main(["init", str(root)])
-    (root / "data/orders/orders_2024_01_01.csv").write_text("id,status,amount,updated_at\nx,placed,1,2024\n")
+    (root / "data/orders/orders_2024_01_01.csv").write_text(
+        "id,status,amount,updated_at\nx,placed,1,2024\n"
+    )
     capsys.readouterr()
     result = _json(capsys, ["run", "--project", str(root)], code=1)
     run = result["runs"][0]
@@ -95,7 +105,9 @@ def test_run_failure_exit_code_1_and_json_error(tmp_path: Path, capsys: pytest.C
     assert "Traceback" not in run["error_message"]
 
 
-def test_history_of_missing_table_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_history_of_missing_table_is_a_clear_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     root = tmp_path / "shop"
     main(["init", str(root)])
     assert main(["history", "orders", "--project", str(root)]) == 2

@@ -38,7 +38,9 @@ def test_nested_unknown_field_points_at_its_line(project_dir: Callable[..., Path
 
 
 def test_unknown_source_kind_suggests(project_dir: Callable[..., Path]) -> None:
-    root = project_dir(pipelines={"orders": orders_pipeline(extract={"source": "file", "path": "x"})})
+    root = project_dir(
+        pipelines={"orders": orders_pipeline(extract={"source": "file", "path": "x"})}
+    )
     message = _error(root)
     assert "unknown source 'file'" in message and "did you mean 'files'?" in message
 
@@ -71,7 +73,9 @@ def test_unknown_column_reference_suggests(project_dir: Callable[..., Path]) -> 
 
 
 def test_missing_env_vars_are_named_together(project_dir: Callable[..., Path]) -> None:
-    pipe = orders_pipeline(extract={"source": "memory", "dataset": "${env:DATASET_A}-${env:DATASET_B}"})
+    pipe = orders_pipeline(
+        extract={"source": "memory", "dataset": "${env:DATASET_A}-${env:DATASET_B}"}
+    )
     message = _error(project_dir(pipelines={"orders": pipe}), environ={"WEIR_PII_SALT": "x" * 8})
     assert "DATASET_A" in message and "DATASET_B" in message and "orders.yml:" in message
 
@@ -93,12 +97,17 @@ def test_unknown_contract_reference(project_dir: Callable[..., Path]) -> None:
     assert "unknown contract 'order'" in message and "did you mean 'orders'?" in message
 
 
-def test_cli_config_error_exit_2_without_traceback(project_dir: Callable[..., Path],
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_config_error_exit_2_without_traceback(
+    project_dir: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     root = project_dir(pipelines={"orders": {**orders_pipeline(), "shedule": "x"}})
     assert main(["validate", "--project", str(root)]) == 2
     err = capsys.readouterr().err
-    assert "Traceback" not in err and "shedule: unknown field" in err and "did you mean 'schedule'?" in err
+    assert (
+        "Traceback" not in err
+        and "shedule: unknown field" in err
+        and "did you mean 'schedule'?" in err
+    )
 
 
 def test_cli_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
@@ -106,7 +115,9 @@ def test_cli_usage_error_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["frobnicate"]) == 2
 
 
-def test_cli_unknown_pipeline(project_dir: Callable[..., Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_unknown_pipeline(
+    project_dir: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     root = project_dir()
     assert main(["run", "order", "--project", str(root)]) == 2
     assert "did you mean 'orders'?" in capsys.readouterr().err

@@ -26,12 +26,14 @@ step = st.one_of(st.just("rerun"), st.lists(row, min_size=1, max_size=8))
 
 
 def _batch(rows: list[tuple[int, int, int]]) -> pa.Table:
-    return pa.table({
-        "id": pa.array([r[0] for r in rows], pa.int64()),
-        "email": [f"u{r[0]}@example.com" for r in rows],
-        "amount": pa.array([float(r[1]) for r in rows], pa.float64()),
-        "updated_at": [dt.datetime(2024, 1, r[2]) for r in rows],
-    })
+    return pa.table(
+        {
+            "id": pa.array([r[0] for r in rows], pa.int64()),
+            "email": [f"u{r[0]}@example.com" for r in rows],
+            "amount": pa.array([float(r[1]) for r in rows], pa.float64()),
+            "updated_at": [dt.datetime(2024, 1, r[2]) for r in rows],
+        }
+    )
 
 
 def _expected(batches: list[list[tuple[int, int, int]]]) -> dict[int, float]:
@@ -65,8 +67,10 @@ def test_any_sequence_of_batches_and_reruns_converges(steps: list[Any]) -> None:
             memory.append("orders", _batch(item))
             offered.append(item)
             record = PipelineRun(project, pipeline).execute()
-            assert record.status == "success", record.error_message
-            assert record.rows_extracted == record.rows_loaded + record.rows_quarantined == len(item)
+            assert record.status == ("partial" if record.rows_quarantined else "success")
+            assert (
+                record.rows_extracted == record.rows_loaded + record.rows_quarantined == len(item)
+            )
         silver = root / "lake/silver/orders"
         actual = {r["order_id"]: r["amount"] for r in table_rows(silver)} if silver.exists() else {}
         assert actual == _expected(offered)

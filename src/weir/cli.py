@@ -90,8 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug in weir, not a user mistake
         if os.environ.get("WEIR_DEBUG"):
             raise
-        print(f"internal error: {type(exc).__name__}: {exc}\n  hint: this is a bug in weir; "
-              "re-run with WEIR_DEBUG=1 for the traceback and report it", file=sys.stderr)
+        print(
+            f"internal error: {type(exc).__name__}: {exc}\n  hint: this is a bug in weir; "
+            "re-run with WEIR_DEBUG=1 for the traceback and report it",
+            file=sys.stderr,
+        )
         return 1
 
 

@@ -56,8 +56,9 @@ def load(
     return metrics
 
 
-def _load(table: Table, data: pa.Table, commit: Commit, spec: LoadSpec,
-          con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+def _load(
+    table: Table, data: pa.Table, commit: Commit, spec: LoadSpec, con: duckdb.DuckDBPyConnection
+) -> dict[str, Any]:
     if spec.strategy == "scd2":
         return _scd2(table, data, commit, spec, con)
     if not table.exists():

@@ -122,7 +122,7 @@ class Table:
         dt = self.dt
         if dt is None:
             return None
-        return pa.schema(dt.schema().to_arrow())  # type: ignore[arg-type]
+        return pa.schema(dt.schema().to_arrow())
 
     def dataset(self, batch: int | None = None) -> pa.RecordBatchReader | ds.Dataset | None:
         dt = self.dt
@@ -147,17 +147,16 @@ class Table:
         faults.point(f"{self.label}.before_commit")
         target: str | DeltaTable = self.dt if self.dt is not None else self.uri
         config = None if self.exists() else LOG_RETENTION
+        options: dict[str, Any] = {
+            "mode": mode,
+            "predicate": predicate,
+            "partition_by": (partition_by or None) if not self.exists() else None,
+            "schema_mode": "merge" if evolve and self.exists() else None,
+            "configuration": config,
+            "commit_properties": commit.properties(),
+        }
         with translated(f"write the {self.label} table", self.uri):
-            write_deltalake(
-                target,
-                data,
-                mode=mode,
-                predicate=predicate,
-                partition_by=(partition_by or None) if not self.exists() else None,
-                schema_mode="merge" if evolve and self.exists() else None,
-                configuration=config,
-                commit_properties=commit.properties(),
-            )
+            write_deltalake(target, data, **options)
         self._after_commit()
 
     def mark(self, commit: Commit) -> None:

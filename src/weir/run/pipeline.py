@@ -28,7 +28,6 @@ import pyarrow as pa
 from weir import faults
 from weir.engine.duckdb import connect, fetch_table
 from weir.errors import (
-    LakeError,
     QualityError,
     ReconciliationError,
     SchemaDriftError,
@@ -116,10 +115,8 @@ class PipelineRun:
         try:
             with pipeline_lock(self.project.state_dir, self.pipeline.name, wait=self.wait):
                 self._run()
-            status = (
-                "partial" if record.quality_checks_failed and self._gate_breached() else "success"
-            )
-            record.finish(status)
+            # partial: the batch landed, but some rows are in quarantine
+            record.finish("partial" if record.rows_quarantined else "success")
         except WeirError as exc:
             record.finish("failed", self.scrub(str(exc)))
         finally:
@@ -133,9 +130,6 @@ class PipelineRun:
         spec = self.project.spec
         emit(self.record, spec.logging.run_records, self.project.root, self.scrub)
         StateStore(self.project.root / spec.state).save(self.record, self.scrub)
-
-    def _gate_breached(self) -> bool:
-        return False
 
     # ---------------------------------------------------------------- the run
     def _run(self) -> None:
@@ -230,7 +224,9 @@ class PipelineRun:
                 staged = stage(
                     extraction,
                     path,
-                    schema=pa.schema([*schema, *(pa.field(n, t) for n, t in source.meta_columns.items())]),
+                    schema=pa.schema(
+                        [*schema, *(pa.field(n, t) for n, t in source.meta_columns.items())]
+                    ),
                     run_id=self.run_id,
                     batch=batch,
                     progress=lambda n: self.progress(f"extracted {n:,} rows"),

@@ -85,7 +85,7 @@ class StateStore:
         )
         ok_sql = (
             "SELECT pipeline_name, max(completed_at) AS at FROM runs "
-            "WHERE status = 'success' GROUP BY pipeline_name"
+            "WHERE status IN ('success', 'partial') GROUP BY pipeline_name"
         )
         with closing(self._connect()) as con:
             last = {r["pipeline_name"]: _row(r) for r in con.execute(sql)}
