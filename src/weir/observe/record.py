@@ -38,6 +38,7 @@ class RunRecord:
     # weir's additions
     rows_quarantined: int = 0
     rows_superseded: int = 0
+    rows_already_ingested: int = 0
     batches: list[int] = field(default_factory=list)
     table_versions: dict[str, int | None] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)

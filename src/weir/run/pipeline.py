@@ -38,12 +38,12 @@ from weir.errors import (
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
 from weir.observe.record import RunRecord, Scrubber, emit
-from weir.quality.compile import CheckResult
+from weir.quality.compile import CheckResult, ident
 from weir.run.lock import pipeline_lock
 from weir.run.stage import META_FIELDS, Staged, stage
 from weir.sources.base import Position, Source, SourceContext
 from weir.spec import Pipeline, Project
-from weir.spec.types import arrow_type
+from weir.spec.types import arrow_type, duckdb_type, type_name
 from weir.state.sqlite import StateStore
 from weir.transform.drift import diff
 from weir.transform.silver import SilverSql
@@ -232,6 +232,9 @@ class PipelineRun:
                     progress=lambda n: self.progress(f"extracted {n:,} rows"),
                 )
                 self.record.warnings += extraction.warnings
+                overlap = extraction.overlap()
+                if overlap is not None:
+                    staged = self._drop_known(staged, schema, overlap)
                 self.record.rows_extracted += staged.rows
                 return staged, extraction.position(), extraction.watermark()
             except TransientSourceError as exc:
@@ -250,6 +253,34 @@ class PipelineRun:
                     hint="see the source's path/URL in the pipeline file",
                 ) from exc
         raise AssertionError("unreachable")
+
+    def _drop_known(self, staged: Staged, schema: pa.Schema, overlap: tuple[str, str]) -> Staged:
+        """Remove staged rows that bronze already holds (an overlapping incremental read)."""
+        bronze = self.tables.bronze.dataset()
+        if bronze is None or staged.rows == 0:
+            return staged
+        column, bound = overlap
+        row = "md5(CAST(struct_pack(" + ", ".join(ident(f.name) for f in schema) + ") AS VARCHAR))"
+        typ = next(f.type for f in schema if f.name == column)
+        con = self.con
+        con.register("staged_rows", staged.dataset())
+        con.register("bronze_rows", bronze)
+        try:
+            fresh = fetch_table(
+                con,
+                f"SELECT * FROM staged_rows WHERE {row} NOT IN (SELECT {row} FROM bronze_rows "
+                f"WHERE {ident(column)} >= CAST(? AS {duckdb_type(type_name(typ))}))",
+                [bound],
+            )
+        finally:
+            con.unregister("staged_rows")
+            con.unregister("bronze_rows")
+        known = staged.rows - fresh.num_rows
+        if known == 0:
+            return staged
+        self.record.rows_already_ingested += known
+        self.progress(f"{known:,} rows re-read in the lookback window were already in bronze")
+        return staged.replace(fresh)
 
     # ---------------------------------------------------------------- silver
     @property

@@ -40,6 +40,13 @@ class Staged:
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
+    def replace(self, rows: pa.Table) -> Staged:
+        """Rewrite the staged file with ``rows`` (same schema)."""
+        rows = rows.cast(self.schema)
+        with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_file(sink, self.schema) as writer:
+            writer.write_table(rows)
+        return Staged(path=self.path, rows=rows.num_rows, schema=self.schema)
+
 
 def bronze_schema(source_schema: pa.Schema) -> pa.Schema:
     """Bronze keeps everything: all columns nullable, then weir's meta columns."""

@@ -52,6 +52,13 @@ class Extraction(abc.ABC):
         """A short human form of :meth:`position` for summaries and run records."""
         return None
 
+    def overlap(self) -> tuple[str, str] | None:
+        """``(column, lower bound)`` when this read may repeat rows an earlier run delivered:
+        an incremental source re-reading a lookback window. Rows whose ``column`` is at or
+        after the bound and that bronze already holds, identical in every source column, are
+        then not ingested again (and are counted as ``rows_already_ingested``)."""
+        return None
+
 
 class Source(abc.ABC):
     """Base class of every connector. Subclasses set ``kind`` and ``Config``."""
