@@ -46,67 +46,69 @@ def _plain(value: Any) -> Any:
 
 
 def load(
-    table: Table, data: pa.Table, commit: Commit, spec: LoadSpec, con: duckdb.DuckDBPyConnection
-) -> dict[str, Any]:
-    """Apply one batch to ``table`` with ``spec.strategy``; returns delta-rs metrics.
+    table: Table,
+    data: pa.RecordBatchReader,
+    commit: Commit,
+    spec: LoadSpec,
+    con: duckdb.DuckDBPyConnection,
+    *,
+    partitions: dict[str, list[Any]],
+) -> None:
+    """Apply one batch to ``table`` with ``spec.strategy``, streaming ``data``.
 
+    ``partitions`` holds the distinct values of each ``partition_by`` column in the batch.
     Exactly one commit carries the batch's app transaction, even when nothing changed."""
-    metrics = _load(table, data, commit, spec, con)
-    table.mark(commit)
-    return metrics
-
-
-def _load(
-    table: Table, data: pa.Table, commit: Commit, spec: LoadSpec, con: duckdb.DuckDBPyConnection
-) -> dict[str, Any]:
     if spec.strategy == "scd2":
-        return _scd2(table, data, commit, spec, con)
-    if not table.exists():
+        _scd2(table, data, commit, spec, con)
+    elif not table.exists():
         table.write(data, commit, mode="append", partition_by=spec.partition_by)
-        return {"num_target_rows_inserted": data.num_rows}
-    if spec.strategy == "append":
+    elif spec.strategy == "append":
         table.write(data, commit, mode="append", evolve=spec.evolve)
-        return {"num_target_rows_inserted": data.num_rows}
-    if spec.strategy == "truncate-reload":
+    elif spec.strategy == "truncate-reload":
         table.write(data, commit, mode="overwrite", evolve=spec.evolve)
-        return {"num_target_rows_inserted": data.num_rows}
-    if spec.strategy == "partition-swap":
-        predicate = " AND ".join(
-            in_list(p, data.column(p).unique().to_pylist()) for p in spec.partition_by
-        )
+    elif spec.strategy == "partition-swap":
+        predicate = " AND ".join(in_list(p, partitions[p]) for p in spec.partition_by)
         table.write(data, commit, mode="overwrite", predicate=predicate, evolve=spec.evolve)
-        return {"num_target_rows_inserted": data.num_rows}
-    return _merge(table, data, commit, spec)
+    else:
+        _merge(table, data, commit, spec, partitions)
+    table.mark(commit)
 
 
-def _merge(table: Table, data: pa.Table, commit: Commit, spec: LoadSpec) -> dict[str, Any]:
+def _merge(
+    table: Table,
+    data: pa.RecordBatchReader,
+    commit: Commit,
+    spec: LoadSpec,
+    partitions: dict[str, list[Any]],
+) -> None:
     conds = [f"t.{ident(k)} = s.{ident(k)}" for k in spec.keys]
     # Partition pruning: when a partition column is part of the key, a row can only match
     # inside the partitions present in the batch, so the MERGE scans only those.
-    conds += [
-        in_list(p, data.column(p).unique().to_pylist(), alias="t")
-        for p in spec.partition_by
-        if p in spec.keys
-    ]
+    conds += [in_list(p, partitions[p], alias="t") for p in spec.partition_by if p in spec.keys]
     merger = table.merge(data, commit, predicate=" AND ".join(conds), evolve=spec.evolve)
     newer = None
     if spec.order_by:
         o = ident(spec.order_by)
         newer = f"s.{o} >= t.{o} OR t.{o} IS NULL"
     merger = merger.when_matched_update_all(predicate=newer).when_not_matched_insert_all()
-    return table.execute(merger)
+    table.execute(merger)
 
 
 def _scd2(
-    table: Table, data: pa.Table, commit: Commit, spec: LoadSpec, con: duckdb.DuckDBPyConnection
+    table: Table,
+    data: pa.RecordBatchReader,
+    commit: Commit,
+    spec: LoadSpec,
+    con: duckdb.DuckDBPyConnection,
 ) -> dict[str, Any]:
     """SCD Type 2 in one MERGE: close changed current rows, insert new versions."""
     assert spec.scd2 is not None
     keys = [ident(k) for k in spec.keys]
-    con.register("batch_rows", data)
+    # the stream comes from a query on ``con``: finish it before the next statement
+    con.register("batch_rows", data.read_all())
     tracked = spec.scd2.tracked or [
         c
-        for c in data.column_names
+        for c in data.schema.names
         if c not in spec.keys
         and not c.startswith("_")
         and c not in ("surrogate_key", "dq_valid", "dq_flags", spec.scd2.valid_from)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -26,7 +26,7 @@ import duckdb
 import pyarrow as pa
 
 from weir import faults
-from weir.engine.duckdb import connect, fetch_table
+from weir.engine.duckdb import connect, fetch_reader, fetch_table
 from weir.errors import (
     QualityError,
     ReconciliationError,
@@ -312,15 +312,13 @@ class PipelineRun:
             ) from exc
         finally:
             con.unregister("input")
-        total, errors, valid = con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0), "
-            "count(*) FILTER (WHERE len(_errors) = 0) FROM flagged"
-        ).fetchall()[0]
+        counts = self._checks(plan, batch)
+        total, errors = counts
+        valid = total - errors
         if expected_rows is not None and total != expected_rows:
             raise ReconciliationError(
                 f"batch {batch}: staged {expected_rows} rows but transformed {total}"
             )
-        self._checks(plan, batch)
         gates = self.pipeline.spec.quality_gates
         if errors and not gates.quarantine:
             raise QualityError(
@@ -342,42 +340,68 @@ class PipelineRun:
             if tables.quarantine.applied(self.app_id) < batch:
                 tables.quarantine.write(rows, commit, evolve=True)
         record.stage = "silver"
-        spec = self.pipeline.spec
-        data = fetch_table(con, plan.silver(dedupe=bool(self.pipeline.keys)))
-        if tables.silver.applied(self.app_id) < batch:
-            self.progress(
-                f"silver: {spec.load.strategy} of {data.num_rows:,} rows into {self.pipeline.table}"
-            )
-            load(
-                tables.silver,
-                data,
-                commit,
-                LoadSpec(
-                    strategy=spec.load.strategy,
-                    keys=self.pipeline.keys,
-                    partition_by=spec.load.partition_by,
-                    order_by=spec.transform.dedupe_order_by,
-                    scd2=spec.load.scd2,
-                    evolve=True,
-                ),
-                con,
-            )
-        if valid + quarantined != total:
+        written, superseded = self._load_silver(plan, batch, commit, valid)
+        if valid + quarantined != total or written + superseded != valid:
             raise ReconciliationError(
-                f"batch {batch}: extracted {total} rows but loaded {valid} + quarantined {quarantined}",
-                hint="this is a bug in weir; the batch is still in bronze",
+                f"batch {batch}: {total} rows in, {valid} valid ({written} written, {superseded} "
+                f"superseded) and {quarantined} quarantined — the counts do not add up",
+                hint="this is a bug in weir; the batch is still in bronze and nothing was lost",
             )
         record.rows_transformed += total
         record.rows_loaded += valid
         record.rows_quarantined += quarantined
         record.rows_rejected += quarantined
-        record.rows_superseded += valid - data.num_rows
+        record.rows_superseded += superseded
         record.batches.append(batch)
         con.execute("DROP TABLE flagged")
 
-    def _checks(self, plan: SilverSql, batch: int) -> None:
+    def _load_silver(
+        self, plan: SilverSql, batch: int, commit: Commit, valid: int
+    ) -> tuple[int, int]:
+        """Stream the valid, de-duplicated rows into silver; (rows written, rows superseded)."""
+        spec, con, silver = self.pipeline.spec, self.con, self.tables.silver
+        keys = self.pipeline.keys
+        superseded = 0
+        if keys:
+            distinct = ", ".join(ident(k) for k in keys)
+            [(n_keys,)] = con.execute(
+                f"SELECT count(*) FROM (SELECT DISTINCT {distinct} FROM flagged WHERE len(_errors) = 0)"
+            ).fetchall()
+            superseded = valid - int(n_keys)
+        if silver.applied(self.app_id) >= batch:
+            return valid - superseded, superseded
+        partitions = {
+            p: [
+                r[0]
+                for r in con.execute(
+                    f"SELECT DISTINCT {ident(p)} FROM flagged WHERE len(_errors) = 0"
+                ).fetchall()
+            ]
+            for p in spec.load.partition_by
+        }
+        self.progress(
+            f"silver: {spec.load.strategy} of {valid - superseded:,} rows into {self.pipeline.table}"
+        )
+        counter = RowCounter(fetch_reader(con, plan.silver(dedupe=bool(keys))))
+        load_spec = LoadSpec(
+            strategy=spec.load.strategy,
+            keys=keys,
+            partition_by=spec.load.partition_by,
+            order_by=spec.transform.dedupe_order_by,
+            scd2=spec.load.scd2,
+            evolve=True,
+        )
+        load(silver, counter.reader(), commit, load_spec, con, partitions=partitions)
+        return counter.rows, superseded
+
+    def _checks(self, plan: SilverSql, batch: int) -> tuple[int, int]:
+        """Evaluate every rule's outcome in one aggregate; returns (rows, error rows)."""
         checks = plan.checks
-        row = self.con.execute(f"SELECT {checks.failure_counts()} FROM flagged").fetchall()[0]
+        row = self.con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0), "
+            f"{checks.failure_counts()} FROM flagged"
+        ).fetchall()[0]
+        total, errors, row = int(row[0]), int(row[1]), row[2:]
         limit = self.pipeline.spec.quality_gates.sample_size
         results: list[CheckResult] = []
         for i, rule in enumerate(checks.row):
@@ -406,6 +430,23 @@ class PipelineRun:
             else:
                 self.record.quality_checks_failed += 1
             self.record.checks.append({"batch": batch, **result.as_dict()})
+        return total, errors
+
+
+class RowCounter:
+    """Counts the rows of a stream as the writer consumes it."""
+
+    def __init__(self, source: pa.RecordBatchReader):
+        self.source = source
+        self.rows = 0
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for batch in self.source:
+            self.rows += batch.num_rows
+            yield batch
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.source.schema, self._batches())
 
 
 def _guarded(staged: Staged) -> pa.RecordBatchReader:
