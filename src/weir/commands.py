@@ -103,24 +103,44 @@ def _run(args: argparse.Namespace, out: Output) -> int:
 
 
 def summary(r: RunRecord) -> str:
+    """The few lines a person reads after each pipeline of `weir run`."""
+    warnings = [f"    warning: {w}" for w in r.warnings[:5]]
+    if len(r.warnings) > 5:
+        warnings.append(f"    … {len(r.warnings) - 5} more warnings in the run record")
     if r.status == "failed":
-        return f"  ✗ failed at {r.stage}: {r.error_message}"
+        return "\n".join([f"  ✗ failed at {r.stage}: {r.error_message}", *warnings])
     if not r.changed:
-        return (
-            f"  = up to date: nothing new since {r.watermark_before or 'the start'} "
-            f"(no table versions created, {r.duration_seconds:.1f}s)"
+        return "\n".join(
+            [
+                f"  = up to date: nothing new since {r.watermark_before or 'the start'} "
+                f"(no table versions created, {r.duration_seconds:.1f}s)",
+                *warnings,
+            ]
         )
-    failed = [c["name"] for c in r.checks if not c["passed"]]
+
+    def broken(severity: str) -> list[str]:
+        return sorted(
+            {c["name"] for c in r.checks if not c["passed"] and c["severity"] == severity}
+        )
+
+    errors, warns, noted = broken("error"), broken("warn"), broken("info")
     lines = [
         f"  ✓ {r.status}: extracted {r.rows_extracted:,} · loaded {r.rows_loaded:,} · "
         f"quarantined {r.rows_quarantined:,}"
-        + (f" · superseded {r.rows_superseded:,}" if r.rows_superseded else ""),
+        + (f" · superseded {r.rows_superseded:,}" if r.rows_superseded else "")
+        + (f" · already ingested {r.rows_already_ingested:,}" if r.rows_already_ingested else ""),
         f"    checks {r.quality_checks_passed} passed / {r.quality_checks_failed} failed"
-        + (f" ({', '.join(sorted(set(failed))[:6])})" if failed else ""),
+        + (f" · quarantining: {_names(errors)}" if errors else "")
+        + (f" · flagging (warn): {_names(warns)}" if warns else "")
+        + (f" · noted (info): {_names(noted)}" if noted else ""),
         f"    watermark {r.watermark_before or '∅'} → {r.watermark_after or '∅'} · {r.duration_seconds:.1f}s",
     ]
-    lines += [f"    warning: {w}" for w in r.warnings[:5]]
-    return "\n".join(lines)
+    return "\n".join(lines + warnings)
+
+
+def _names(names: list[str], limit: int = 6) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", +{len(names) - limit} more" if len(names) > limit else "")
 
 
 # ---------------------------------------------------------------- status

@@ -425,7 +425,7 @@ class PipelineRun:
                 )
             )
         for result in results:
-            if result.passed:
+            if result.passed or result.severity == "info":  # info rules record, never fail
                 self.record.quality_checks_passed += 1
             else:
                 self.record.quality_checks_failed += 1
