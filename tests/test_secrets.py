@@ -1,0 +1,78 @@
+"""Secrets and raw PII never reach logs, run records, the state store or error messages."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from conftest import SALT, orders_pipeline
+from weir.cli import main
+from weir.sources import memory
+
+EMAIL = "very.private.person@example.com"
+
+
+def _all_text(root: Path, captured: str) -> str:
+    parts = [captured, (root / ".weir/runs.jsonl").read_text()]
+    with sqlite3.connect(root / ".weir/state.db") as con:
+        parts += [repr(row) for row in con.execute("SELECT * FROM runs")]
+    return "\n".join(parts)
+
+
+def test_pii_and_salt_stay_out_of_records_and_samples(
+    project_dir: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    # email is PII and also breaks a warn rule, so it would be sampled if samples leaked PII
+    from conftest import ORDERS_CONTRACT
+
+    contract = {**ORDERS_CONTRACT, "schema": [{**ORDERS_CONTRACT["schema"][0]}]}
+    props = [dict(p) for p in contract["schema"][0]["properties"]]
+    props[1]["quality"] = [{"rule": "regex", "pattern": "^[a-z]+@corp\\.com$", "severity": "warn"}]
+    contract["schema"][0]["properties"] = props
+    root = project_dir(contracts={"orders": contract})
+    memory.register("orders")
+    memory.append(
+        "orders",
+        pa.table(
+            {
+                "id": pa.array([1, None], pa.int64()),
+                "email": [EMAIL, EMAIL],
+                "amount": pa.array([1.0, 2.0]),
+                "updated_at": [dt.datetime(2024, 1, 1)] * 2,
+            }
+        ),
+    )
+    assert main(["run", "--project", str(root), "--json"]) == 0
+    out = capsys.readouterr()
+    text = _all_text(root, out.out + out.err + caplog.text)
+    samples = [s for line in text.splitlines() if "email.regex" in line for s in [line]]
+    assert samples, "the regex rule must have failed and been recorded"
+    assert '"email": "***"' in out.out  # the sample masks the PII column
+    assert EMAIL not in text
+    assert SALT not in text
+
+
+def test_secret_env_value_is_scrubbed_from_error_messages(
+    project_dir: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    secret = "sk_live_5up3r53cr3t"
+    monkeypatch.setenv("SHOP_DATASET", secret)
+    pipe = orders_pipeline(extract={"source": "memory", "dataset": "${env:SHOP_DATASET}"})
+    root = project_dir(pipelines={"orders": pipe})
+    # the dataset is not registered: the error message would name it — scrubbed
+    assert main(["run", "--project", str(root)]) == 1
+    out = capsys.readouterr()
+    text = _all_text(root, out.out + out.err)
+    assert "is not registered" in text
+    assert secret not in text and "***" in text
