@@ -254,23 +254,29 @@ class PipelineRun:
                 ) from exc
         raise AssertionError("unreachable")
 
-    def _drop_known(self, staged: Staged, schema: pa.Schema, overlap: tuple[str, str]) -> Staged:
-        """Remove staged rows that bronze already holds (an overlapping incremental read)."""
+    def _drop_known(
+        self, staged: Staged, schema: pa.Schema, overlap: tuple[str | None, str | None]
+    ) -> Staged:
+        """Remove staged rows that bronze already holds (an overlapping re-read)."""
         bronze = self.tables.bronze.dataset()
         if bronze is None or staged.rows == 0:
             return staged
         column, bound = overlap
         row = "md5(CAST(struct_pack(" + ", ".join(ident(f.name) for f in schema) + ") AS VARCHAR))"
-        typ = next(f.type for f in schema if f.name == column)
+        window: str = ""
+        params: list[object] = []
+        if column is not None and bound is not None:
+            typ = duckdb_type(type_name(schema.field(column).type))
+            window, params = f" WHERE {ident(column)} >= CAST(? AS {typ})", [bound]
         con = self.con
         con.register("staged_rows", staged.dataset())
         con.register("bronze_rows", bronze)
         try:
             fresh = fetch_table(
                 con,
-                f"SELECT * FROM staged_rows WHERE {row} NOT IN (SELECT {row} FROM bronze_rows "
-                f"WHERE {ident(column)} >= CAST(? AS {duckdb_type(type_name(typ))}))",
-                [bound],
+                f"SELECT * FROM staged_rows WHERE {row} NOT IN "
+                f"(SELECT {row} FROM bronze_rows{window})",
+                params,
             )
         finally:
             con.unregister("staged_rows")
@@ -279,7 +285,7 @@ class PipelineRun:
         if known == 0:
             return staged
         self.record.rows_already_ingested += known
-        self.progress(f"{known:,} rows re-read in the lookback window were already in bronze")
+        self.progress(f"{known:,} re-read rows were already in bronze; not ingested again")
         return staged.replace(fresh)
 
     # ---------------------------------------------------------------- silver

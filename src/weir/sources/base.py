@@ -52,11 +52,12 @@ class Extraction(abc.ABC):
         """A short human form of :meth:`position` for summaries and run records."""
         return None
 
-    def overlap(self) -> tuple[str, str] | None:
+    def overlap(self) -> tuple[str | None, str | None] | None:
         """``(column, lower bound)`` when this read may repeat rows an earlier run delivered:
-        an incremental source re-reading a lookback window. Rows whose ``column`` is at or
-        after the bound and that bronze already holds, identical in every source column, are
-        then not ingested again (and are counted as ``rows_already_ingested``)."""
+        an incremental source re-reading a lookback window, or ``(None, None)`` for a source
+        that re-reads everything. Rows (at or after the bound) that bronze already holds,
+        identical in every source column, are not ingested again; they are counted as
+        ``rows_already_ingested``. None: this read never repeats rows."""
         return None
 
 

@@ -157,8 +157,9 @@ class _Reader(Protocol):
         the format says natively (string for CSV). None when it cannot tell without the
         contract; an empty schema for a file without data."""
 
-    def read(self, file: _File, offered: pa.Schema, wanted: pa.Schema) -> Iterator[pa.RecordBatch]:
-        """Batches of the ``wanted`` columns (all present in ``offered``), typed as ``wanted``."""
+    def read(self, file: _File, offered: pa.Schema, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        """Batches with the columns of ``schema`` the file has, typed as ``schema`` says;
+        the engine's conform() then fills the absent (nullable) ones and orders them."""
 
 
 class FilesSource(Source):
@@ -268,8 +269,7 @@ class FilesExtraction(Extraction):
                 return
             cursor.columns = offered.names
             _require(file, offered, self.schema)
-            wanted = pa.schema([f for f in self.schema if f.name in offered.names])
-            for raw in self.reader.read(file, offered, wanted):
+            for raw in self.reader.read(file, offered, self.schema):
                 batch = conform(raw, self.schema, where=file.key)
                 for start in range(0, batch.num_rows, self.batch_size_rows):
                     part = batch.slice(start, self.batch_size_rows)
@@ -296,8 +296,9 @@ class _CsvReader:
             names = [*known.names[: len(names)], *extra]
         return pa.schema([_offered_field(name, known, pa.string) for name in names])
 
-    def read(self, file: _File, offered: pa.Schema, wanted: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def read(self, file: _File, offered: pa.Schema, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         opts = self.options
+        wanted = _present(schema, offered)
         read_options = pa_csv.ReadOptions(
             block_size=self.block_size,
             encoding=opts.encoding,
@@ -351,17 +352,18 @@ class _ParquetReader:
         with self.fs.open_input_file(file.path) as handle:
             return pq.ParquetFile(handle).schema_arrow
 
-    def read(self, file: _File, offered: pa.Schema, wanted: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def read(self, file: _File, offered: pa.Schema, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+        columns = _present(schema, offered).names or offered.names[:1]  # [:1] counts rows
         with self.fs.open_input_file(file.path) as handle:
             parquet = pq.ParquetFile(handle, buffer_size=self.block_size, pre_buffer=False)
-            yield from parquet.iter_batches(
-                batch_size=self.batch_size, columns=wanted.names or offered.names[:1]
-            )
+            yield from parquet.iter_batches(batch_size=self.batch_size, columns=columns)
 
 
 @dataclass(frozen=True)
 class _NdjsonReader:
-    """One JSON object per line; presence and native types come from the first block."""
+    """One JSON object per line. Which keys a file has, and the native types of those the
+    contract does not know, come from its first block; every contract column is read, since
+    keys may first appear further down."""
 
     fs: Any
     block_size: int
@@ -381,9 +383,9 @@ class _NdjsonReader:
             head = head[: end + 1]
         return _json_schema(_json_lines(head), known)
 
-    def read(self, file: _File, offered: pa.Schema, wanted: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def read(self, file: _File, offered: pa.Schema, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         with self.fs.open_input_stream(file.path, compression="detect") as stream:
-            yield from _json_batches(stream, wanted, self.block_size)
+            yield from _json_batches(stream, schema, self.block_size)
 
 
 @dataclass(frozen=True)
@@ -397,9 +399,9 @@ class _JsonArrayReader:
     def offered(self, file: _File, known: pa.Schema | None) -> pa.Schema:
         return _json_schema(self._rows(file), known)
 
-    def read(self, file: _File, offered: pa.Schema, wanted: pa.Schema) -> Iterator[pa.RecordBatch]:
+    def read(self, file: _File, offered: pa.Schema, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         lines = b"\n".join(json.dumps(row).encode() for row in self._rows(file))
-        yield from _json_batches(pa.BufferReader(lines), wanted, self.block_size)
+        yield from _json_batches(pa.BufferReader(lines), schema, self.block_size)
 
     def _rows(self, file: _File) -> list[dict[str, Any]]:
         with self.fs.open_input_stream(file.path, compression="detect") as stream:
@@ -436,6 +438,10 @@ def _json_batches(stream: Any, wanted: pa.Schema, block_size: int) -> Iterator[p
             return
         raise
     yield from reader
+
+
+def _present(schema: pa.Schema, offered: pa.Schema) -> pa.Schema:
+    return pa.schema([f for f in schema if f.name in offered.names])
 
 
 def _json_readable(fld: pa.Field) -> pa.Field:
@@ -692,7 +698,8 @@ def _translate(exc: Exception, cursor: _Cursor) -> WeirError:
         message = f"column {name!r} cannot be read as {match[2]}: {_brief(match[3])} ({after})"
         return SchemaDriftError(message, where=where, hint=fix + " (or null_values)")
     if match := _JSON_KIND.search(text):
-        message = f"column {match[1]!r} holds a JSON {match[3]} where the contract expects a {match[2]} ({after})"
+        column, expected, found = match.groups()
+        message = f"column {column!r} holds a JSON {found}, expected a {expected} ({after})"
         return SchemaDriftError(message, where=where, hint=fix)
     if match := _JSON_VALUE.search(text):
         message = f"a value cannot be read as {match[1]}: {_brief(match[2])} ({after})"

@@ -1,0 +1,522 @@
+"""REST source against a real local HTTP server: pagination, incremental, retries, secrets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from pydantic import ValidationError
+
+from restserver import Fault, RestServer, sample_records
+from weir import sources
+from weir.errors import ConfigError, SchemaDriftError, SourceError, TransientSourceError
+from weir.sources.base import SourceContext
+from weir.sources.rest import RestConfig, RestExtraction, RestSource
+
+SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.int64(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("amount", pa.float64()),
+        pa.field("updated_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+TOKEN = "s3cr3t-t0ken-value"
+
+Serve = Callable[..., RestServer]
+Make = Callable[..., RestSource]
+
+
+@pytest.fixture
+def serve() -> Iterator[Serve]:
+    """Start RestServers (default: 25 sample records) that stop when the test ends."""
+    started: list[RestServer] = []
+
+    def start(records: list[dict[str, Any]] | None = None, **options: Any) -> RestServer:
+        data = sample_records(25) if records is None else records
+        server = RestServer(data, **options).start()
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+    assert not [e for s in started for e in s.errors], "the test server itself failed"
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def make(tmp_path: Any, sleeps: list[float]) -> Make:
+    """A RestSource for a server (or URL) whose back-off sleeps are recorded, not slept."""
+
+    def build(target: RestServer | str, **config: Any) -> RestSource:
+        url = target.url if isinstance(target, RestServer) else target
+        context = SourceContext(pipeline="p", project_dir=str(tmp_path), run_id="r1")
+        source = RestSource(RestConfig.model_validate({"url": url, **config}), context)
+        source.sleep = sleeps.append
+        return source
+
+    return build
+
+
+def run(
+    source: RestSource, position: dict[str, Any] | None = None, schema: pa.Schema = SCHEMA
+) -> tuple[pa.Table, RestExtraction]:
+    extraction = source.extract(position, schema)
+    assert isinstance(extraction, RestExtraction)
+    table = pa.Table.from_batches(list(extraction.batches()), schema=schema)
+    return table, extraction
+
+
+# -- pagination ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("style", "pagination", "server_options", "requests"),
+    [
+        ("none", "none", {}, 1),
+        ("page", {"style": "page", "size_param": "per_page"}, {}, 4),
+        ("offset", {"style": "offset"}, {}, 4),
+        ("cursor", {"style": "cursor", "path": "meta.next_cursor"}, {}, 3),
+        ("link", "link", {"relative_links": True}, 3),
+        ("link", "link", {"relative_links": False}, 3),
+    ],
+)
+def test_every_pagination_style_returns_all_rows_in_order(
+    serve: Serve,
+    make: Make,
+    style: str,
+    pagination: Any,
+    server_options: dict[str, Any],
+    requests: int,
+) -> None:
+    server = serve(pagination=style, **server_options)
+    source = make(server, records_path="data", pagination=pagination, page_size=10)
+    table, extraction = run(source)
+    assert table.column("id").to_pylist() == list(range(1, 26))
+    assert table.schema == SCHEMA
+    assert len(server.data_requests) == requests
+    assert extraction.position() == {}
+    assert extraction.warnings == []
+
+
+def test_one_batch_per_page(serve: Serve, make: Make) -> None:
+    server = serve(pagination="cursor")
+    source = make(
+        server,
+        records_path="data",
+        pagination={"style": "cursor", "path": "meta.next_cursor"},
+        page_size=10,
+    )
+    extraction = source.extract(None, SCHEMA)
+    assert [b.num_rows for b in extraction.batches()] == [10, 10, 5]
+
+
+def test_offset_advances_by_rows_received_when_the_server_caps_page_size(
+    serve: Serve, make: Make
+) -> None:
+    server = serve(pagination="offset", max_page_size=4)
+    table, _ = run(make(server, records_path="data", pagination="offset", page_size=10))
+    assert table.column("id").to_pylist() == list(range(1, 26))
+    assert [r.query["offset"] for r in server.data_requests] == [
+        "0",
+        "4",
+        "8",
+        "12",
+        "16",
+        "20",
+        "24",
+        "25",
+    ]
+
+
+@pytest.mark.parametrize("records_path", ["result.items", ""])
+def test_records_path_nested_or_whole_body(serve: Serve, make: Make, records_path: str) -> None:
+    server = serve(pagination="page", records_path=records_path)
+    table, _ = run(make(server, records_path=records_path, pagination="page", page_size=10))
+    assert table.column("id").to_pylist() == list(range(1, 26))
+
+
+def test_pretty_printed_bodies(serve: Serve, make: Make) -> None:
+    server = serve(pagination="page", indent=2, records_path="result.items")
+    table, _ = run(make(server, records_path="result.items", pagination="page", page_size=10))
+    assert table.column("id").to_pylist() == list(range(1, 26))
+
+
+def test_static_params_and_envelope_noise(serve: Serve, make: Make) -> None:
+    noise = {"meta": {"mixed": [1, "a", {"b": None}], "total": 25}, "links": []}
+    server = serve(pagination="link", envelope=noise)
+    table, extraction = run(
+        make(server, records_path="data", pagination="link", params={"status": "open", "all": True})
+    )
+    assert table.num_rows == 25
+    assert server.data_requests[0].query["status"] == "open"
+    assert server.data_requests[0].query["all"] == "true"
+    assert extraction.warnings == []
+
+
+def test_page_repeating_forever_is_an_error(serve: Serve, make: Make) -> None:
+    server = serve(pagination="page")
+    source = make(server, records_path="data", pagination={"style": "page", "param": "pg"})
+    with pytest.raises(SourceError, match="repeats the previous page"):
+        run(source)
+    assert len(server.data_requests) == 2
+
+
+def test_max_pages_stops_with_a_warning(serve: Serve, make: Make) -> None:
+    server = serve(pagination="page")
+    table, extraction = run(
+        make(server, records_path="data", pagination="page", page_size=10, max_pages=2)
+    )
+    assert table.num_rows == 20
+    assert extraction.warnings == ["stopped after max_pages=2; the API may have more pages"]
+
+
+# -- incremental ---------------------------------------------------------------------------------
+
+
+INCREMENTAL = {"param": "updated_since", "field": "updated_at", "lookback_seconds": 120}
+
+
+def test_incremental_sends_watermark_minus_lookback_and_advances(serve: Serve, make: Make) -> None:
+    server = serve(pagination="page")
+    source = make(
+        server, records_path="data", pagination="page", page_size=10, incremental=INCREMENTAL
+    )
+    # records are one minute apart from 2024-01-01T00:01:00Z (id 1) to 00:25:00Z (id 25)
+    table, extraction = run(source, {"watermark": "2024-01-01T00:10:00Z"})
+    assert {r.query["updated_since"] for r in server.data_requests} == {"2024-01-01T00:08:00Z"}
+    assert table.column("id").to_pylist() == list(range(8, 26))
+    assert extraction.position() == {"watermark": "2024-01-01T00:25:00Z"}
+    assert extraction.watermark() == "2024-01-01T00:25:00Z"
+    assert RestSource.describe(extraction.position()) == "2024-01-01T00:25:00Z"
+
+
+def test_incremental_keeps_the_watermark_when_nothing_came(serve: Serve, make: Make) -> None:
+    server = serve(pagination="page")
+    source = make(server, records_path="data", pagination="page", incremental=INCREMENTAL)
+    table, extraction = run(source, {"watermark": "2024-02-01T00:00:00Z"})
+    assert table.num_rows == 0
+    assert extraction.position() == {"watermark": "2024-02-01T00:00:00Z"}
+
+
+def test_incremental_initial_value_and_unix_format(serve: Serve, make: Make) -> None:
+    server = serve(pagination="none")
+    inc = {**INCREMENTAL, "initial": "2024-01-01T00:20:00+00:00", "format": "unix"}
+    table, extraction = run(make(server, records_path="data", incremental=inc))
+    sent = int(server.data_requests[0].query["updated_since"])
+    assert sent == int(datetime(2024, 1, 1, 0, 20, tzinfo=UTC).timestamp())
+    assert table.column("id").to_pylist() == list(range(20, 26))
+    assert extraction.watermark() == "2024-01-01T00:25:00Z"
+
+
+def test_incremental_field_outside_the_contract_still_moves_the_watermark(
+    serve: Serve, make: Make
+) -> None:
+    server = serve(pagination="none")
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("name", pa.string())])
+    table, extraction = run(
+        make(server, records_path="data", incremental=INCREMENTAL), schema=schema
+    )
+    assert table.schema == schema
+    assert extraction.watermark() == "2024-01-01T00:25:00Z"
+    assert extraction.warnings == ["field 'amount' is not in the contract; ignored"]
+
+
+def test_incremental_field_typed_as_string_in_the_contract(serve: Serve, make: Make) -> None:
+    records = sample_records(3)
+    records[1]["updated_at"] = "2024-01-01T03:00:00+02:00"  # 01:00Z, the latest
+    server = serve(records, pagination="none")
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("updated_at", pa.string())])
+    _, extraction = run(make(server, records_path="data", incremental=INCREMENTAL), schema=schema)
+    assert extraction.watermark() == "2024-01-01T01:00:00Z"
+
+
+# -- auth and secrets ----------------------------------------------------------------------------
+
+
+def test_auth_header_reaches_the_server_and_never_the_query_logs_or_errors(
+    serve: Serve, make: Make, caplog: pytest.LogCaptureFixture, sleeps: list[float]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = serve(pagination="page", token=TOKEN, faults={2: Fault.error(503)})
+    auth = {"header": "Authorization", "value": f"Bearer {TOKEN}"}
+    source = make(
+        server,
+        records_path="data",
+        pagination="page",
+        page_size=10,
+        auth=auth,
+        headers={"X-Api-Version": TOKEN + "-v"},
+    )
+    table, _ = run(source)
+    assert table.num_rows == 25
+    assert sleeps == [2.0]
+    assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in server.data_requests)
+    assert all(TOKEN not in r.raw_query for r in server.requests)
+    assert TOKEN not in repr(source.config)
+    assert any("retrying" in r.getMessage() for r in caplog.records)
+    assert all(TOKEN not in r.getMessage() for r in caplog.records)
+
+
+def test_wrong_credentials_are_a_source_error_without_the_secret(
+    serve: Serve, make: Make, caplog: pytest.LogCaptureFixture, sleeps: list[float]
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = serve(pagination="none", token="the-right-one")
+    source = make(server, records_path="data", auth={"value": f"Bearer {TOKEN}"}, params={"q": "x"})
+    with pytest.raises(SourceError) as caught:
+        run(source)
+    text = str(caught.value)
+    assert "401" in text
+    assert "${env:" in text
+    assert server.url in text
+    assert "q=x" not in text
+    assert TOKEN not in text
+    assert all(TOKEN not in r.getMessage() for r in caplog.records)
+    assert sleeps == []
+    assert len(server.requests) == 1
+
+
+def test_redirects_to_another_origin_lose_the_credentials(serve: Serve, make: Make) -> None:
+    target = serve(pagination="none")
+    hop = serve(pagination="none", fault_always=Fault(status=302, headers={"Location": target.url}))
+    same = serve(pagination="none", faults={1: Fault(status=307, headers={"Location": "/items"})})
+    auth = {"header": "X-Api-Key", "value": TOKEN}
+    assert run(make(hop, records_path="data", auth=auth))[0].num_rows == 25
+    assert "x-api-key" in hop.requests[0].headers
+    assert "x-api-key" not in target.requests[0].headers
+    assert run(make(same.base + "/old", records_path="data", auth=auth))[0].num_rows == 25
+    assert [r.headers.get("x-api-key") for r in same.requests] == [TOKEN, TOKEN]
+
+
+# -- retries -------------------------------------------------------------------------------------
+
+
+def test_429_waits_exactly_retry_after(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    server = serve(pagination="page", faults={2: Fault.rate_limit("7")})
+    table, _ = run(make(server, records_path="data", pagination="page", page_size=10))
+    assert sleeps == [7.0]
+    assert table.column("id").to_pylist() == list(range(1, 26))
+    assert server.data_requests[1].query == server.data_requests[2].query
+
+
+def test_429_retry_after_as_http_date(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    server = serve(pagination="none", faults={1: Fault.rate_limit(when)})
+    run(make(server, records_path="data"))
+    assert len(sleeps) == 1
+    assert 27 <= sleeps[0] <= 30
+
+
+def test_5xx_then_success_backs_off_2_4_8(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    faults = {1: Fault.error(503), 2: Fault.error(502), 3: Fault.error(500)}
+    server = serve(pagination="none", faults=faults)
+    table, _ = run(make(server, records_path="data"))
+    assert sleeps == [2.0, 4.0, 8.0]
+    assert table.num_rows == 25
+
+
+def test_5xx_forever_is_transient_after_max_attempts(
+    serve: Serve, make: Make, sleeps: list[float]
+) -> None:
+    server = serve(pagination="none", fault_always=Fault.error(503))
+    with pytest.raises(TransientSourceError) as caught:
+        run(make(server, records_path="data"))
+    assert sleeps == [2.0, 4.0, 8.0]
+    assert len(server.requests) == 4
+    assert "4 attempts" in str(caught.value)
+    assert "HTTP 503" in str(caught.value)
+
+
+def test_custom_attempts_and_backoff(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    server = serve(pagination="none", fault_always=Fault.rate_limit(None))
+    with pytest.raises(TransientSourceError, match="429"):
+        run(make(server, records_path="data", max_attempts=3, backoff_seconds=0.5))
+    assert sleeps == [0.5, 1.0]
+
+
+def test_timeouts_are_retried(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    server = serve(pagination="none", faults={1: Fault.slow(2.0)})
+    table, _ = run(make(server, records_path="data", timeout_seconds=0.1))
+    assert sleeps == [2.0]
+    assert table.num_rows == 25
+
+
+def test_dropped_connections_are_retried(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    server = serve(pagination="none", faults={1: Fault.disconnect()})
+    table, _ = run(make(server, records_path="data"))
+    assert sleeps == [2.0]
+    assert table.num_rows == 25
+
+
+def test_connection_refused_is_transient(make: Make, sleeps: list[float]) -> None:
+    with RestServer() as server:
+        url = server.url
+    with pytest.raises(TransientSourceError, match="connection failed"):
+        run(make(url, max_attempts=2))
+    assert sleeps == [2.0]
+
+
+def test_malformed_page_is_retried_then_succeeds(
+    serve: Serve, make: Make, sleeps: list[float]
+) -> None:
+    server = serve(
+        pagination="page", faults={2: Fault.malformed(), 3: Fault.malformed(b"<html>busy</html>")}
+    )
+    table, _ = run(make(server, records_path="data", pagination="page", page_size=10))
+    assert sleeps == [2.0, 4.0]
+    assert table.column("id").to_pylist() == list(range(1, 26))
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"data": [{"id": 1,', b'{"other": []}', b'{"data": {"id": 1}}', b"[]", b""]
+)
+def test_persistently_malformed_page_is_a_source_error(
+    serve: Serve, make: Make, sleeps: list[float], body: bytes
+) -> None:
+    server = serve(pagination="none", fault_always=Fault.malformed(body))
+    with pytest.raises(SourceError) as caught:
+        run(make(server, records_path="data", params={"q": "x"}))
+    assert not isinstance(caught.value, TransientSourceError)
+    assert "page 1 is malformed" in str(caught.value)
+    assert server.url in str(caught.value)
+    assert "q=x" not in str(caught.value)
+    assert sleeps == [2.0, 4.0, 8.0]
+
+
+def test_404_is_not_retried(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    server = serve(pagination="none")
+    with pytest.raises(SourceError, match="HTTP 404") as caught:
+        run(make(server.base + "/nope", records_path="data"))
+    assert not isinstance(caught.value, TransientSourceError)
+    assert sleeps == []
+    assert len(server.requests) == 1
+
+
+# -- records → Arrow -----------------------------------------------------------------------------
+
+
+def test_extra_fields_warn_once_per_name(serve: Serve, make: Make) -> None:
+    records = [{**r, "color": "red", "tags": [1, 2]} for r in sample_records(25)]
+    server = serve(records, pagination="page")
+    table, extraction = run(make(server, records_path="data", pagination="page", page_size=10))
+    assert table.schema == SCHEMA
+    assert extraction.warnings == [
+        "field 'color' is not in the contract; ignored",
+        "field 'tags' is not in the contract; ignored",
+    ]
+    assert extraction.parser.extra_fields == {"color": 25, "tags": 25}
+
+
+def test_extra_field_of_mixed_types_still_warns(serve: Serve, make: Make) -> None:
+    records = sample_records(4)
+    records[0]["odd"], records[3]["odd"] = 1, "one"
+    server = serve(records, pagination="none")
+    table, extraction = run(make(server, records_path="data"))
+    assert table.column("id").to_pylist() == [1, 2, 3, 4]
+    assert extraction.warnings == ["field 'odd' is not in the contract; ignored"]
+
+
+def test_string_where_int_is_required_names_the_field(serve: Serve, make: Make) -> None:
+    records = sample_records(3)
+    records[2]["id"] = "abc-private"
+    server = serve(records, pagination="none")
+    with pytest.raises(SchemaDriftError, match="'id'") as caught:
+        run(make(server, records_path="data"))
+    assert "abc-private" not in str(caught.value)
+    assert caught.value.__cause__ is None
+
+
+def test_numbers_sent_as_strings_are_cast(serve: Serve, make: Make) -> None:
+    records = [{**r, "id": str(r["id"]), "amount": f"{r['amount']}"} for r in sample_records(3)]
+    server = serve(records, pagination="none")
+    table, _ = run(make(server, records_path="data"))
+    assert table.column("id").to_pylist() == [1, 2, 3]
+    assert table.column("amount").to_pylist() == [1.5, 3.0, 4.5]
+
+
+def test_float_where_int_is_required_names_the_field(serve: Serve, make: Make) -> None:
+    records = sample_records(2)
+    records[1]["id"] = 2.5
+    server = serve(records, pagination="none")
+    with pytest.raises(SchemaDriftError, match="'id'") as caught:
+        run(make(server, records_path="data"))
+    assert "2.5" not in str(caught.value)
+
+
+def test_number_where_string_is_expected_names_the_field(serve: Serve, make: Make) -> None:
+    records = sample_records(2)
+    records[1]["name"] = 12345
+    server = serve(records, pagination="none")
+    with pytest.raises(SchemaDriftError, match="'name'"):
+        run(make(server, records_path="data"))
+
+
+def test_missing_fields_null_or_required(serve: Serve, make: Make) -> None:
+    records = sample_records(3)
+    del records[1]["name"]
+    server = serve(records, pagination="none")
+    table, _ = run(make(server, records_path="data"))
+    assert table.column("name").to_pylist() == ["item 1", None, "item 3"]
+    del records[2]["id"]
+    server = serve(records, pagination="none")
+    with pytest.raises(SchemaDriftError, match="required field 'id'"):
+        run(make(server, records_path="data"))
+
+
+def test_dates_and_decimals_are_read_as_strings_and_cast(serve: Serve, make: Make) -> None:
+    records = [{"id": 1, "day": "2024-03-01", "price": "12.34"}, {"id": 2, "day": None, "price": 5}]
+    server = serve(records, pagination="none")
+    schema = pa.schema([("id", pa.int64()), ("day", pa.date32()), ("price", pa.decimal128(10, 2))])
+    table, _ = run(make(server, records_path="data"), schema=schema)
+    assert table.schema == schema
+    assert table.to_pylist()[0]["day"].isoformat() == "2024-03-01"
+    assert [str(p) for p in table.column("price").to_pylist()] == ["12.34", "5.00"]
+    records[1]["day"] = "not a date"
+    with pytest.raises(SchemaDriftError, match="'day'"):
+        run(make(serve(records, pagination="none"), records_path="data"), schema=schema)
+
+
+# -- config and registry -------------------------------------------------------------------------
+
+
+def test_registry_and_probe(make: Make) -> None:
+    assert sources.get("rest") is RestSource
+    source = make("https://api.example.com/items")
+    assert source.probe(None) is None
+    assert RestSource.describe(None) is None
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({"params": {"api_key": "x"}}, "looks like a credential"),
+        ({"url": "https://api.example.com/items?access_token=x"}, "looks like a credential"),
+        ({"url": "https://user:pw@api.example.com/items"}, "must not carry credentials"),
+        ({"url": "ftp://api.example.com/items"}, "http"),
+        ({"pagination": {"style": "cursor", "path": "next"}}, "needs records_path"),
+        ({"pagination": "scroll"}, "pagination"),
+        ({"page_size": 10, "pagination": "page", "params": {"per_page": 5}}, "set twice"),
+        ({"incremental": {"param": "since", "field": "t", "format": "epoch"}}, "format"),
+        ({"timeout": 3}, "extra"),
+    ],
+)
+def test_config_is_validated(config: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError, match=message):
+        RestConfig.model_validate({"url": "https://api.example.com/items", **config})
+
+
+def test_incremental_field_of_a_wrong_type_is_a_config_error(make: Make) -> None:
+    source = make("https://api.example.com/items", incremental={"param": "since", "field": "id"})
+    with pytest.raises(ConfigError, match=r"incremental\.field 'id'"):
+        source.extract(None, SCHEMA)
