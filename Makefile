@@ -25,8 +25,8 @@ test: setup  ## lint, type-check and run the whole test suite
 	$(BIN)/pytest
 
 check: setup  ## ruff, ruff-format and mypy --strict, exactly as CI runs them
-	$(BIN)/ruff check src tests bench examples
-	$(BIN)/ruff format --check src tests bench examples
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: setup  ## the benchmarks of bench/ (minutes; prints a table of figures and ratios)

@@ -76,3 +76,44 @@ def test_secret_env_value_is_scrubbed_from_error_messages(
     text = _all_text(root, out.out + out.err)
     assert "is not registered" in text
     assert secret not in text and "***" in text
+
+
+def test_unparsable_pii_value_is_not_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from conftest import write_project
+
+    contract = {
+        "apiVersion": "v3.0.2",
+        "kind": "DataContract",
+        "id": "people",
+        "version": "1",
+        "schema": [
+            {
+                "name": "people",
+                "properties": [
+                    {
+                        "name": "person_id",
+                        "physicalName": "id",
+                        "physicalType": "int64",
+                        "primaryKey": True,
+                    },
+                    {"name": "ssn", "physicalType": "int64", "classification": "pii"},
+                ],
+            }
+        ],
+    }
+    pipe = orders_pipeline(
+        name="people",
+        contract="people",
+        transform={},
+        extract={"source": "files", "path": "data/*.csv"},
+    )
+    root = write_project(tmp_path / "p", contracts={"people": contract}, pipelines={"people": pipe})
+    (root / "data").mkdir()
+    (root / "data/people.csv").write_text("id,ssn\n1,123456789\n2,078-05-1120\n")
+    assert main(["run", "--project", str(root)]) == 1
+    out = capsys.readouterr()
+    text = _all_text(root, out.out + out.err)
+    assert "column 'ssn' cannot be read as int64" in text and "value hidden" in text
+    assert "078-05-1120" not in text

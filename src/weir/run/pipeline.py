@@ -167,15 +167,14 @@ class PipelineRun:
             staged.remove()
 
     def _source(self) -> Source:
+        contract = self.pipeline.contract
+        source_names = {c.name: c.source_name for c in contract.columns}
         context = SourceContext(
             pipeline=self.pipeline.name,
             project_dir=str(self.project.root),
             run_id=self.run_id,
-            keys=tuple(
-                self.pipeline.contract.column(k).source_name
-                for k in self.pipeline.keys
-                if k in {c.name for c in self.pipeline.contract.columns}
-            ),
+            keys=tuple(source_names[k] for k in self.pipeline.keys if k in source_names),
+            pii=tuple(source_names[c] for c in contract.pii_columns),
         )
         return self.pipeline.source_kind(self.pipeline.source_config, context)
 

@@ -31,6 +31,8 @@ class SourceContext:
     run_id: str
     keys: tuple[str, ...] = ()
     """Source-side names of the contract's natural key columns."""
+    pii: tuple[str, ...] = ()
+    """Source-side names of PII columns: their values must never reach a message or log."""
 
 
 @dataclass

@@ -199,6 +199,7 @@ class FilesSource(Source):
             reader=self._reader(listing) if pending else None,
             batch_size_rows=self.config.batch_size_rows,
             remote=listing.remote,
+            hidden=frozenset(self.context.pii),
         )
 
     @staticmethod
@@ -247,6 +248,8 @@ class FilesExtraction(Extraction):
     reader: _Reader | None = None
     batch_size_rows: int = 65_536
     remote: bool = False
+    hidden: frozenset[str] = frozenset()
+    """PII columns: their values never appear in error messages."""
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for file in self.pending:
@@ -263,7 +266,7 @@ class FilesExtraction(Extraction):
         """One file's rows, checked against the contract before the first batch."""
         assert self.reader is not None
         shaped = self.schema.append(pa.field(SOURCE_FILE, pa.string()))
-        with _reading(_Cursor(file, self.remote)) as cursor:
+        with _reading(_Cursor(file, self.remote, hidden=self.hidden)) as cursor:
             offered = self.reader.offered(file, self.schema)
             if offered is None or not len(offered):
                 return
@@ -669,6 +672,7 @@ class _Cursor:
     remote: bool
     columns: Sequence[str] = ()
     rows: int = 0
+    hidden: frozenset[str] = frozenset()
 
 
 @contextlib.contextmanager
@@ -695,14 +699,16 @@ def _translate(exc: Exception, cursor: _Cursor) -> WeirError:
     if match := _CSV_CONVERSION.search(text):
         index = int(match[1])
         name = cursor.columns[index] if index < len(cursor.columns) else f"#{index + 1}"
-        message = f"column {name!r} cannot be read as {match[2]}: {_brief(match[3])} ({after})"
+        value = "(value hidden: PII)" if name in cursor.hidden else _brief(match[3])
+        message = f"column {name!r} cannot be read as {match[2]}: {value} ({after})"
         return SchemaDriftError(message, where=where, hint=fix + " (or null_values)")
     if match := _JSON_KIND.search(text):
         column, expected, found = match.groups()
         message = f"column {column!r} holds a JSON {found}, expected a {expected} ({after})"
         return SchemaDriftError(message, where=where, hint=fix)
     if match := _JSON_VALUE.search(text):
-        message = f"a value cannot be read as {match[1]}: {_brief(match[2])} ({after})"
+        value = "(value hidden: the file has PII columns)" if cursor.hidden else _brief(match[2])
+        message = f"a value cannot be read as {match[1]}: {value} ({after})"
         return SchemaDriftError(message, where=where, hint=fix)
     if "straddl" in text:
         return SourceError(
