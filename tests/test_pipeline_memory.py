@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from conftest import SALT, orders_pipeline, table_rows, version
+from conftest import ORDERS_CONTRACT, SALT, orders_pipeline, table_rows, version
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
@@ -284,3 +284,25 @@ def test_run_record_in_jsonl_and_state(project_dir: Callable[..., Path], dataset
     assert logged["run_id"] == record.run_id and logged["watermark_after"] == "batch 1"
     [stored] = StateStore(root / ".weir/state.db").runs("orders")
     assert stored["run_id"] == record.run_id and stored["rows_loaded"] == 1
+
+
+def test_contract_type_change_against_existing_table_fails_before_write(
+    project_dir: Callable[..., Path], dataset: str
+) -> None:
+    import copy
+
+    import yaml
+
+    root = project_dir()
+    memory.append(dataset, orders([1], [1], [1]))
+    run(root)
+    contract = copy.deepcopy(ORDERS_CONTRACT)
+    contract["schema"][0]["properties"][2]["physicalType"] = "int32"  # amount: float64 → int32
+    (root / "contracts/orders.yml").write_text(yaml.safe_dump(contract))
+    memory.append(dataset, orders([2], [2], [2]).set_column(2, "amount", pa.array([2], pa.int32())))
+    before = version(root / "lake/bronze/orders")
+    record = run(root)
+    assert record.status == "failed"
+    assert "changed a column's type" in (record.error_message or "")
+    assert "amount: float64 (table) → int32 (contract)" in (record.error_message or "")
+    assert version(root / "lake/bronze/orders") == before

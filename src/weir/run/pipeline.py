@@ -122,7 +122,10 @@ class PipelineRun:
         finally:
             if self._con is not None:
                 self._con.close()
-            record.table_versions = self.tables.versions() if record.status != "running" else {}
+            try:
+                record.table_versions = self.tables.versions()
+            except WeirError as exc:
+                record.warnings.append(self.scrub(f"could not read table versions: {exc}"))
             self._persist()
         return record
 
@@ -188,6 +191,20 @@ class PipelineRun:
         if bronze is not None:
             known = {f.name for f in fields} | meta
             fields += [f for f in bronze if f.name not in known]
+            changed = [
+                f"    ~ {f.name}: {type_name(bronze.field(f.name).type)} (table) → "
+                f"{type_name(f.type)} (contract)"
+                for f in expected
+                if f.name in bronze.names and bronze.field(f.name).type != f.type
+            ]
+            if changed:
+                raise SchemaDriftError(
+                    f"contract {self.pipeline.contract.id!r} changed a column's type, but the "
+                    "bronze table holds the old one:\n" + "\n".join(changed),
+                    where=self.pipeline.contract.path,
+                    hint="revert the type, or rebuild the tables under a new pipeline name "
+                    "(a breaking change: bump the contract's version)",
+                )
         observed = source.probe(position, expected)
         if observed is not None:
             change = diff(expected, observed, ignore=meta)
