@@ -72,7 +72,9 @@ class QualityGates(Strict):
 
 
 class ErrorHandling(Strict):
-    strategy: Literal["fail-fast", "retry", "dead-letter"] = "retry"
+    strategy: Literal["fail-fast", "retry"] = "retry"
+    """retry: transient source errors are retried; fail-fast: the first error fails the run.
+    Rows breaking error-level rules always go to quarantine (quality_gates)."""
     max_retries: int = Field(default=3, ge=0, le=20)
     retry_delay_seconds: float = Field(default=5.0, ge=0)
     backoff: float = Field(default=2.0, ge=1.0)

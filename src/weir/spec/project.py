@@ -13,7 +13,6 @@ from weir.spec.pipeline import ErrorHandling
 class Logging(Strict):
     run_records: str = ".weir/runs.jsonl"
     """Where run records go, one JSON line each; ``stderr`` for standard error."""
-    level: Literal["debug", "info", "warning", "error"] = "info"
 
 
 class ProjectSpec(Strict):
