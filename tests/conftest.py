@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -107,3 +110,38 @@ def table_rows(
 
 def version(path: Path | str) -> int:
     return DeltaTable(str(path)).version()
+
+
+VOLATILE = {"_run_id", "_ingested_at", "_quarantined_at"}
+
+
+def weir_run(root: Path, fault: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
+    """`weir run` in a real subprocess; ``fault`` sets WEIR_FAULT to SIGKILL it at that point."""
+    environ = {**os.environ, "WEIR_PII_SALT": SALT, **env}
+    environ.pop("WEIR_FAULT", None)
+    if fault:
+        environ["WEIR_FAULT"] = fault
+    return subprocess.run(
+        [sys.executable, "-m", "weir.cli", "run", "--project", str(root)],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def lake_content(root: Path, table: str) -> dict[str, list[tuple[str, ...]]]:
+    """Every layer's rows of ``table`` (sorted, run-specific columns left out), for comparing
+    a recovered lake with a clean one."""
+    out: dict[str, list[tuple[str, ...]]] = {}
+    for layer in ("bronze", "silver", "quarantine"):
+        path = root / "lake" / layer / table
+        if not path.exists():
+            out[layer] = []
+            continue
+        data = DeltaTable(str(path)).to_pyarrow_table()
+        keep = [c for c in data.column_names if c not in VOLATILE]
+        out[layer] = sorted(
+            tuple(str(v) for v in r.values()) for r in data.select(keep).to_pylist()
+        )
+    return out

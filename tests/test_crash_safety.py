@@ -4,20 +4,16 @@ bronze write, re-run, and compare every table with a clean run — no duplicates
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from deltalake import DeltaTable
 
-from conftest import SALT, orders_pipeline, write_project
+from conftest import lake_content, orders_pipeline, weir_run, write_project
 
-VOLATILE = {"_run_id", "_ingested_at", "_quarantined_at"}
 POINTS = [
     "bronze.write",
     "bronze.before_commit",
@@ -51,34 +47,6 @@ def _drop(root: Path, name: str) -> None:
     (root / "data" / name).write_text(FILES[name])
 
 
-def _weir_run(root: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WEIR_PII_SALT": SALT}
-    env.pop("WEIR_FAULT", None)
-    if fault:
-        env["WEIR_FAULT"] = fault
-    return subprocess.run(
-        [sys.executable, "-m", "weir.cli", "run", "--project", str(root)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def _snapshot(root: Path) -> dict[str, list[tuple[Any, ...]]]:
-    out = {}
-    for layer in ("bronze", "silver", "quarantine"):
-        path = root / "lake" / layer / "orders"
-        if not path.exists():
-            out[layer] = []
-            continue
-        data = DeltaTable(str(path)).to_pyarrow_table()
-        keep = [c for c in data.column_names if c not in VOLATILE]
-        rows = [tuple(str(r[c]) for c in keep) for r in data.select(keep).to_pylist()]
-        out[layer] = sorted(rows)
-    return out
-
-
 @pytest.fixture(scope="module")
 def reference(
     tmp_path_factory: pytest.TempPathFactory,
@@ -88,8 +56,8 @@ def reference(
         root = _project(tmp_path_factory.mktemp(f"ref-{strategy}"), strategy)
         for name in FILES:
             _drop(root, name)
-            assert _weir_run(root).returncode == 0
-        refs[strategy] = _snapshot(root)
+            assert weir_run(root).returncode == 0
+        refs[strategy] = lake_content(root, "orders")
     return refs
 
 
@@ -101,16 +69,16 @@ def test_kill_at_commit_boundary_then_rerun_matches_clean_run(
 ) -> None:
     root = _project(tmp_path / "p", strategy)
     _drop(root, "orders_1.csv")
-    assert _weir_run(root).returncode == 0
+    assert weir_run(root).returncode == 0
     _drop(root, "orders_2.csv")
-    killed = _weir_run(root, fault=point)
+    killed = weir_run(root, fault=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
-    again = _weir_run(root)
+    again = weir_run(root)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert _snapshot(root) == reference[strategy]
+    assert lake_content(root, "orders") == reference[strategy]
     # and one more run changes nothing at all
     versions = {p.name: DeltaTable(str(p)).version() for p in (root / "lake").glob("*/orders")}
-    assert _weir_run(root).returncode == 0
+    assert weir_run(root).returncode == 0
     assert {
         p.name: DeltaTable(str(p)).version() for p in (root / "lake").glob("*/orders")
     } == versions
@@ -120,10 +88,10 @@ def test_kill_at_commit_boundary_then_rerun_matches_clean_run(
 def test_kill_on_very_first_run(tmp_path: Path, reference: dict[str, Any]) -> None:
     root = _project(tmp_path / "p", "merge")
     _drop(root, "orders_1.csv")
-    assert _weir_run(root, fault="silver.before_commit").returncode == -signal.SIGKILL
+    assert weir_run(root, fault="silver.before_commit").returncode == -signal.SIGKILL
     _drop(root, "orders_2.csv")
-    assert _weir_run(root).returncode == 0
-    assert _snapshot(root) == reference["merge"]
+    assert weir_run(root).returncode == 0
+    assert lake_content(root, "orders") == reference["merge"]
 
 
 def test_concurrent_run_is_refused_with_clear_message(tmp_path: Path) -> None:
@@ -132,9 +100,9 @@ def test_concurrent_run_is_refused_with_clear_message(tmp_path: Path) -> None:
     root = _project(tmp_path / "p", "merge")
     _drop(root, "orders_1.csv")
     with pipeline_lock(root / ".weir", "orders"):
-        busy = _weir_run(root)
+        busy = weir_run(root)
     assert busy.returncode == 1
     assert "already running" in busy.stdout + busy.stderr and "--wait" in busy.stdout + busy.stderr
     assert not (root / "lake" / "bronze" / "orders").exists()
-    assert _weir_run(root).returncode == 0
+    assert weir_run(root).returncode == 0
     shutil.rmtree(root)

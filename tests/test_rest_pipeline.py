@@ -5,11 +5,8 @@ lookback window, no new versions on re-runs, secrets kept out of everything, and
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from conftest import SALT, table_rows, write_project
+from conftest import lake_content, table_rows, weir_run, write_project
 from restserver import Fault, RestServer, sample_records
 from weir.cli import main
 
@@ -197,40 +194,13 @@ def test_rest_fault_matrix_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixt
     assert sorted(bronze) == list(range(1, 36))
 
 
-def _weir(root: Path, fault: str | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WEIR_PII_SALT": SALT, "API_TOKEN": TOKEN}
-    env.pop("WEIR_FAULT", None)
-    if fault:
-        env["WEIR_FAULT"] = fault
-    return subprocess.run(
-        [sys.executable, "-m", "weir.cli", "run", "--project", str(root)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def _content(root: Path) -> dict[str, list[tuple[str, ...]]]:
-    out = {}
-    for path in sorted((root / "lake").glob("*/items")):
-        data = DeltaTable(str(path)).to_pyarrow_table()
-        keep = [
-            c for c in data.column_names if c not in {"_run_id", "_ingested_at", "_quarantined_at"}
-        ]
-        out[path.parent.name] = sorted(
-            tuple(str(v) for v in r.values()) for r in data.select(keep).to_pylist()
-        )
-    return out
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("point", ["bronze.write", "bronze.after_commit", "silver.before_commit"])
 def test_rest_kill_and_rerun_matches_clean_run(tmp_path: Path, point: str) -> None:
     with RestServer(sample_records(35), token=TOKEN) as srv:
         clean = _project(tmp_path / "clean", srv.url)
-        assert _weir(clean).returncode == 0
+        assert weir_run(clean, API_TOKEN=TOKEN).returncode == 0
         root = _project(tmp_path / "p", srv.url)
-        assert _weir(root, fault=point).returncode == -signal.SIGKILL
-        assert _weir(root).returncode == 0
-        assert _content(root) == _content(clean)
+        assert weir_run(root, fault=point, API_TOKEN=TOKEN).returncode == -signal.SIGKILL
+        assert weir_run(root, API_TOKEN=TOKEN).returncode == 0
+        assert lake_content(root, "items") == lake_content(clean, "items")
