@@ -106,3 +106,27 @@ def test_concurrent_run_is_refused_with_clear_message(tmp_path: Path) -> None:
     assert not (root / "lake" / "bronze" / "orders").exists()
     assert weir_run(root).returncode == 0
     shutil.rmtree(root)
+
+
+def test_wait_flag_queues_behind_a_running_instance(tmp_path: Path) -> None:
+    import threading
+
+    from weir.cli import main
+    from weir.run.lock import pipeline_lock
+
+    root = _project(tmp_path / "p", "merge")
+    _drop(root, "orders_1.csv")
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with pipeline_lock(root / ".weir", "orders"):
+            held.set()
+            release.wait(10)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    held.wait(10)
+    threading.Timer(1.0, release.set).start()
+    assert main(["run", "--wait", "--project", str(root)]) == 0  # blocked ~1 s, then ran
+    holder.join()
+    assert release.is_set() and (root / "lake" / "silver" / "orders").exists()
