@@ -121,9 +121,16 @@ def _regex(col: str, q: Quality) -> str:
 
 
 def _unique(cols: Sequence[str]) -> str:
+    """A semi-join against the repeated values (cheaper than a window over every row).
+
+    Refers to ``derived``, the relation the flag projection reads (transform/silver.py)."""
     keys = ", ".join(ident(c) for c in cols)
+    value = keys if len(cols) == 1 else f"row({keys})"
     present = " AND ".join(f"{ident(c)} IS NOT NULL" for c in cols)
-    return f"{present} AND count(*) OVER (PARTITION BY {keys}) > 1"
+    return (
+        f"{present} AND {value} IN (SELECT {value} FROM derived WHERE {present} "
+        "GROUP BY ALL HAVING count(*) > 1)"
+    )
 
 
 def _row_condition(q: Quality) -> str:

@@ -18,6 +18,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -161,13 +162,24 @@ class PipelineRun:
             record.stage = "bronze"
             self.progress(f"bronze: appending {staged.rows:,} rows as batch {batch}")
             commit = Commit(self.app_id, batch, self.run_id, record.started_at, new_position)
-            if self.tables.bronze.applied(self.app_id) < batch:
-                self.tables.bronze.write(_guarded(staged), commit, evolve=True)
+            # The bronze write runs beside the silver transform; silver and quarantine commit
+            # only after bronze has (``wait_bronze``), so commits keep their order.
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weir-bronze") as pool:
+                bronze = pool.submit(self._write_bronze, staged, commit)
+                try:
+                    self._silver(
+                        batch, staged.reader(), expected_rows=staged.rows, wait_bronze=bronze.result
+                    )
+                finally:
+                    bronze.result()
             record.watermark_after = watermark or source.describe(new_position)
-            record.changed = True
-            self._silver(batch, staged.reader(), expected_rows=staged.rows)
         finally:
             staged.remove()
+
+    def _write_bronze(self, staged: Staged, commit: Commit) -> None:
+        if self.tables.bronze.applied(self.app_id) < commit.batch:
+            self.tables.bronze.write(_guarded(staged), commit, evolve=True)
+        self.record.changed = True
 
     def _source(self) -> Source:
         contract = self.pipeline.contract
@@ -285,7 +297,7 @@ class PipelineRun:
             typ = duckdb_type(type_name(schema.field(column).type))
             window, params = f" WHERE {ident(column)} >= CAST(? AS {typ})", [bound]
         con = self.con
-        con.register("staged_rows", staged.dataset())
+        con.register("staged_rows", staged.reader())
         con.register("bronze_rows", bronze)
         try:
             fresh = fetch_table(
@@ -318,7 +330,12 @@ class PipelineRun:
         return self._con
 
     def _silver(
-        self, batch: int, reader: pa.RecordBatchReader, *, expected_rows: int | None
+        self,
+        batch: int,
+        reader: pa.RecordBatchReader,
+        *,
+        expected_rows: int | None,
+        wait_bronze: Callable[[], object] = lambda: None,
     ) -> None:
         record, con, tables = self.record, self.con, self.tables
         record.stage = "transform"
@@ -353,6 +370,7 @@ class PipelineRun:
                 f"checks, above quality_gates.max_quarantine_ratio={gates.max_quarantine_ratio}",
                 hint="the batch stays in bronze; fix the contract or the source and run again",
             )
+        wait_bronze()
         commit = Commit(self.app_id, batch, self.run_id, self.record.started_at)
         quarantined = 0
         if errors:
@@ -404,7 +422,8 @@ class PipelineRun:
         self.progress(
             f"silver: {spec.load.strategy} of {valid - superseded:,} rows into {self.pipeline.table}"
         )
-        counter = RowCounter(fetch_reader(con, plan.silver(dedupe=bool(keys))))
+        # the window that keeps the latest row per key runs only when a key repeats
+        counter = RowCounter(fetch_reader(con, plan.silver(dedupe=superseded > 0)))
         load_spec = LoadSpec(
             strategy=spec.load.strategy,
             keys=keys,

@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from weir.sources.base import Extraction
 
@@ -31,11 +30,12 @@ class Staged:
     rows: int
     schema: pa.Schema
 
-    def dataset(self) -> ds.Dataset:
-        return ds.dataset(self.path, format="ipc")
-
     def reader(self) -> pa.RecordBatchReader:
-        return self.dataset().scanner().to_reader()
+        """The staged rows, one record batch at a time (memory-mapped, never all at once)."""
+        source = pa.memory_map(str(self.path), "r")
+        ipc = pa.ipc.open_file(source)
+        batches = (ipc.get_batch(i) for i in range(ipc.num_record_batches))
+        return pa.RecordBatchReader.from_batches(ipc.schema, batches)
 
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)

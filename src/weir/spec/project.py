@@ -24,6 +24,8 @@ class ProjectSpec(Strict):
     engine: Literal["duckdb"] = "duckdb"
     pii_salt_env: str = "WEIR_PII_SALT"
     """Environment variable holding the salt for hashing PII columns."""
-    duckdb_memory_limit: str = "4GB"
+    duckdb_memory_limit: str = "1GB"
+    """DuckDB spills to .weir/tmp beyond this; with delta-rs and Arrow buffers a run of a
+    >1 GB file peaks near 1.5 GB of memory."""
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     logging: Logging = Field(default_factory=Logging)
