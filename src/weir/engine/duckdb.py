@@ -31,7 +31,7 @@ def fetch_table(
 
 
 def fetch_reader(
-    con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 131072
+    con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 65536
 ) -> pa.RecordBatchReader:
     """Run ``sql`` and stream the result as Arrow record batches."""
     reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_rows)

@@ -16,11 +16,15 @@ from typing import Any, Literal
 
 import pyarrow as pa
 import pyarrow.dataset as ds
-from deltalake import CommitProperties, DeltaTable, Transaction, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from weir import faults
 from weir.errors import LakeError
+
+WRITER = WriterProperties(max_row_group_size=131_072)
+"""Row groups of 128k rows: the parquet writer buffers one per file being written, so this
+bounds a write's memory (1M-row groups of hash columns cost hundreds of MB)."""
 
 LOG_RETENTION = {"delta.logRetentionDuration": "interval 36500 days"}
 """Keep the log (and with it each commit's position metadata) as long as the table lives."""
@@ -154,6 +158,7 @@ class Table:
             "schema_mode": "merge" if evolve and self.exists() else None,
             "configuration": config,
             "commit_properties": commit.properties(),
+            "writer_properties": WRITER,
         }
         with translated(f"write the {self.label} table", self.uri):
             write_deltalake(target, data, **options)
@@ -187,6 +192,7 @@ class Table:
                 source_alias="s",
                 target_alias="t",
                 merge_schema=evolve,
+                writer_properties=WRITER,
                 commit_properties=commit.properties(),
             )
 

@@ -31,8 +31,8 @@ class Staged:
     schema: pa.Schema
 
     def reader(self) -> pa.RecordBatchReader:
-        """The staged rows, one record batch at a time (memory-mapped, never all at once)."""
-        source = pa.memory_map(str(self.path), "r")
+        """The staged rows, one record batch at a time (read, not mapped: memory stays small)."""
+        source = pa.OSFile(str(self.path), "rb")
         ipc = pa.ipc.open_file(source)
         batches = (ipc.get_batch(i) for i in range(ipc.num_record_batches))
         return pa.RecordBatchReader.from_batches(ipc.schema, batches)

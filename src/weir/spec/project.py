@@ -24,8 +24,8 @@ class ProjectSpec(Strict):
     engine: Literal["duckdb"] = "duckdb"
     pii_salt_env: str = "WEIR_PII_SALT"
     """Environment variable holding the salt for hashing PII columns."""
-    duckdb_memory_limit: str = "1GB"
-    """DuckDB spills to .weir/tmp beyond this; with delta-rs and Arrow buffers a run of a
-    >1 GB file peaks near 1.5 GB of memory."""
+    duckdb_memory_limit: str = "512MB"
+    """DuckDB's share of memory; it spills to .weir/tmp beyond this. A run's peak is about
+    this plus ~0.7 GB of Arrow and delta-rs buffers, whatever the input size (bench/)."""
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     logging: Logging = Field(default_factory=Logging)
