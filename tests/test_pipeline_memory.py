@@ -306,3 +306,26 @@ def test_contract_type_change_against_existing_table_fails_before_write(
     assert "changed a column's type" in (record.error_message or "")
     assert "amount: float64 (table) → int32 (contract)" in (record.error_message or "")
     assert version(root / "lake/bronze/orders") == before
+
+
+def test_merge_scans_only_the_partitions_in_the_batch(
+    project_dir: Callable[..., Path], dataset: str
+) -> None:
+    pipe = orders_pipeline(
+        transform={
+            "dedupe_order_by": "updated_at",
+            "derived": [{"name": "day", "sql": "CAST(updated_at AS DATE)", "type": "date"}],
+        },
+        load={"strategy": "merge", "keys": ["order_id", "day"], "partition_by": ["day"]},
+    )
+    root = project_dir(pipelines={"orders": pipe})
+    memory.append(dataset, orders([1, 2, 3, 4], [1, 2, 3, 4], [1, 2, 3, 4]))
+    run(root)
+    memory.append(dataset, orders([2, 9], [20, 90], [2, 2]))  # touches day 2 only
+    record = run(root)
+    [metrics] = record.load_metrics
+    assert metrics["num_target_files_scanned"] == 1
+    assert metrics["num_target_files_skipped_during_scan"] == 3
+    assert (metrics["num_target_rows_updated"], metrics["num_target_rows_inserted"]) == (1, 1)
+    rows = table_rows(root / "lake/silver/orders", ["order_id", "amount"], sort=["order_id"])
+    assert [r["amount"] for r in rows] == [1, 20, 3, 4, 90]

@@ -53,13 +53,15 @@ def load(
     con: duckdb.DuckDBPyConnection,
     *,
     partitions: dict[str, list[Any]],
-) -> None:
-    """Apply one batch to ``table`` with ``spec.strategy``, streaming ``data``.
+) -> dict[str, Any]:
+    """Apply one batch to ``table`` with ``spec.strategy``, streaming ``data``; returns the
+    MERGE's metrics (files scanned and skipped, rows updated …), empty for plain writes.
 
     ``partitions`` holds the distinct values of each ``partition_by`` column in the batch.
     Exactly one commit carries the batch's app transaction, even when nothing changed."""
+    metrics: dict[str, Any] = {}
     if spec.strategy == "scd2":
-        _scd2(table, data, commit, spec, con)
+        metrics = _scd2(table, data, commit, spec, con)
     elif not table.exists():
         table.write(data, commit, mode="append", partition_by=spec.partition_by)
     elif spec.strategy == "append":
@@ -70,8 +72,9 @@ def load(
         predicate = " AND ".join(in_list(p, partitions[p]) for p in spec.partition_by)
         table.write(data, commit, mode="overwrite", predicate=predicate, evolve=spec.evolve)
     else:
-        _merge(table, data, commit, spec, partitions)
+        metrics = _merge(table, data, commit, spec, partitions)
     table.mark(commit)
+    return metrics
 
 
 def _merge(
@@ -80,7 +83,7 @@ def _merge(
     commit: Commit,
     spec: LoadSpec,
     partitions: dict[str, list[Any]],
-) -> None:
+) -> dict[str, Any]:
     conds = [f"t.{ident(k)} = s.{ident(k)}" for k in spec.keys]
     # Partition pruning: when a partition column is part of the key, a row can only match
     # inside the partitions present in the batch, so the MERGE scans only those.
@@ -91,7 +94,7 @@ def _merge(
         o = ident(spec.order_by)
         newer = f"s.{o} >= t.{o} OR t.{o} IS NULL"
     merger = merger.when_matched_update_all(predicate=newer).when_not_matched_insert_all()
-    table.execute(merger)
+    return table.execute(merger)
 
 
 def _scd2(

@@ -42,6 +42,7 @@ class RunRecord:
     batches: list[int] = field(default_factory=list)
     table_versions: dict[str, int | None] = field(default_factory=dict)
     checks: list[dict[str, Any]] = field(default_factory=list)
+    load_metrics: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     schema_changes: list[str] = field(default_factory=list)
     attempts: int = 1

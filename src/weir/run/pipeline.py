@@ -447,9 +447,19 @@ class PipelineRun:
             evolve=True,
         )
         try:
-            load(silver, counter.reader(), commit, load_spec, con, partitions=partitions)
+            metrics = load(silver, counter.reader(), commit, load_spec, con, partitions=partitions)
         finally:
             con.execute("RESET threads")
+        keep = (
+            "num_target_files_scanned",
+            "num_target_files_skipped_during_scan",
+            "num_target_rows_inserted",
+            "num_target_rows_updated",
+            "num_target_rows_deleted",
+        )
+        self.record.load_metrics.append(
+            {"batch": batch, **{k: metrics[k] for k in keep if k in metrics}}
+        )
         return counter.rows, superseded
 
     def _checks(self, plan: SilverSql, batch: int) -> tuple[int, int]:
