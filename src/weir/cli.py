@@ -14,9 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from weir import __version__
-from weir.errors import UsageError, WeirError
-
-Handler = Callable[[argparse.Namespace], int]
+from weir.errors import WeirError
 
 
 class Output:
@@ -62,10 +60,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-class _Parser(argparse.ArgumentParser):
-    pass
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     from weir.commands import COMMANDS
 
@@ -105,10 +99,6 @@ def _report(out: Output, exc: WeirError) -> None:
         )
     else:
         print(f"error: {exc}", file=sys.stderr)
-
-
-def usage(message: str, hint: str | None = None) -> UsageError:
-    return UsageError(message, hint=hint)
 
 
 if __name__ == "__main__":

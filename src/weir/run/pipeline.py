@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -523,7 +522,3 @@ def _guarded(staged: Staged) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(
         reader.schema, faults.guard("bronze.write", iter(reader))
     )
-
-
-def run_id_now() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
