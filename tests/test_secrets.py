@@ -117,3 +117,48 @@ def test_unparsable_pii_value_is_not_echoed(
     text = _all_text(root, out.out + out.err)
     assert "column 'ssn' cannot be read as int64" in text and "value hidden" in text
     assert "078-05-1120" not in text
+
+
+def test_surrogate_key_of_a_pii_key_does_not_reveal_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import hashlib
+
+    from conftest import table_rows, write_project
+
+    contract = {
+        "apiVersion": "v3.0.2",
+        "kind": "DataContract",
+        "id": "people",
+        "version": "1",
+        "schema": [
+            {
+                "name": "people",
+                "properties": [
+                    {
+                        "name": "email",
+                        "physicalType": "string",
+                        "primaryKey": True,
+                        "classification": "pii",
+                    },
+                    {"name": "age", "physicalType": "int64"},
+                ],
+            }
+        ],
+    }
+    pipe = orders_pipeline(
+        name="people",
+        contract="people",
+        transform={},
+        extract={"source": "memory", "dataset": "people"},
+    )
+    root = write_project(tmp_path / "p", contracts={"people": contract}, pipelines={"people": pipe})
+    memory.register(
+        "people", pa.table({"email": [EMAIL], "age": pa.array([40], pa.int64())}).to_batches()
+    )
+    assert main(["run", "--project", str(root)]) == 0
+    [row] = table_rows(root / "lake/silver/people")
+    salted = hashlib.sha256((SALT + EMAIL).encode()).hexdigest()
+    assert row["email"] == salted
+    assert row["surrogate_key"] == hashlib.sha256(salted.encode()).hexdigest()
+    assert row["surrogate_key"] != hashlib.sha256(EMAIL.encode()).hexdigest()

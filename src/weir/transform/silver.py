@@ -16,7 +16,6 @@ from weir.spec import Pipeline
 from weir.spec.types import duckdb_type
 
 META = ("_run_id", "_batch", "_row", "_ingested_at")
-SCD2_COLUMNS = ("valid_from", "valid_to", "is_current")
 
 
 @dataclass(frozen=True)
@@ -50,22 +49,25 @@ class SilverSql:
             f"SELECT *, {self.checks.flag_columns()} FROM derived"
         )
 
+    def _value(self, name: str) -> str:
+        """A column as silver stores it: PII as salted SHA-256 of its text, the rest as is."""
+        if name not in self.pipeline.contract.pii_columns:
+            return ident(name)
+        return (
+            f"CASE WHEN {ident(name)} IS NULL THEN NULL ELSE sha256(getvariable('weir_salt') "
+            f"|| CAST({ident(name)} AS VARCHAR)) END"
+        )
+
     def _values(self) -> list[str]:
-        pii = set(self.pipeline.contract.pii_columns)
-        out = []
-        for name in self.pipeline.silver_columns:
-            if name in pii:
-                out.append(
-                    f"CASE WHEN {ident(name)} IS NULL THEN NULL ELSE sha256(getvariable('weir_salt') "
-                    f"|| CAST({ident(name)} AS VARCHAR)) END AS {ident(name)}"
-                )
-            else:
-                out.append(ident(name))
-        return out
+        return [f"{self._value(n)} AS {ident(n)}" for n in self.pipeline.silver_columns]
 
     def surrogate_key(self) -> str:
-        parts = ", ".join(f"CAST({ident(k)} AS VARCHAR)" for k in self.pipeline.keys)
-        return f"sha256(concat_ws('|', {parts}))" if parts else "CAST(uuid() AS VARCHAR)"
+        """SHA-256 of the natural key (PII parts already salted-hashed, so the key cannot be
+        used to guess them); without a key, of the row's place in bronze (batch, row)."""
+        parts = [f"CAST({self._value(k)} AS VARCHAR)" for k in self.pipeline.keys]
+        if not parts:
+            parts = ["CAST(_batch AS VARCHAR)", "CAST(_row AS VARCHAR)"]
+        return f"sha256(concat_ws('|', {', '.join(parts)}))"
 
     def silver(self, *, dedupe: bool) -> str:
         """Valid rows, shaped for the silver table; the latest per key when ``dedupe``."""
