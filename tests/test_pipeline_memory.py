@@ -329,3 +329,26 @@ def test_merge_scans_only_the_partitions_in_the_batch(
     assert (metrics["num_target_rows_updated"], metrics["num_target_rows_inserted"]) == (1, 1)
     rows = table_rows(root / "lake/silver/orders", ["order_id", "amount"], sort=["order_id"])
     assert [r["amount"] for r in rows] == [1, 20, 3, 4, 90]
+
+
+def test_one_failing_source_leaves_the_others_alone(
+    project_dir: Callable[..., Path], dataset: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from weir.cli import main
+
+    broken = orders_pipeline(
+        name="orders_eu",
+        extract={"source": "memory", "dataset": "nope"},
+        load={"strategy": "merge", "table": "orders_eu"},
+    )
+    root = project_dir(pipelines={"orders": orders_pipeline(), "orders_eu": broken})
+    memory.append(dataset, orders([1], [1], [1]))
+    assert main(["run", "--project", str(root)]) == 1  # one pipeline failed
+    memory.append(dataset, orders([2], [2], [2]))
+    assert main(["run", "orders", "--project", str(root)]) == 0
+    assert [r["order_id"] for r in table_rows(root / "lake/silver/orders", sort=["order_id"])] == [
+        1,
+        2,
+    ]
+    assert not (root / "lake/bronze/orders_eu").exists()
+    assert "orders_eu" in capsys.readouterr().out
