@@ -176,12 +176,12 @@ def _status_row(
             "runtime": "",
             "stale": None,
         }
-    ok_at = run.get("last_success_at")
+    loaded_at = run.get("last_loaded_at")
     age_h = None
-    if ok_at:
-        age_h = (datetime.now(UTC) - datetime.fromisoformat(ok_at)).total_seconds() / 3600
+    if loaded_at:
+        age_h = (datetime.now(UTC) - datetime.fromisoformat(loaded_at)).total_seconds() / 3600
     stale = None if sla_hours is None or age_h is None else age_h > sla_hours
-    fresh = "no successful run" if age_h is None else f"last success {age_h:.1f}h ago"
+    fresh = "no data loaded yet" if age_h is None else f"data loaded {age_h:.1f}h ago"
     if sla_hours is not None and age_h is not None:
         fresh += f" (SLA {sla_hours:g}h: {'STALE' if stale else 'fresh'})"
     runtime = f"took {run['duration_seconds']:.1f}s"

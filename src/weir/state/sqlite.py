@@ -78,20 +78,21 @@ class StateStore:
             return [_row(r) for r in con.execute(sql, args)]
 
     def last_runs(self) -> dict[str, dict[str, Any]]:
-        """The latest run, and the latest successful one, of every pipeline."""
+        """The latest run of every pipeline, with ``last_loaded_at``: when a successful run
+        last brought new rows (data freshness is measured from there)."""
         sql = (
             "SELECT * FROM runs r WHERE started_at = (SELECT max(started_at) FROM runs "
             "WHERE pipeline_name = r.pipeline_name)"
         )
         ok_sql = (
             "SELECT pipeline_name, max(completed_at) AS at FROM runs "
-            "WHERE status IN ('success', 'partial') GROUP BY pipeline_name"
+            "WHERE status IN ('success', 'partial') AND rows_extracted > 0 GROUP BY pipeline_name"
         )
         with closing(self._connect()) as con:
             last = {r["pipeline_name"]: _row(r) for r in con.execute(sql)}
             for r in con.execute(ok_sql):
                 if r["pipeline_name"] in last:
-                    last[r["pipeline_name"]]["last_success_at"] = r["at"]
+                    last[r["pipeline_name"]]["last_loaded_at"] = r["at"]
         return last
 
 
