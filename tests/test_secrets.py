@@ -7,6 +7,7 @@ import logging
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -78,9 +79,8 @@ def test_secret_env_value_is_scrubbed_from_error_messages(
     assert secret not in text and "***" in text
 
 
-def test_unparsable_pii_value_is_not_echoed(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _people_project(root: Path, columns: list[dict[str, Any]], extract: dict[str, Any]) -> Path:
+    """A one-pipeline project named ``people`` with the given contract columns and source."""
     from conftest import write_project
 
     contract = {
@@ -88,28 +88,20 @@ def test_unparsable_pii_value_is_not_echoed(
         "kind": "DataContract",
         "id": "people",
         "version": "1",
-        "schema": [
-            {
-                "name": "people",
-                "properties": [
-                    {
-                        "name": "person_id",
-                        "physicalName": "id",
-                        "physicalType": "int64",
-                        "primaryKey": True,
-                    },
-                    {"name": "ssn", "physicalType": "int64", "classification": "pii"},
-                ],
-            }
-        ],
+        "schema": [{"name": "people", "properties": columns}],
     }
-    pipe = orders_pipeline(
-        name="people",
-        contract="people",
-        transform={},
-        extract={"source": "files", "path": "data/*.csv"},
-    )
-    root = write_project(tmp_path / "p", contracts={"people": contract}, pipelines={"people": pipe})
+    pipe = orders_pipeline(name="people", contract="people", transform={}, extract=extract)
+    return write_project(root, contracts={"people": contract}, pipelines={"people": pipe})
+
+
+def test_unparsable_pii_value_is_not_echoed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    columns = [
+        {"name": "person_id", "physicalName": "id", "physicalType": "int64", "primaryKey": True},
+        {"name": "ssn", "physicalType": "int64", "classification": "pii"},
+    ]
+    root = _people_project(tmp_path / "p", columns, {"source": "files", "path": "data/*.csv"})
     (root / "data").mkdir()
     (root / "data/people.csv").write_text("id,ssn\n1,123456789\n2,078-05-1120\n")
     assert main(["run", "--project", str(root)]) == 1
@@ -124,35 +116,13 @@ def test_surrogate_key_of_a_pii_key_does_not_reveal_it(
 ) -> None:
     import hashlib
 
-    from conftest import table_rows, write_project
+    from conftest import table_rows
 
-    contract = {
-        "apiVersion": "v3.0.2",
-        "kind": "DataContract",
-        "id": "people",
-        "version": "1",
-        "schema": [
-            {
-                "name": "people",
-                "properties": [
-                    {
-                        "name": "email",
-                        "physicalType": "string",
-                        "primaryKey": True,
-                        "classification": "pii",
-                    },
-                    {"name": "age", "physicalType": "int64"},
-                ],
-            }
-        ],
-    }
-    pipe = orders_pipeline(
-        name="people",
-        contract="people",
-        transform={},
-        extract={"source": "memory", "dataset": "people"},
-    )
-    root = write_project(tmp_path / "p", contracts={"people": contract}, pipelines={"people": pipe})
+    columns = [
+        {"name": "email", "physicalType": "string", "primaryKey": True, "classification": "pii"},
+        {"name": "age", "physicalType": "int64"},
+    ]
+    root = _people_project(tmp_path / "p", columns, {"source": "memory", "dataset": "people"})
     memory.register(
         "people", pa.table({"email": [EMAIL], "age": pa.array([40], pa.int64())}).to_batches()
     )

@@ -84,11 +84,6 @@ class Table:
         dt = self.dt
         return dt.version() if dt is not None else None
 
-    def refresh(self) -> None:
-        if self._dt is not None:
-            with translated("refresh", self.uri):
-                self._dt.update_incremental()
-
     def applied(self, app_id: str) -> int:
         """The highest batch of ``app_id`` committed to this table (0 when none)."""
         dt = self.dt
@@ -128,14 +123,18 @@ class Table:
             return None
         return pa.schema(dt.schema().to_arrow())
 
-    def dataset(self, batch: int | None = None) -> pa.RecordBatchReader | ds.Dataset | None:
+    def dataset(self) -> ds.Dataset | None:
         dt = self.dt
         if dt is None:
             return None
         with translated("read", self.uri):
-            data = dt.to_pyarrow_dataset()
-        if batch is None:
-            return data
+            return dt.to_pyarrow_dataset()
+
+    def batch_rows(self, batch: int) -> pa.RecordBatchReader:
+        """The rows one batch wrote (``_batch`` column), streamed; file stats prune the rest."""
+        data = self.dataset()
+        if data is None:
+            raise LakeError(f"{self.label} table is missing", where=self.uri)
         return data.scanner(filter=ds.field("_batch") == batch).to_reader()
 
     def write(

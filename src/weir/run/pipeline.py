@@ -156,9 +156,7 @@ class PipelineRun:
         for batch in range(silver_batch + 1, bronze_batch + 1):
             record.stage = "catch-up"
             self.progress(f"finishing batch {batch} from bronze (an earlier run stopped early)")
-            reader = self.tables.bronze.dataset(batch)
-            assert isinstance(reader, pa.RecordBatchReader)
-            self._silver(batch, reader, expected_rows=None)
+            self._silver(batch, self.tables.bronze.batch_rows(batch), expected_rows=None)
             record.changed = True
         record.stage = "extract"
         schema = self._schema(source, position)
