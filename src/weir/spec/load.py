@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ from weir.errors import ConfigError
 from weir.hints import did_you_mean
 from weir.spec.base import Strict, validate
 from weir.spec.contract import Contract, ContractSpec
+from weir.spec.model import ModelSpec
 from weir.spec.pipeline import ErrorHandling, PipelineSpec
 from weir.spec.project import ProjectSpec
-from weir.spec.yamlsrc import Document, env_names, load, resolve_env
+from weir.spec.yamlsrc import Document, env_names, load, loads, resolve_env
+from weir.transform import modelsql
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,24 @@ class Pipeline:
 
 
 @dataclass(frozen=True)
+class Model:
+    """A gold model: ``models/<name>.sql`` and its header (or ``<name>.yml`` sidecar)."""
+
+    name: str
+    spec: ModelSpec
+    sql: modelsql.ModelSql
+    path: Path
+    config: Document
+    """Where the header came from, for file:line in errors about its fields."""
+    depends_on: tuple[str, ...]
+    """Qualified tables the SQL reads: ``silver.<table>`` and ``gold.<model>``."""
+
+    @property
+    def table(self) -> str:
+        return f"gold.{self.name}"
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path
     spec: ProjectSpec
@@ -53,6 +74,7 @@ class Project:
     contracts: dict[str, Contract]
     secrets: frozenset[str] = field(default_factory=frozenset)
     """Values of every ``${env:…}`` the project uses: scrubbed from logs and messages."""
+    models: dict[str, Model] = field(default_factory=dict)
 
     @property
     def lake(self) -> str:
@@ -127,7 +149,15 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     if needs_salt:
         secret_names.add(spec.pii_salt_env)
     secrets = frozenset(env[n] for n in secret_names if env.get(n))
-    return Project(root=root, spec=spec, pipelines=pipelines, contracts=contracts, secrets=secrets)
+    models = _load_models(root, pipelines)
+    return Project(
+        root=root,
+        spec=spec,
+        pipelines=pipelines,
+        contracts=contracts,
+        secrets=secrets,
+        models=models,
+    )
 
 
 def _load_contracts(root: Path) -> list[Contract]:
@@ -213,3 +243,107 @@ def _unknown(doc: Document, loc: tuple[Any, ...], name: str, known: set[str], me
     raise ConfigError(
         message, where=doc.where(loc), hint=did_you_mean(name, known) if known else None
     )
+
+
+# ---------------------------------------------------------------- models
+def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]:
+    """Every ``models/*.sql``, with dependencies resolved and cycles rejected."""
+    parsed: dict[str, tuple[Path, Document, ModelSpec, modelsql.ModelSql]] = {}
+    for path in sorted((root / "models").glob("*.sql")):
+        name = path.stem
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+            raise ConfigError(
+                f"model file name {path.name!r} is not a valid model name",
+                where=str(path),
+                hint="use lower_snake_case, e.g. fct_daily_performance.sql",
+            )
+        if name in pipelines:
+            raise ConfigError(
+                f"model {name!r} has the name of a pipeline",
+                where=str(path),
+                hint=f"rename one of them (the pipeline is {pipelines[name].path})",
+            )
+        doc, sql_text = _model_header(path)
+        spec = validate(doc, ModelSpec)
+        sql = modelsql.parse(sql_text, path)
+        modelsql.check_helpers(sql.expression, path)
+        parsed[name] = (path, doc, spec, sql)
+    silver = {p.table for p in pipelines.values()}
+    models: dict[str, Model] = {}
+    for name, (path, doc, spec, sql) in parsed.items():
+        deps = tuple(dict.fromkeys(_resolve(ref, path, silver, set(parsed)) for ref in sql.refs))
+        models[name] = Model(name, spec, sql, path, doc, deps)
+    _reject_cycles(models)
+    return models
+
+
+def _model_header(path: Path) -> tuple[Document, str]:
+    text = path.read_text(encoding="utf-8")
+    header, first_line, sql_text = modelsql.split_header(text)
+    sidecar = next(
+        (p for p in (path.with_suffix(".yml"), path.with_suffix(".yaml")) if p.exists()), None
+    )
+    if header is not None and sidecar is not None:
+        raise ConfigError(
+            f"model {path.stem!r} has both a header and a sidecar {sidecar.name}",
+            where=str(path),
+            hint="keep one of them",
+        )
+    if sidecar is not None:
+        return load(sidecar), sql_text
+    if header is not None:
+        return loads(header, path, first_line), sql_text
+    return Document(path=path, data={}), sql_text
+
+
+def _resolve(ref: modelsql.TableRef, path: Path, silver: set[str], gold: set[str]) -> str:
+    where = f"{path}:{ref.line}"
+    if ref.layer == "silver" and ref.name in silver:
+        return f"silver.{ref.name}"
+    if ref.layer == "gold" and ref.name in gold:
+        return f"gold.{ref.name}"
+    if not ref.layer:
+        found = [
+            f"{layer}.{ref.name}"
+            for layer, names in (("silver", silver), ("gold", gold))
+            if ref.name in names
+        ]
+        if len(found) == 1:
+            return found[0]
+        if found:
+            raise ConfigError(
+                f"table {ref.name!r} is both a silver table and a model",
+                where=where,
+                hint=f"qualify it: {' or '.join(found)}",
+            )
+    known = [f"silver.{n}" for n in silver] + [f"gold.{n}" for n in gold]
+    shown = f"{ref.layer}.{ref.name}" if ref.layer else ref.name
+    if ref.layer and ref.layer not in modelsql.LAYERS:
+        hint = f"models read silver.<table> and gold.<model>; {did_you_mean(ref.name, silver | gold) or ''}"
+    else:
+        hint = did_you_mean(shown, known) or "known tables: " + (", ".join(sorted(known)) or "none")
+    raise ConfigError(f"unknown table {shown!r}", where=where, hint=hint.strip())
+
+
+def _reject_cycles(models: dict[str, Model]) -> None:
+    state: dict[str, int] = {}  # 1: on the path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        if state.get(name) == 2:
+            return
+        if state.get(name) == 1:
+            cycle = [*path[path.index(name) :], name]
+            raise ConfigError(
+                "models depend on each other in a cycle: " + " → ".join(cycle),
+                where=str(models[name].path),
+                hint="a model cannot read itself, directly or through others",
+            )
+        state[name] = 1
+        for dep in models[name].depends_on:
+            layer, _, upstream = dep.partition(".")
+            if layer == "gold":
+                visit(upstream, [*path, name])
+        state[name] = 2
+
+    for name in sorted(models):
+        visit(name, [])

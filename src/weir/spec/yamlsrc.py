@@ -40,6 +40,12 @@ def load(path: Path) -> Document:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", where=str(path)) from exc
+    return loads(text, path)
+
+
+def loads(text: str, path: Path, first_line: int = 1) -> Document:
+    """Parse YAML ``text`` found in ``path`` starting at line ``first_line``."""
+    text = "\n" * (first_line - 1) + text
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:

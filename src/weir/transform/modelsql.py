@@ -1,0 +1,121 @@
+"""The SQL of a gold model: header split, sqlglot parse, table references, helper rewrites.
+
+Dependencies are read from the SQL itself: every table a model names is either
+``silver.<table>`` (a pipeline's silver table), ``gold.<model>``, or an unqualified name that
+is exactly one of those. CTE names are not tables.
+
+``valid_at(dim, ts)`` is weir's point-in-time join helper: in a join condition it becomes
+``dim.valid_from <= ts AND (ts < dim.valid_to OR dim.valid_to IS NULL)`` — the version of a
+snapshot row that was current at ``ts``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from weir.errors import ConfigError
+
+_HEADER = re.compile(r"\A(\s*)/\*\s*weir\s*\n(.*?)\*/", re.DOTALL)
+LAYERS = ("silver", "gold")
+
+
+@dataclass(frozen=True)
+class TableRef:
+    layer: str
+    """``silver``, ``gold``, or empty when the SQL left the name unqualified."""
+    name: str
+    line: int
+
+
+@dataclass(frozen=True)
+class ModelSql:
+    text: str
+    """The SELECT as written, without the header (line numbers kept by blank lines)."""
+    expression: exp.Query
+    refs: tuple[TableRef, ...]
+
+
+def split_header(text: str) -> tuple[str | None, int, str]:
+    """(header YAML or None, line of its first YAML line, the SQL with the header blanked).
+
+    The header's lines are replaced by empty lines so SQL line numbers stay file lines."""
+    match = _HEADER.match(text)
+    if match is None:
+        return None, 0, text
+    first_line = match[1].count("\n") + 2
+    yaml_text = match[2]
+    blanked = "\n" * match[0].count("\n") + text[match.end() :]
+    return yaml_text, first_line, blanked
+
+
+def parse(text: str, path: Path) -> ModelSql:
+    """Parse one model's SQL; errors name the file and line."""
+    try:
+        statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
+    except ParseError as exc:
+        first = exc.errors[0] if exc.errors else {}
+        raise ConfigError(
+            f"the model's SQL does not parse: {first.get('description', exc)}",
+            where=f"{path}:{first.get('line', 1)}",
+            hint="a model is one SELECT in DuckDB's dialect",
+        ) from None
+    if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        raise ConfigError(
+            "a model is exactly one SELECT statement"
+            + (f" (found {len(statements)} statements)" if len(statements) != 1 else ""),
+            where=str(path),
+            hint="put other statements in their own model, or in a dbt step",
+        )
+    query = statements[0]
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
+    refs: list[TableRef] = []
+    for table in query.find_all(exp.Table):
+        line = int(table.this.meta.get("line", 1)) if table.this is not None else 1
+        if not isinstance(table.this, exp.Identifier):
+            raise ConfigError(
+                f"models read silver and gold tables only, not {table.sql(dialect='duckdb')}",
+                where=f"{path}:{line}",
+                hint="ingest files with a pipeline, then read its silver table",
+            )
+        if not table.db and table.name in ctes:
+            continue
+        refs.append(TableRef(layer=table.db, name=table.name, line=line))
+    return ModelSql(text=text, expression=query, refs=tuple(refs))
+
+
+def rewrite(query: exp.Query) -> exp.Query:
+    """Expand ``valid_at(alias, ts)`` into the point-in-time condition."""
+
+    def expand(node: exp.Expression) -> exp.Expression:
+        if isinstance(node, exp.Anonymous) and node.name.lower() == "valid_at":
+            alias, ts = node.expressions
+            table = alias.sql(dialect="duckdb")
+            at = ts.sql(dialect="duckdb")
+            return sqlglot.parse_one(
+                f"({table}.valid_from <= {at} AND ({at} < {table}.valid_to "
+                f"OR {table}.valid_to IS NULL))",
+                read="duckdb",
+            )
+        return node
+
+    out = query.transform(expand)
+    assert isinstance(out, exp.Query)
+    return out
+
+
+def check_helpers(query: exp.Query, path: Path) -> None:
+    for node in query.find_all(exp.Anonymous):
+        if node.name.lower() == "valid_at" and len(node.expressions) != 2:
+            line = node.meta.get("line", 1) if node.meta else 1
+            raise ConfigError(
+                "valid_at takes two arguments: valid_at(snapshot_alias, point_in_time)",
+                where=f"{path}:{line}",
+                hint="e.g. JOIN gold.dim_planes p ON p.tailnum = f.tailnum "
+                "AND valid_at(p, f.time_hour)",
+            )
