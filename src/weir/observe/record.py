@@ -36,6 +36,7 @@ class RunRecord:
     watermark_before: str | None = None
     watermark_after: str | None = None
     # weir's additions
+    kind: Literal["pipeline", "model", "dbt"] = "pipeline"
     rows_quarantined: int = 0
     rows_superseded: int = 0
     rows_already_ingested: int = 0
@@ -45,6 +46,8 @@ class RunRecord:
     load_metrics: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     schema_changes: list[str] = field(default_factory=list)
+    nodes: list[dict[str, Any]] = field(default_factory=list)
+    """Per-node results of a dbt step (unique_id, resource_type, status, timing, message)."""
     attempts: int = 1
     changed: bool = False
     _t0: float = field(default_factory=time.monotonic, repr=False)
