@@ -49,7 +49,7 @@ TARGETS: list[tuple[str, str, Label]] = [
     ("weir.run.pipeline:PipelineRun", "_load_silver", "silver: key/partition counts (DuckDB)"),
     ("weir.run.pipeline", "fetch_table", "DuckDB: select → Arrow (quarantine, overlap)"),
     ("weir.run.pipeline", "fetch_reader", "silver: select, stream setup (DuckDB)"),
-    ("weir.run.pipeline:RowCounter", "_batches", "silver: select, streamed (DuckDB)"),
+    ("weir.engine.duckdb:RowCounter", "_batches", "silver: select, streamed (DuckDB)"),
     ("weir.run.pipeline", "load", "silver: load (other)"),
 ]
 

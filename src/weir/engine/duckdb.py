@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
@@ -36,3 +37,19 @@ def fetch_reader(
     """Run ``sql`` and stream the result as Arrow record batches."""
     reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_rows)
     return reader
+
+
+class RowCounter:
+    """Counts the rows of a stream as the writer consumes it."""
+
+    def __init__(self, source: pa.RecordBatchReader):
+        self.source = source
+        self.rows = 0
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        for batch in self.source:
+            self.rows += batch.num_rows
+            yield batch
+
+    def reader(self) -> pa.RecordBatchReader:
+        return pa.RecordBatchReader.from_batches(self.source.schema, self._batches())

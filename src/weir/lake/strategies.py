@@ -126,8 +126,15 @@ def _scd2(
         if spec.scd2.valid_from
         else "CAST(getvariable('weir_run_ts') AS TIMESTAMP)"
     )
+    # the version key replaces any surrogate key the rows bring (silver's is per natural key)
+    drop = [
+        c
+        for c in ("surrogate_key", "valid_from", "valid_to", "is_current", "_row_hash")
+        if c in data.schema.names
+    ]
+    exclude = f" EXCLUDE ({', '.join(ident(c) for c in drop)})" if drop else ""
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT * EXCLUDE (surrogate_key), "
+        f"CREATE OR REPLACE TEMP TABLE incoming AS SELECT *{exclude}, "
         f"{valid_from} AS valid_from, {row_hash} AS _row_hash FROM batch_rows"
     )
     con.unregister("batch_rows")
@@ -153,20 +160,25 @@ def _scd2(
         f"SELECT i.*, {version_key} AS surrogate_key, CAST(NULL AS TIMESTAMP) AS valid_to, "
         f"TRUE AS is_current, CASE WHEN c.{keys[0]} IS NULL THEN 'new' "
         f"WHEN c._row_hash <> i._row_hash AND i.valid_from > c.valid_from THEN 'change' "
+        f"WHEN c._row_hash <> i._row_hash THEN 'late' "
         f"ELSE 'keep' END AS _action FROM incoming i LEFT JOIN cur c ON {on}",
     )
     return _scd2_commit(table, changes, commit, spec)
 
 
 def _scd2_commit(table: Table, changes: pa.Table, commit: Commit, spec: LoadSpec) -> dict[str, Any]:
-    """Stage inserts (``_mk`` null), closers (``close``) and unchanged keys (``keep``)."""
+    """Stage inserts (``_mk`` null), closers (``close``) and unchanged keys (``keep``).
+
+    A changed row not newer than the key's current version (``late``: out-of-order change
+    times) opens no version; it is counted in ``num_source_rows_late``."""
     assert spec.scd2 is not None
     action = changes.column("_action")
     rows = changes.drop_columns(["_action"])
-    inserts = rows.filter(pc.not_equal(action, "keep"))
+    late = pc.sum(pc.equal(action, "late")).as_py() or 0
+    inserts = rows.filter(pc.is_in(action, pa.array(["new", "change"])))
     if not table.exists():
         table.write(inserts, commit, mode="append", partition_by=spec.partition_by)
-        return {"num_target_rows_inserted": inserts.num_rows}
+        return {"num_target_rows_inserted": inserts.num_rows, "num_source_rows_late": late}
     marks = pc.if_else(pc.equal(action, "change"), "close", "keep")
     existing = pc.not_equal(action, "new")
     staged = pa.concat_tables(
@@ -194,4 +206,4 @@ def _scd2_commit(table: Table, changes: pa.Table, commit: Commit, spec: LoadSpec
             },
             predicate="t.is_current",
         )
-    return table.execute(merger)
+    return {**table.execute(merger), "num_source_rows_late": late}

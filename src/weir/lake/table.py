@@ -146,15 +146,21 @@ class Table:
         predicate: str | None = None,
         partition_by: list[str] | None = None,
         evolve: bool = False,
+        replace_schema: bool = False,
     ) -> None:
+        """Append or overwrite (all, or the rows matching ``predicate``). ``evolve`` adds new
+        columns; ``replace_schema`` (whole-table overwrite only) replaces schema and
+        partitioning with those of ``data``."""
         faults.point(f"{self.label}.before_commit")
         target: str | DeltaTable = self.dt if self.dt is not None else self.uri
-        config = None if self.exists() else LOG_RETENTION
+        exists = self.exists()
+        config = None if exists else LOG_RETENTION
+        schema_mode = "overwrite" if replace_schema and exists else None
         options: dict[str, Any] = {
             "mode": mode,
             "predicate": predicate,
-            "partition_by": (partition_by or None) if not self.exists() else None,
-            "schema_mode": "merge" if evolve and self.exists() else None,
+            "partition_by": (partition_by or None) if not exists or replace_schema else None,
+            "schema_mode": "merge" if evolve and exists else schema_mode,
             "configuration": config,
             "commit_properties": commit.properties(),
             "writer_properties": WRITER,

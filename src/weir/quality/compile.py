@@ -179,16 +179,8 @@ def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
     must not be null (error) — a row without its key cannot be merged, and a contract's
     ``required`` is a promise to consumers.
     """
-    rows: list[RowRule] = []
-    tables: list[TableRule] = []
-    names: set[str] = set()
-
-    def add(rule: RowRule | TableRule) -> None:
-        if rule.name in names:
-            raise ValueError(f"two checks are named {rule.name!r}; give one a 'name'")
-        names.add(rule.name)
-        (rows if isinstance(rule, RowRule) else tables).append(rule)  # type: ignore[arg-type]
-
+    rules: list[RowRule | TableRule] = []
+    add = rules.append
     for prop in contract.columns:
         if prop.required or prop.name in keys:
             add(RowRule(f"{prop.name}.required", "error", _not_null(prop.name, _NN), (prop.name,)))
@@ -205,7 +197,29 @@ def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
                 q, q.name or f"{contract.id}.{q.rule}" + (f"({','.join(cols)})" if cols else "")
             )
         )
-    return CompiledChecks(tuple(rows), tuple(tables))
+    return _compiled(rules)
+
+
+def compile_rules(rules: Sequence[Quality], owner: str) -> CompiledChecks:
+    """Free-standing rules (a model's ``checks``), each naming its ``column`` or ``columns``;
+    default names are ``<owner>.<column>.<rule>``."""
+    compiled: list[RowRule | TableRule] = []
+    for q in rules:
+        cols = q.columns or ([q.column] if q.column else [])
+        compiled.append(_table_rule(q, q.name or ".".join([owner, *cols[:1], q.rule])))
+    return _compiled(compiled)
+
+
+def _compiled(rules: Sequence[RowRule | TableRule]) -> CompiledChecks:
+    names: set[str] = set()
+    for rule in rules:
+        if rule.name in names:
+            raise ValueError(f"two checks are named {rule.name!r}; give one a 'name'")
+        names.add(rule.name)
+    return CompiledChecks(
+        tuple(r for r in rules if isinstance(r, RowRule)),
+        tuple(r for r in rules if isinstance(r, TableRule)),
+    )
 
 
 _NN = Quality(rule="not_null")

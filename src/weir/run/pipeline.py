@@ -14,10 +14,8 @@ quarantine) with it — which the next run completes. Nothing is lost or doubled
 
 from __future__ import annotations
 
-import os
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +24,7 @@ import duckdb
 import pyarrow as pa
 
 from weir import faults
-from weir.engine.duckdb import connect, fetch_reader, fetch_table
+from weir.engine.duckdb import RowCounter, fetch_reader, fetch_table
 from weir.errors import (
     QualityError,
     ReconciliationError,
@@ -37,22 +35,15 @@ from weir.errors import (
 )
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
-from weir.observe.record import RunRecord, Scrubber, emit
+from weir.observe.record import Status
 from weir.quality.compile import CheckResult, ident
-from weir.run.lock import pipeline_lock
+from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import META_FIELDS, Staged, stage
 from weir.sources.base import Position, Source, SourceContext
 from weir.spec import Pipeline, Project
 from weir.spec.types import arrow_type, duckdb_type, type_name
-from weir.state.sqlite import StateStore
 from weir.transform.drift import diff
 from weir.transform.silver import SilverSql
-
-Progress = Callable[[str], None]
-
-
-def _quiet(_: str) -> None:
-    return None
 
 
 @dataclass
@@ -85,9 +76,10 @@ def source_schema(pipeline: Pipeline) -> pa.Schema:
     )
 
 
-class PipelineRun:
-    """One execution of one pipeline. ``execute`` never raises for pipeline failures: the
-    outcome is in the returned record (status, error_message)."""
+class PipelineRun(NodeRun):
+    """One execution of one pipeline: source → bronze → silver (+ quarantine)."""
+
+    kind = "pipeline"
 
     def __init__(
         self,
@@ -96,53 +88,19 @@ class PipelineRun:
         *,
         run_id: str | None = None,
         wait: bool = False,
-        progress: Progress = _quiet,
+        progress: Progress = quiet,
     ):
-        self.project = project
+        super().__init__(project, pipeline.name, run_id=run_id, wait=wait, progress=progress)
         self.pipeline = pipeline
-        self.run_id = run_id or uuid.uuid4().hex[:12]
-        self.wait = wait
-        self.progress = progress
         self.app_id = f"weir:{pipeline.name}"
         self.tables = Tables.of(project, pipeline)
-        self.scrub = Scrubber(project.secrets)
-        self.record = RunRecord(pipeline_name=pipeline.name, run_id=self.run_id)
-        self._con: duckdb.DuckDBPyConnection | None = None
 
-    # ---------------------------------------------------------------- entry point
-    def execute(self) -> RunRecord:
-        record = self.record
-        try:
-            with pipeline_lock(self.project.state_dir, self.pipeline.name, wait=self.wait):
-                self._run()
-            # partial: the batch landed, but some rows are in quarantine
-            record.finish("partial" if record.rows_quarantined else "success")
-        except WeirError as exc:
-            record.finish("failed", self.scrub(str(exc)))
-        except Exception as exc:  # a bug: record it, keep other pipelines running
-            if os.environ.get("WEIR_DEBUG"):
-                raise
-            record.finish(
-                "failed",
-                self.scrub(
-                    f"internal error: {type(exc).__name__}: {exc} "
-                    "(a bug in weir; re-run with WEIR_DEBUG=1 for the traceback)"
-                ),
-            )
-        finally:
-            if self._con is not None:
-                self._con.close()
-            try:
-                record.table_versions = self.tables.versions()
-            except WeirError as exc:
-                record.warnings.append(self.scrub(f"could not read table versions: {exc}"))
-            self._persist()
-        return record
+    def _outcome(self) -> Status:
+        # partial: the batch landed, but some rows are in quarantine
+        return "partial" if self.record.rows_quarantined else "success"
 
-    def _persist(self) -> None:
-        spec = self.project.spec
-        emit(self.record, spec.logging.run_records, self.project.root, self.scrub)
-        StateStore(self.project.root / spec.state).save(self.record, self.scrub)
+    def _versions(self) -> dict[str, int | None]:
+        return self.tables.versions()
 
     # ---------------------------------------------------------------- the run
     def _run(self) -> None:
@@ -325,18 +283,6 @@ class PipelineRun:
         return staged.replace(fresh)
 
     # ---------------------------------------------------------------- silver
-    @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            salt = os.environ.get(self.project.spec.pii_salt_env, "")
-            self._con = connect(
-                memory_limit=self.project.spec.duckdb_memory_limit,
-                temp_dir=self.project.state_dir / "tmp",
-                salt=salt,
-            )
-            self._con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
-        return self._con
-
     def _silver(
         self,
         batch: int,
@@ -496,22 +442,6 @@ class PipelineRun:
                 self.record.quality_checks_failed += 1
             self.record.checks.append({"batch": batch, **result.as_dict()})
         return total, errors
-
-
-class RowCounter:
-    """Counts the rows of a stream as the writer consumes it."""
-
-    def __init__(self, source: pa.RecordBatchReader):
-        self.source = source
-        self.rows = 0
-
-    def _batches(self) -> Iterator[pa.RecordBatch]:
-        for batch in self.source:
-            self.rows += batch.num_rows
-            yield batch
-
-    def reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(self.source.schema, self._batches())
 
 
 def _guarded(staged: Staged) -> pa.RecordBatchReader:

@@ -84,13 +84,22 @@ class ModelSpec(Strict):
     """Quality rules over the output (each names ``column`` or ``columns``), checked after
     the write over the rows the run wrote."""
 
+    @field_validator("checks")
+    @classmethod
+    def _columns_named(cls, checks: list[Quality]) -> list[Quality]:
+        for i, q in enumerate(checks):
+            whole_table = q.rule in ("row_count", "row_condition") or (
+                q.rule == "unique" and q.columns
+            )
+            if not whole_table and not q.column:
+                raise ValueError(f"check {i} ({q.rule}) needs 'column'")
+        return checks
+
     @model_validator(mode="after")
     def _needs(self) -> ModelSpec:
         m = self.materialized
         if m in ("incremental", "partition-swap") and self.incremental is None:
-            raise ValueError(
-                f"materialized: {m} needs 'incremental: {{column: …, lookback: …}}'"
-            )
+            raise ValueError(f"materialized: {m} needs 'incremental: {{column: …, lookback: …}}'")
         if m not in ("incremental", "partition-swap") and self.incremental is not None:
             raise ValueError(f"'incremental' settings given but materialized is {m!r}")
         if m in ("incremental", "snapshot") and not self.unique_key:

@@ -1,0 +1,103 @@
+"""What every run of a node (pipeline, model, dbt step) shares: the lock, the outcome,
+the record's persistence. Subclasses implement ``_run`` and describe their tables."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+
+import duckdb
+
+from weir.engine.duckdb import connect
+from weir.errors import WeirError
+from weir.observe.record import RunRecord, Scrubber, Status, emit
+from weir.run.lock import pipeline_lock
+from weir.spec import Project
+from weir.state.sqlite import StateStore
+
+Progress = Callable[[str], None]
+
+
+def quiet(_: str) -> None:
+    return None
+
+
+class NodeRun:
+    """One execution of one node. ``execute`` never raises for a failed run: the outcome is
+    in the returned record (status, error_message)."""
+
+    kind: str = "pipeline"
+
+    def __init__(
+        self,
+        project: Project,
+        name: str,
+        *,
+        run_id: str | None = None,
+        wait: bool = False,
+        progress: Progress = quiet,
+    ):
+        self.project = project
+        self.name = name
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.wait = wait
+        self.progress = progress
+        self.scrub = Scrubber(project.secrets)
+        self.record = RunRecord(pipeline_name=name, run_id=self.run_id, kind=self.kind)  # type: ignore[arg-type]
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def execute(self) -> RunRecord:
+        record = self.record
+        try:
+            with pipeline_lock(self.project.state_dir, self.name, wait=self.wait):
+                self._run()
+            record.finish(self._outcome())
+        except WeirError as exc:
+            record.finish("failed", self.scrub(str(exc)))
+        except Exception as exc:  # a bug: record it, keep other nodes running
+            if os.environ.get("WEIR_DEBUG"):
+                raise
+            record.finish(
+                "failed",
+                self.scrub(
+                    f"internal error: {type(exc).__name__}: {exc} "
+                    "(a bug in weir; re-run with WEIR_DEBUG=1 for the traceback)"
+                ),
+            )
+        finally:
+            if self._con is not None:
+                self._con.close()
+            try:
+                record.table_versions = self._versions()
+            except WeirError as exc:
+                record.warnings.append(self.scrub(f"could not read table versions: {exc}"))
+            self._persist()
+        return record
+
+    def _run(self) -> None:
+        raise NotImplementedError
+
+    def _outcome(self) -> Status:
+        return "success"
+
+    def _versions(self) -> dict[str, int | None]:
+        return {}
+
+    def _persist(self) -> None:
+        spec = self.project.spec
+        emit(self.record, spec.logging.run_records, self.project.root, self.scrub)
+        StateStore(self.project.root / spec.state).save(self.record, self.scrub)
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        """This run's DuckDB connection: bounded memory, spilling to .weir/tmp."""
+        if self._con is None:
+            salt = os.environ.get(self.project.spec.pii_salt_env, "")
+            self._con = connect(
+                memory_limit=self.project.spec.duckdb_memory_limit,
+                temp_dir=self.project.state_dir / "tmp",
+                salt=salt,
+            )
+            self._con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
+        return self._con
