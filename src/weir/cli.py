@@ -101,5 +101,18 @@ def _report(out: Output, exc: WeirError) -> None:
         print(f"error: {exc}", file=sys.stderr)
 
 
+def entry() -> None:
+    """The console script: ``main``, then a hard exit once output is flushed.
+
+    delta-rs and pyarrow can abort the interpreter while it tears down their native threads
+    (delta-io/delta-rs#2184: "terminate called without an active exception"), turning a
+    successful run into exit code 134. Every table write has committed by now, so skipping
+    interpreter teardown loses nothing."""
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -13,6 +13,8 @@ from weir.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from weir.cli import Output
     from weir.observe.record import RunRecord
+    from weir.run import dag
+    from weir.run.node import NodeRun
     from weir.spec import Project
 
 
@@ -60,46 +62,134 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
 # ---------------------------------------------------------------- run
 def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "pipelines", nargs="*", metavar="PIPELINE", help="pipelines to run (default: all)"
+        "nodes",
+        nargs="*",
+        metavar="NODE",
+        help="pipelines, models or dbt steps to run, as selectors (default: all)",
+    )
+    p.add_argument(
+        "-s",
+        "--select",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="name, tag:TAG, +NAME (with upstream), NAME+ (with downstream); repeatable",
+    )
+    p.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild incremental and partition-swap models from scratch",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="independent nodes run in parallel, up to this many (default: weir.yml threads)",
     )
     p.add_argument(
         "--wait", action="store_true", help="wait for a running instance instead of refusing"
     )
 
 
-def run_all(
-    project: Project, names: list[str], out: Output, *, wait: bool = False
+def run_nodes(
+    project: Project,
+    selectors: list[str],
+    out: Output,
+    *,
+    wait: bool = False,
+    full_refresh: bool = False,
+    threads: int | None = None,
 ) -> list[RunRecord]:
+    """Run the selected nodes in dependency order; a failure skips only its descendants."""
+    from weir.run import dag
+
+    nodes = dag.graph(project)
+    selected = dag.select(nodes, selectors)
+    if threads is not None and threads < 1:
+        raise UsageError("--threads must be at least 1")
+
+    def run(node: dag.Node) -> RunRecord:
+        progress = out.progress if len(selected) == 1 else _prefixed(out, node.name)
+        return _runner(project, node, progress, wait=wait, full_refresh=full_refresh).execute()
+
+    def done(node: dag.Node, record: RunRecord) -> None:
+        out.text(f"■ {node.name} ({node.kind})\n{summary(record)}")
+
+    return dag.execute(
+        project,
+        nodes,
+        selected,
+        run,
+        threads=threads or project.spec.threads,
+        on_start=lambda n: out.progress(f"▶ {n.name} ({n.kind})"),
+        on_done=done,
+    )
+
+
+def _prefixed(out: Output, name: str) -> Callable[[str], None]:
+    return lambda message: out.progress(f"[{name}] {message}")
+
+
+def _runner(
+    project: Project,
+    node: dag.Node,
+    progress: Callable[[str], None],
+    *,
+    wait: bool,
+    full_refresh: bool,
+) -> NodeRun:
+    if node.kind == "model":
+        from weir.run.model import ModelRun
+
+        return ModelRun(
+            project,
+            project.models[node.name],
+            wait=wait,
+            progress=progress,
+            full_refresh=full_refresh,
+        )
+    if node.kind == "dbt":
+        from weir.run.dbt import DbtRun
+
+        return DbtRun(project, project.dbt_steps[node.name], wait=wait, progress=progress)
     from weir.run.pipeline import PipelineRun
 
-    selected = [project.pipeline(n) for n in names] if names else list(project.pipelines.values())
-    records = []
-    for pipeline in selected:
-        out.text(f"▶ {pipeline.name}")
-        record = PipelineRun(project, pipeline, wait=wait, progress=out.progress).execute()
-        out.text(summary(record))
-        records.append(record)
-    return records
+    return PipelineRun(project, project.pipelines[node.name], wait=wait, progress=progress)
 
 
 def _run(args: argparse.Namespace, out: Output) -> int:
     project = _project(args)
-    records = run_all(project, args.pipelines, out, wait=args.wait)
+    records = run_nodes(
+        project,
+        [*args.nodes, *args.select],
+        out,
+        wait=args.wait,
+        full_refresh=args.full_refresh,
+        threads=args.threads,
+    )
     failed = [r for r in records if r.status == "failed"]
+    skipped = [r for r in records if r.status == "skipped"]
     changed = [r for r in records if r.changed]
-    if not failed:
+    if not failed and not skipped:
         out.text(
             "\n"
             + (
-                f"done: {len(changed)} of {len(records)} pipelines loaded new data"
+                f"done: {len(changed)} of {len(records)} nodes changed their tables"
                 if changed
                 else "done: everything was up to date; no table changed"
             )
         )
     else:
-        out.text(f"\n{len(failed)} of {len(records)} pipelines failed")
+        out.text(
+            f"\n{len(failed)} of {len(records)} nodes failed"
+            + (
+                f", {len(skipped)} skipped because an upstream node did not succeed"
+                if skipped
+                else ""
+            )
+        )
     out.json({"runs": [r.as_dict() for r in records]})
-    return 1 if failed else 0
+    return 1 if failed or skipped else 0
 
 
 def summary(r: RunRecord) -> str:
@@ -109,6 +199,10 @@ def summary(r: RunRecord) -> str:
         warnings.append(f"    … {len(r.warnings) - 5} more warnings in the run record")
     if r.status == "failed":
         return "\n".join([f"  ✗ failed at {r.stage}: {r.error_message}", *warnings])
+    if r.status == "skipped":
+        return f"  – skipped: {r.error_message}"
+    if r.kind != "pipeline":
+        return "\n".join([_node_line(r), *warnings])
     if not r.changed:
         return "\n".join(
             [
@@ -136,6 +230,26 @@ def summary(r: RunRecord) -> str:
         f"    watermark {r.watermark_before or '∅'} → {r.watermark_after or '∅'} · {r.duration_seconds:.1f}s",
     ]
     return "\n".join(lines + warnings)
+
+
+def _node_line(r: RunRecord) -> str:
+    checks = f" · checks {r.quality_checks_passed} passed / {r.quality_checks_failed} failed"
+    if r.kind == "dbt":
+        by_status: dict[str, int] = {}
+        for node in r.nodes:
+            by_status[str(node.get("status"))] = by_status.get(str(node.get("status")), 0) + 1
+        nodes = ", ".join(f"{n} {s}" for s, n in sorted(by_status.items())) or "no nodes"
+        return f"  ✓ {r.status}: dbt {nodes}{checks} · {r.duration_seconds:.1f}s"
+    if not r.changed:
+        return (
+            f"  = up to date: sources unchanged since {r.watermark_before or 'the start'}"
+            f"{checks} · {r.duration_seconds:.1f}s"
+        )
+    return (
+        f"  ✓ {r.status}: computed {r.rows_transformed:,} rows · wrote {r.rows_loaded:,}"
+        f"{checks}\n    position {r.watermark_before or '∅'} → {r.watermark_after or '∅'}"
+        f" · {r.duration_seconds:.1f}s"
+    )
 
 
 def _names(names: list[str], limit: int = 6) -> str:
@@ -317,7 +431,7 @@ COMMANDS: dict[str, Command] = {
         _validate,
     ),
     "run": (
-        "run pipelines: extract → bronze → silver, with checks and run records",
+        "run pipelines (source → bronze → silver), gold models and dbt steps in dependency order",
         _run_args,
         _run,
     ),

@@ -85,9 +85,7 @@ class NodeRun:
         return {}
 
     def _persist(self) -> None:
-        spec = self.project.spec
-        emit(self.record, spec.logging.run_records, self.project.root, self.scrub)
-        StateStore(self.project.root / spec.state).save(self.record, self.scrub)
+        persist(self.project, self.record, self.scrub)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -101,3 +99,10 @@ class NodeRun:
             )
             self._con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
         return self._con
+
+
+def persist(project: Project, record: RunRecord, scrub: Scrubber) -> None:
+    """The record as a JSON line (logging.run_records) and a row in the state store."""
+    spec = project.spec
+    emit(record, spec.logging.run_records, project.root, scrub)
+    StateStore(project.root / spec.state).save(record, scrub)

@@ -1,5 +1,5 @@
 """YAML → typed config. Strict at the edge: every error names file:line, field path and a hint."""
 
-from weir.spec.load import Pipeline, Project, find_root, load_project
+from weir.spec.load import Model, Pipeline, Project, find_root, load_project
 
-__all__ = ["Pipeline", "Project", "find_root", "load_project"]
+__all__ = ["Model", "Pipeline", "Project", "find_root", "load_project"]

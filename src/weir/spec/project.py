@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from weir.spec.base import Strict
 from weir.spec.pipeline import ErrorHandling
@@ -13,6 +13,33 @@ from weir.spec.pipeline import ErrorHandling
 class Logging(Strict):
     run_records: str = ".weir/runs.jsonl"
     """Where run records go, one JSON line each; ``stderr`` for standard error."""
+
+
+class OpenLineage(Strict):
+    """Where OpenLineage run events go (docs/lineage.md); without file and url, nowhere."""
+
+    file: str | None = None
+    """Append each event as one JSON line to this file (relative to the project)."""
+    url: str | None = None
+    """POST each event as JSON to this endpoint, e.g. Marquez's ``…/api/v1/lineage``."""
+    namespace: str | None = None
+    """Namespace of the jobs (default: the project's name)."""
+    api_key_env: str | None = None
+    """Environment variable holding a bearer token for ``url``; its value is never logged."""
+    timeout_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError(f"url {value!r} is not an http(s) URL")
+        return value
+
+    @model_validator(mode="after")
+    def _key_needs_url(self) -> OpenLineage:
+        if self.api_key_env and not self.url:
+            raise ValueError("api_key_env is the token for 'url', but no url is set")
+        return self
 
 
 class ProjectSpec(Strict):
@@ -27,5 +54,9 @@ class ProjectSpec(Strict):
     duckdb_memory_limit: str = "512MB"
     """DuckDB's share of memory; it spills to .weir/tmp beyond this. A run's peak is about
     this plus ~0.7 GB of Arrow and delta-rs buffers, whatever the input size (bench/)."""
+    threads: int = Field(default=2, ge=1, le=64)
+    """How many independent pipelines and models `weir run` runs at once."""
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     logging: Logging = Field(default_factory=Logging)
+    openlineage: OpenLineage | None = None
+    """OpenLineage run events for every run (docs/lineage.md)."""

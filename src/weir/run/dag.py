@@ -1,0 +1,185 @@
+"""The project as one graph of nodes (pipelines, models, dbt steps), selection, and the
+parallel executor: a node starts when everything it reads has finished; a failed node skips
+its descendants only.
+
+Selectors (``weir run --select``), dbt-style: ``name``, ``tag:daily``, ``+name`` (it and
+everything upstream), ``name+`` (it and everything downstream), ``+name+`` (both).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Literal
+
+from weir.errors import UsageError
+from weir.hints import did_you_mean
+from weir.observe.record import RunRecord, Scrubber
+from weir.spec import Project
+
+Kind = Literal["pipeline", "model", "dbt"]
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    kind: Kind
+    upstream: tuple[str, ...]
+    tags: tuple[str, ...]
+    writes: tuple[str, ...]
+    """Qualified tables the node produces (``silver.x``, ``gold.y``)."""
+
+
+def graph(project: Project) -> dict[str, Node]:
+    """Every node of the project with the nodes it reads from."""
+    producers: dict[str, list[str]] = {}
+    for p in project.pipelines.values():
+        producers.setdefault(f"silver.{p.table}", []).append(p.name)
+    for m in project.models.values():
+        producers.setdefault(m.table, []).append(m.name)
+
+    def upstream(reads: Iterable[str]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(n for t in reads for n in producers.get(t, [])))
+
+    nodes: dict[str, Node] = {}
+    for p in project.pipelines.values():
+        nodes[p.name] = Node(p.name, "pipeline", (), tuple(p.spec.tags), (f"silver.{p.table}",))
+    for m in project.models.values():
+        nodes[m.name] = Node(
+            m.name, "model", upstream(m.depends_on), tuple(m.spec.tags), (m.table,)
+        )
+    for step in getattr(project, "dbt_steps", {}).values():
+        nodes[step.name] = Node(
+            step.name, "dbt", upstream(step.depends_on), tuple(step.spec.tags), ()
+        )
+    return nodes
+
+
+def downstream(nodes: dict[str, Node]) -> dict[str, list[str]]:
+    children: dict[str, list[str]] = {n: [] for n in nodes}
+    for node in nodes.values():
+        for parent in node.upstream:
+            children[parent].append(node.name)
+    return children
+
+
+def order(nodes: dict[str, Node]) -> list[str]:
+    """All node names, each after its upstream (ties broken by name)."""
+    done: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for parent in sorted(nodes[name].upstream):
+            visit(parent)
+        done.append(name)
+
+    for name in sorted(nodes):
+        visit(name)
+    return done
+
+
+def select(nodes: dict[str, Node], selectors: list[str]) -> list[str]:
+    """The selected node names in dependency order; no selectors: every node."""
+    items = [part for s in selectors for part in s.replace(",", " ").split()]
+    if not items:
+        return order(nodes)
+    children = downstream(nodes)
+    chosen: set[str] = set()
+    for item in items:
+        up, down = item.startswith("+"), item.endswith("+")
+        core = item.strip("+")
+        if core.startswith("tag:"):
+            tag = core[4:]
+            roots = [n.name for n in nodes.values() if tag in n.tags]
+            if not roots:
+                tags = {t for n in nodes.values() for t in n.tags}
+                raise UsageError(
+                    f"no node is tagged {tag!r}",
+                    hint=did_you_mean(tag, tags)
+                    or f"tags in use: {', '.join(sorted(tags)) or 'none'}",
+                )
+        elif core in nodes:
+            roots = [core]
+        else:
+            raise UsageError(
+                f"nothing named {core!r} to run (from selector {item!r})",
+                hint=did_you_mean(core, nodes)
+                or "name a pipeline, model or dbt step; `weir validate` lists them",
+            )
+        for root in roots:
+            chosen.add(root)
+            if up:
+                chosen |= _closure(root, lambda n: nodes[n].upstream)
+            if down:
+                chosen |= _closure(root, lambda n: children[n])
+    return [n for n in order(nodes) if n in chosen]
+
+
+def _closure(start: str, step: Callable[[str], Iterable[str]]) -> set[str]:
+    found: set[str] = set()
+    todo = list(step(start))
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += step(name)
+    return found
+
+
+def execute(
+    project: Project,
+    nodes: dict[str, Node],
+    selected: list[str],
+    run: Callable[[Node], RunRecord],
+    *,
+    threads: int,
+    on_start: Callable[[Node], None] = lambda n: None,
+    on_done: Callable[[Node, RunRecord], None] = lambda n, r: None,
+) -> list[RunRecord]:
+    """Run ``selected`` in dependency order, independent branches in parallel.
+
+    A node whose selected upstream failed (or was skipped) is skipped with a record naming
+    the cause; upstream nodes outside the selection are not waited for."""
+    from weir.run.node import persist
+
+    wanted = set(selected)
+    records: dict[str, RunRecord] = {}
+    running: dict[Future[RunRecord], Node] = {}
+    pending = list(selected)
+    with ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="weir-node") as pool:
+        while pending or running:
+            for name in list(pending):
+                node = nodes[name]
+                parents = [p for p in node.upstream if p in wanted]
+                if any(p not in records for p in parents):
+                    continue
+                pending.remove(name)
+                bad = [p for p in parents if records[p].status in ("failed", "skipped")]
+                if bad:
+                    record = _skipped(node, bad)
+                    persist(project, record, Scrubber(project.secrets))
+                    records[name] = record
+                    on_done(node, record)
+                    continue
+                on_start(node)
+                running[pool.submit(run, node)] = node
+            if not running:
+                continue
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                node = running.pop(future)
+                records[node.name] = future.result()
+                on_done(node, records[node.name])
+    return [records[n] for n in selected]
+
+
+def _skipped(node: Node, causes: list[str]) -> RunRecord:
+    record = RunRecord(pipeline_name=node.name, run_id=uuid.uuid4().hex[:12], kind=node.kind)
+    record.stage = "upstream"
+    record.finish("skipped", f"not run: upstream {', '.join(causes)} did not succeed")
+    return record

@@ -1,0 +1,348 @@
+"""The run of one gold model: read its sources at their current versions, recompute what
+its materialization needs, commit once with the position, then check the result.
+
+The position committed with the data (app transaction ``weir:model:<name>``) holds the
+source tables' versions and the window column's maximum. A run whose sources are all at the
+versions of the last commit has nothing to do and writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+
+from weir.engine.duckdb import fetch_table
+from weir.errors import ConfigError, LakeError, QualityError, WeirError
+from weir.lake import materialize
+from weir.lake.strategies import LoadSpec, load
+from weir.lake.table import Commit, Table
+from weir.quality.compile import CheckResult, compile_rules, ident
+from weir.run.node import NodeRun, Progress, quiet
+from weir.spec import Model, Project
+from weir.spec.pipeline import Scd2
+from weir.transform.modelsql import rewrite
+
+NEW = "__model_result"
+
+
+def table_uri(project: Project, qualified: str) -> str:
+    layer, _, name = qualified.partition(".")
+    return f"{project.lake}/{layer}/{name}"
+
+
+class ModelRun(NodeRun):
+    kind = "model"
+
+    def __init__(
+        self,
+        project: Project,
+        model: Model,
+        *,
+        run_id: str | None = None,
+        wait: bool = False,
+        progress: Progress = quiet,
+        full_refresh: bool = False,
+    ):
+        super().__init__(project, model.name, run_id=run_id, wait=wait, progress=progress)
+        self.model = model
+        self.full_refresh = full_refresh
+        self.app_id = f"weir:model:{model.name}"
+        self.target = Table(table_uri(project, model.table), label="gold")
+
+    def _versions(self) -> dict[str, int | None]:
+        return {"gold": self.target.version()}
+
+    # ---------------------------------------------------------------- the run
+    def _run(self) -> None:
+        record = self.record
+        if self.full_refresh and self.model.spec.materialized == "snapshot":
+            record.warnings.append(
+                "--full-refresh does not rebuild snapshots (it would lose history)"
+            )
+        record.stage = "position"
+        batch, position = self.target.position(self.app_id)
+        sources = self._sources()
+        versions = {name: table.version() for name, table in sources.items()}
+        record.watermark_before = _describe(position)
+        record.watermark_after = record.watermark_before
+        up_to_date = (
+            position is not None and position.get("sources") == versions and not self.full_refresh
+        )
+        record.stage = "read"
+        self._register(sources)
+        if up_to_date:
+            self.progress("sources unchanged since the last run; nothing to recompute")
+        else:
+            record.stage = "transform"
+            commit_position = self._materialize(batch + 1, position, versions)
+            record.watermark_after = _describe(commit_position)
+            record.changed = True
+        record.stage = "checks"
+        self._checks(self._window_after())
+
+    def _sources(self) -> dict[str, Table]:
+        tables = {}
+        for name in self.model.depends_on:
+            table = Table(table_uri(self.project, name), label=name.partition(".")[0])
+            if not table.exists():
+                raise LakeError(
+                    f"model {self.model.name!r} reads {name}, which does not exist yet",
+                    where=table.uri,
+                    hint="run what produces it first: `weir run +" + self.model.name + "`",
+                )
+            tables[name] = table
+        return tables
+
+    def _register(self, sources: dict[str, Table]) -> None:
+        """Each source as ``<layer>.<name>`` in DuckDB, read at its current version."""
+        con = self.con
+        for name, table in sources.items():
+            layer, _, short = name.partition(".")
+            view = f"__src_{layer}_{short}"
+            con.register(view, table.dataset())
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(layer)}")
+            con.execute(
+                f"CREATE OR REPLACE VIEW {ident(layer)}.{ident(short)} AS SELECT * FROM {view}"
+            )
+
+    def _sql(self) -> str:
+        return rewrite(self.model.sql.expression).sql(dialect="duckdb")
+
+    # ---------------------------------------------------------------- materialize
+    def _materialize(
+        self, batch: int, position: dict[str, Any] | None, versions: dict[str, int | None]
+    ) -> dict[str, Any]:
+        spec, con = self.model.spec, self.con
+        sql = self._sql()
+        window = spec.incremental
+        bound: materialize.Bound | None = None
+        rebuild = self.full_refresh or not self.target.exists() or position is None
+        if window is not None and not rebuild and position is not None:
+            bound = self._bound(sql, position)
+        select = f"SELECT * FROM ({sql}) AS m"
+        if bound is not None:
+            select += f" WHERE {bound.sql('m')}"
+            self.progress(f"recomputing rows with {bound.column} >= {bound.start} (window)")
+        else:
+            self.progress(f"computing {self.model.name} in full ({spec.materialized})")
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {NEW} AS {select}")
+        except duckdb.Error as exc:
+            raise WeirError(
+                f"model {self.model.name!r} failed in DuckDB: {exc}",
+                where=str(self.model.path),
+                hint="run the SELECT by hand against the silver tables to see the problem",
+            ) from exc
+        [(rows,)] = con.execute(f"SELECT count(*) FROM {NEW}").fetchall()
+        self.record.rows_extracted = self.record.rows_transformed = int(rows)
+        self._check_keys()
+        high = self._high(position, bound)
+        new_position = {"sources": versions, "high": high}
+        commit = Commit(self.app_id, batch, self.run_id, self.record.started_at, new_position)
+        self.record.stage = "gold"
+        metrics = self._write(commit, bound, rebuild)
+        self.record.load_metrics.append({"batch": batch, **metrics})
+        self.record.rows_loaded = int(
+            metrics.get("num_target_rows_inserted", 0) + metrics.get("num_target_rows_updated", 0)
+        )
+        late = int(metrics.get("num_source_rows_late", 0))
+        if late:
+            self.record.warnings.append(
+                f"{late} rows carry a change older than their key's current version "
+                "(out of order); they opened no version"
+            )
+        self.record.batches.append(batch)
+        con.execute(f"DROP TABLE {NEW}")
+        return new_position
+
+    def _write(
+        self, commit: Commit, bound: materialize.Bound | None, rebuild: bool
+    ) -> dict[str, Any]:
+        spec, con, target = self.model.spec, self.con, self.target
+        if spec.materialized == "snapshot":
+            assert spec.snapshot is not None
+            snap = spec.snapshot
+            load_spec = LoadSpec(
+                strategy="scd2",
+                keys=spec.unique_key,
+                partition_by=spec.partition_by,
+                scd2=Scd2(
+                    tracked=[snap.updated_at] if snap.updated_at else snap.check_cols,
+                    valid_from=snap.updated_at,
+                    hard_deletes=snap.hard_deletes,
+                ),
+            )
+            reader = con.sql(f"SELECT * FROM {NEW}").to_arrow_reader(65536)
+            return load(target, reader, commit, load_spec, con, partitions={})
+        if rebuild or bound is None:
+            return materialize.overwrite(target, con, NEW, commit, partition_by=spec.partition_by)
+        self._same_columns()
+        if spec.materialized == "partition-swap":
+            return materialize.swap_partitions(
+                target, con, NEW, commit, partition_by=spec.partition_by, bound=bound
+            )
+        return materialize.merge_window(target, con, NEW, commit, keys=spec.unique_key, bound=bound)
+
+    def _bound(self, sql: str, position: dict[str, Any]) -> materialize.Bound | None:
+        window = self.model.spec.incremental
+        assert window is not None
+        high = position.get("high")
+        if high is None:  # the last run saw no rows: recompute everything
+            return None
+        typ = self._column_type(sql, window.column)
+        [(start,)] = self.con.execute(
+            f"SELECT CAST(CAST(? AS {typ}) - INTERVAL '{window.lookback}' AS {typ})", [high]
+        ).fetchall()
+        return materialize.Bound(window.column, start)
+
+    def _column_type(self, sql: str, column: str) -> str:
+        rel = self.con.sql(f"SELECT * FROM ({sql}) LIMIT 0")
+        types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+        where = self.model.config.where(("incremental", "column"))
+        if column not in types:
+            raise ConfigError(
+                f"incremental.column {column!r} is not a column of the model's result",
+                where=where,
+                hint="columns: " + ", ".join(types),
+            )
+        typ = types[column]
+        if typ not in (
+            "DATE",
+            "TIMESTAMP",
+            "TIMESTAMP WITH TIME ZONE",
+            "TIMESTAMP_NS",
+            "TIMESTAMP_MS",
+            "TIMESTAMP_S",
+        ):
+            raise ConfigError(
+                f"incremental.column {column!r} is {typ}; the window needs a DATE or TIMESTAMP",
+                where=where,
+                hint="cast it in the SELECT, or use a date column of the result",
+            )
+        return "TIMESTAMPTZ" if typ == "TIMESTAMP WITH TIME ZONE" else typ
+
+    def _high(self, position: dict[str, Any] | None, bound: materialize.Bound | None) -> str | None:
+        window = self.model.spec.incremental
+        if window is None:
+            return None
+        [(high,)] = self.con.execute(f"SELECT max({ident(window.column)}) FROM {NEW}").fetchall()
+        before = (position or {}).get("high") if bound is not None else None
+        values = [v for v in (_iso(high), before) if v is not None]
+        return max(values) if values else None
+
+    def _check_keys(self) -> None:
+        keys = self.model.spec.unique_key
+        if not keys:
+            return
+        k = ", ".join(ident(c) for c in keys)
+        nulls = " OR ".join(f"{ident(c)} IS NULL" for c in keys)
+        dupes = fetch_table(
+            self.con,
+            f"SELECT {k}, count(*) AS n FROM {NEW} GROUP BY ALL HAVING count(*) > 1 LIMIT 3",
+        )
+        [(null_rows,)] = self.con.execute(f"SELECT count(*) FROM {NEW} WHERE {nulls}").fetchall()
+        if dupes.num_rows or null_rows:
+            problem = (
+                f"{null_rows} rows have a NULL in the key"
+                if null_rows
+                else f"the key repeats, e.g. {json.dumps(dupes.to_pylist(), default=str)}"
+            )
+            raise QualityError(
+                f"model {self.model.name!r}: unique_key ({', '.join(keys)}) is not unique: {problem}",
+                where=self.model.config.where(("unique_key",)),
+                hint="fix the SELECT (aggregate or de-duplicate), or correct unique_key",
+            )
+
+    def _same_columns(self) -> None:
+        schema = self.target.schema()
+        now = self.con.sql(f"SELECT * FROM {NEW} LIMIT 0").columns
+        if schema is not None and list(schema.names) != list(now):
+            raise ConfigError(
+                f"model {self.model.name!r} now returns columns ({', '.join(now)}) that differ "
+                f"from its table's ({', '.join(schema.names)})",
+                where=str(self.model.path),
+                hint=f"rebuild it: `weir run {self.model.name} --full-refresh`",
+            )
+
+    # ---------------------------------------------------------------- checks
+    def _window_after(self) -> str:
+        """The rows this run is answerable for: the window, the current snapshot rows, or all."""
+        spec = self.model.spec
+        if spec.materialized == "snapshot":
+            return "is_current"
+        if spec.incremental is None:
+            return "TRUE"
+        _, position = self.target.position(self.app_id)
+        if position is None or position.get("high") is None:
+            return "TRUE"
+        bound = self._bound(self._sql(), position)
+        return bound.sql() if bound is not None else "TRUE"
+
+    def _checks(self, scope: str) -> None:
+        spec = self.model.spec
+        if not spec.checks:
+            return
+        data = self.target.dataset()
+        if data is None:
+            return
+        checks = compile_rules(spec.checks, self.model.name)
+        con = self.con
+        con.register("__gold", data)
+        try:
+            row = con.execute(
+                f"WITH derived AS (SELECT * FROM __gold WHERE {scope}) "
+                f"SELECT {checks.failure_counts()} FROM (SELECT *, {checks.flag_columns()} FROM derived)"
+            ).fetchall()[0]
+        except duckdb.Error as exc:
+            raise ConfigError(
+                f"a check of model {self.model.name!r} does not run: {exc}",
+                where=self.model.config.where(("checks",)),
+                hint="check the column names and conditions of the model's checks",
+            ) from exc
+        finally:
+            con.unregister("__gold")
+        results = [
+            CheckResult(r.name, r.severity, not row[i], int(row[i] or 0))
+            for i, r in enumerate(checks.row)
+        ]
+        offset = len(checks.row)
+        results += [
+            CheckResult(
+                t.name, t.severity, not row[offset + 2 * j], observed=row[offset + 2 * j + 1]
+            )
+            for j, t in enumerate(checks.table)
+        ]
+        failed = []
+        for result in results:
+            ok = result.passed or result.severity == "info"
+            self.record.quality_checks_passed += ok
+            self.record.quality_checks_failed += not ok
+            self.record.checks.append(result.as_dict())
+            if not ok and result.severity == "warn":
+                self.record.warnings.append(f"check {result.name} failed (warn)")
+            if not ok and result.severity == "error":
+                failed.append(result.name)
+        if failed:
+            raise QualityError(
+                f"error-level checks failed on gold.{self.model.name}: {', '.join(failed)}",
+                where=str(self.model.path),
+                hint="the table is written; downstream models were not run. "
+                "See the checks in the run record",
+            )
+
+
+def _iso(value: Any) -> str | None:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return None if value is None else str(value)
+
+
+def _describe(position: dict[str, Any] | None) -> str | None:
+    if position is None:
+        return None
+    versions = ", ".join(f"{k}@v{v}" for k, v in sorted(position.get("sources", {}).items()))
+    high = position.get("high")
+    return (f"{high} · " if high else "") + versions
