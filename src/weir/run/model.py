@@ -109,7 +109,7 @@ class ModelRun(NodeRun):
             )
 
     def _sql(self) -> str:
-        return rewrite(self.model.sql.expression).sql(dialect="duckdb")
+        return rewrite(self.model.sql.expression, self.model.depends_on).sql(dialect="duckdb")
 
     # ---------------------------------------------------------------- materialize
     def _materialize(

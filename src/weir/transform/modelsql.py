@@ -89,10 +89,22 @@ def parse(text: str, path: Path) -> ModelSql:
     return ModelSql(text=text, expression=query, refs=tuple(refs))
 
 
-def rewrite(query: exp.Query) -> exp.Query:
-    """Expand ``valid_at(alias, ts)`` into the point-in-time condition."""
+def rewrite(query: exp.Query, depends_on: tuple[str, ...] = ()) -> exp.Query:
+    """Expand ``valid_at(alias, ts)`` into the point-in-time condition, and qualify the
+    unqualified table names found in ``depends_on`` (``layer.name``) with their layer."""
+    layers = {name: layer for layer, _, name in (d.partition(".") for d in depends_on)}
+    ctes = {cte.alias_or_name for cte in query.find_all(exp.CTE)}
 
     def expand(node: exp.Expression) -> exp.Expression:
+        if (
+            isinstance(node, exp.Table)
+            and not node.db
+            and node.name in layers
+            and node.name not in ctes
+        ):
+            qualified = node.copy()
+            qualified.set("db", exp.to_identifier(layers[node.name]))
+            return qualified
         if isinstance(node, exp.Anonymous) and node.name.lower() == "valid_at":
             alias, ts = node.expressions
             table = alias.sql(dialect="duckdb")
