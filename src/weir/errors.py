@@ -8,10 +8,11 @@
     ├── SchemaDriftError      the source no longer matches the contract (breaking change)
     ├── LakeError             a Delta table could not be read or written
     ├── QualityError          error-level checks failed past the pipeline's gate
+    ├── TransformError        a transform failed: a dbt step's model, snapshot or project
     ├── ReconciliationError   rows_extracted != rows_loaded + rows_quarantined
     └── LockedError           another run of the same pipeline holds the lock
 
-Lower-level errors (delta-rs, DuckDB, httpx, pyarrow) are caught where they enter and
+Lower-level errors (delta-rs, DuckDB, dbt, httpx, pyarrow) are caught where they enter and
 re-raised as one of these with ``raise ... from exc``; a message names what failed, where,
 and what to try.
 """
@@ -62,6 +63,10 @@ class LakeError(WeirError):
 
 
 class QualityError(WeirError):
+    pass
+
+
+class TransformError(WeirError):
     pass
 
 

@@ -13,6 +13,7 @@ from weir.errors import ConfigError
 from weir.hints import did_you_mean
 from weir.spec.base import Strict, validate
 from weir.spec.contract import Contract, ContractSpec
+from weir.spec.dbt import DbtStepSpec, check_project, resolve_reads
 from weir.spec.model import ModelSpec
 from weir.spec.pipeline import ErrorHandling, PipelineSpec
 from weir.spec.project import ProjectSpec
@@ -67,6 +68,24 @@ class Model:
 
 
 @dataclass(frozen=True)
+class DbtStep:
+    """A ``kind: dbt`` file in ``pipelines/``: an existing dbt project run as one step."""
+
+    name: str
+    spec: DbtStepSpec
+    path: Path
+    doc: Document
+    """Where the step came from, for file:line in errors about its fields."""
+    reads: tuple[str, ...] = ()
+    """``dbt.reads`` resolved at load: every silver table and gold model when not given."""
+
+    @property
+    def depends_on(self) -> tuple[str, ...]:
+        """Qualified weir tables the dbt project reads: ``silver.<table>``, ``gold.<model>``."""
+        return self.reads
+
+
+@dataclass(frozen=True)
 class Project:
     root: Path
     spec: ProjectSpec
@@ -75,6 +94,7 @@ class Project:
     secrets: frozenset[str] = field(default_factory=frozenset)
     """Values of every ``${env:…}`` the project uses: scrubbed from logs and messages."""
     models: dict[str, Model] = field(default_factory=dict)
+    dbt_steps: dict[str, DbtStep] = field(default_factory=dict)
 
     @property
     def lake(self) -> str:
@@ -120,11 +140,15 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     contracts = {c.id: c for c in _load_contracts(root)}
     pipelines: dict[str, Pipeline] = {}
     secret_names: set[str] = set()
+    dbt_docs: list[Document] = []
     for path in sorted((root / "pipelines").glob("*.y*ml")):
         doc = load(path)
         names = env_names(doc.data)
         secret_names |= names
         missing += resolve_env(doc, env)
+        if _kind(doc) == "dbt":
+            dbt_docs.append(doc)
+            continue
         pipeline = _pipeline(doc, contracts)
         if pipeline.name in pipelines:
             raise ConfigError(
@@ -150,6 +174,7 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
         secret_names.add(spec.pii_salt_env)
     secrets = frozenset(env[n] for n in secret_names if env.get(n))
     models = _load_models(root, pipelines)
+    dbt_steps = _load_dbt_steps(root, dbt_docs, pipelines, models)
     return Project(
         root=root,
         spec=spec,
@@ -157,6 +182,7 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
         contracts=contracts,
         secrets=secrets,
         models=models,
+        dbt_steps=dbt_steps,
     )
 
 
@@ -347,3 +373,39 @@ def _reject_cycles(models: dict[str, Model]) -> None:
 
     for name in sorted(models):
         visit(name, [])
+
+
+# ---------------------------------------------------------------- dbt steps
+def _kind(doc: Document) -> str:
+    """A ``pipelines/`` file's ``kind``: ``pipeline`` (the default) or ``dbt``."""
+    kind = doc.data.get("kind", "pipeline") if isinstance(doc.data, dict) else "pipeline"
+    if kind not in ("pipeline", "dbt"):
+        raise ConfigError(
+            f"unknown kind {kind!r}",
+            where=doc.where(("kind",)),
+            hint=did_you_mean(str(kind), ["pipeline", "dbt"]),
+        )
+    return str(kind)
+
+
+def _load_dbt_steps(
+    root: Path, docs: list[Document], pipelines: dict[str, Pipeline], models: dict[str, Model]
+) -> dict[str, DbtStep]:
+    """``kind: dbt`` files: names unique among all steps, projects present, reads resolved."""
+    tables = [f"silver.{t}" for t in sorted({p.table for p in pipelines.values()})]
+    tables += [f"gold.{m}" for m in sorted(models)]
+    steps: dict[str, DbtStep] = {}
+    for doc in docs:
+        spec = validate(doc, DbtStepSpec)
+        taken = {n: p.path for n, p in pipelines.items()}
+        taken |= {n: m.path for n, m in models.items()}
+        taken |= {n: s.path for n, s in steps.items()}
+        if spec.name in taken:
+            raise ConfigError(
+                f"dbt step {spec.name!r} has the name of another pipeline, model or dbt step",
+                where=doc.where(("name",)),
+                hint=f"rename one of them (the other is {taken[spec.name]})",
+            )
+        check_project(doc, spec, root)
+        steps[spec.name] = DbtStep(spec.name, spec, doc.path, doc, resolve_reads(doc, spec, tables))
+    return steps

@@ -83,6 +83,8 @@ class ErrorHandling(Strict):
 
 class PipelineSpec(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    kind: Literal["pipeline"] = "pipeline"
+    """``kind: dbt`` files in pipelines/ are dbt steps (spec/dbt.py)."""
     owner: str
     description: str | None = None
     schedule: str | None = None
