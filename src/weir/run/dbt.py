@@ -221,16 +221,19 @@ def invoke(args: list[str]) -> Any:
 
 
 def _release_duckdb() -> None:
-    """Close the DuckDB file dbt-duckdb keeps open after an invocation, so that weir (and
-    other processes) can open the warehouse again."""
+    """Close the DuckDB file dbt-duckdb keeps open after an invocation (its profiles'
+    ``keep_open`` default), so that weir and other processes can open the warehouse again.
+    dbt-duckdb has no public call for this: its connection manager's class attributes."""
     try:
         from dbt.adapters.duckdb.connections import DuckDBConnectionManager
     except ImportError:
         return
     manager: Any = DuckDBConnectionManager
-    with manager._LOCK:
-        env = manager._ENV
-        manager._ENV = None
+    lock = getattr(manager, "_LOCK", None)
+    if lock is None or not hasattr(manager, "_ENV"):
+        return
+    with lock:
+        env, manager._ENV = manager._ENV, None
         if env is not None:
             env.close()
 
