@@ -291,6 +291,12 @@ def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]
             )
         doc, sql_text = _model_header(path)
         spec = validate(doc, ModelSpec)
+        from weir.quality.compile import compile_rules  # quality imports spec: not at the top
+
+        try:
+            compile_rules(spec.checks, name)
+        except ValueError as exc:
+            raise ConfigError(str(exc), where=doc.where(("checks",))) from None
         sql = modelsql.parse(sql_text, path)
         modelsql.check_helpers(sql.expression, path)
         parsed[name] = (path, doc, spec, sql)
