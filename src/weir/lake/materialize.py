@@ -60,8 +60,10 @@ def merge_window(
     bound: Bound,
 ) -> dict[str, Any]:
     """MERGE the window's changes on ``keys``: changed or new rows upsert, keys that left the
-    window's result are deleted. The target side is limited to ``bound`` (the incremental
-    predicate), so only files that can hold window rows are scanned."""
+    window's result are deleted. When the window column is part of ``keys`` the target side is
+    limited to ``bound`` (the incremental predicate), so only files that can hold window rows
+    are scanned; otherwise a key may sit before the window and move into it, so the MERGE
+    matches keys over the whole table."""
     _register_window(table, con, bound)
     k = ", ".join(ident(c) for c in keys)
     con.execute(
@@ -77,7 +79,8 @@ def merge_window(
         table.mark(commit)
         return {"num_target_rows_updated": 0, "num_target_rows_inserted": 0}
     on = " AND ".join(f"t.{ident(c)} = s.{ident(c)}" for c in keys)
-    merger = table.merge(changes, commit, predicate=f"{on} AND {bound.sql('t')}")
+    predicate = f"{on} AND {bound.sql('t')}" if bound.column in keys else on
+    merger = table.merge(changes, commit, predicate=predicate)
     columns = [c for c in changes.column_names if c != "__op"]
     merger = (
         merger.when_matched_delete(predicate="s.__op = 'delete'")
