@@ -123,6 +123,9 @@ def swap_partitions(
             "(" + " AND ".join(in_list(p, [row[i]]) for i, p in enumerate(partition_by)) + ")"
             for row in changed
         )
+    if bound.column not in partition_by:
+        # such a partition also holds rows before the window: replace only its window rows
+        predicate = f"({predicate}) AND {bound.sql()}"
     # the same predicate in DuckDB picks the rows that replace those partitions
     rows = fetch_table(con, f"SELECT * FROM {new} WHERE {predicate}")
     table.write(rows, commit, mode="overwrite", predicate=predicate)
