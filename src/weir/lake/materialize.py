@@ -108,8 +108,8 @@ def swap_partitions(
     _register_window(table, con, bound)
     parts = ", ".join(ident(p) for p in partition_by)
     changed = con.execute(
-        f"SELECT DISTINCT {parts} FROM ((SELECT * FROM {new} EXCEPT SELECT * FROM __old) "
-        f"UNION ALL (SELECT * FROM __old EXCEPT SELECT * FROM {new}))"
+        f"SELECT DISTINCT {parts} FROM ((SELECT * FROM {new} EXCEPT ALL SELECT * FROM __old) "
+        f"UNION ALL (SELECT * FROM __old EXCEPT ALL SELECT * FROM {new}))"
     ).fetchall()
     con.unregister("__old")
     if not changed:
