@@ -7,8 +7,8 @@ that drops files into a landing folder::
 
     data/drops/flights/flights_2013_MM.csv    one file per month (local departure month)
     data/drops/weather/weather_2013_MM.csv    one file per month (local observation month)
-    data/drops/planes/planes.csv              reference snapshots
-    data/drops/airlines/airlines.csv
+    data/drops/planes/planes_2013-01-01.csv   the aircraft registry extract, by as-of date
+    data/drops/airlines/airlines.csv          complete lists
     data/drops/airports/airports.csv
 
 Values are the package's, untouched: missing values are empty CSV fields, integer columns
@@ -19,6 +19,13 @@ hidden temporary name first and then renamed, so a reader never sees half a file
 
     python examples/flights/prepare.py                 # all twelve months
     python examples/flights/prepare.py --months 1-3    # Jan-Mar only; add --months 4 later
+    python examples/flights/prepare.py --planes-update # the next registry extract (see below)
+
+The package has one planes table; the example treats it as the registry extract as of
+2013-01-01. ``--planes-update`` plays the next extract, as of 2013-03-01: the same aircraft
+with a few deterministic, made-up but plausible changes (:data:`PLANES_UPDATE`), written as
+``planes_2013-03-01.csv``. The gold snapshot ``snp_planes`` turns the difference into new
+versions.
 """
 
 from __future__ import annotations
@@ -41,6 +48,36 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "data" / "drops"
 MONTHLY = ("flights", "weather")
 REFERENCE = ("planes", "airlines", "airports")
+PLANES_AS_OF = "2013-01-01"
+"""The as-of date of the package's planes table, the first registry extract."""
+PLANES_UPDATE_AS_OF = "2013-03-01"
+PLANES_UPDATE: dict[str, dict[str, object] | None] = {
+    # registry corrections: JetBlue's Embraer 190s seat 100, not 20
+    "N258JB": {"seats": 100},
+    "N298JB": {"seats": 100},
+    # a 757-222 has turbofans; the first extract said turbo-jet
+    "N502UA": {"engine": "Turbo-fan"},
+    # a missing year of manufacture filled in
+    "N238JB": {"year": 2005},
+    # spelling only: manufacturer_std stays AIRBUS, so the snapshot opens no version
+    "N509JB": {"manufacturer": "AIRBUS"},
+    "N523JB": {"manufacturer": "AIRBUS"},
+    # deregistered: the 1959 Cessna 150 that American's fleet number N201AA matched
+    "N201AA": None,
+}
+"""Changes of the second registry extract, by tailnum; None removes the aircraft."""
+PLANES_NEW = {
+    # newly registered: the tailnum flown most often (575 flights) without a plane row
+    "tailnum": "N725MQ",
+    "year": 2000,
+    "type": "Fixed wing multi engine",
+    "manufacturer": "EMBRAER",
+    "model": "EMB-145LR",
+    "engines": 2,
+    "seats": 55,
+    "speed": None,
+    "engine": "Turbo-fan",
+}
 
 
 def package_data() -> Path:
@@ -133,17 +170,39 @@ def drops(months: Sequence[int], datasets: Sequence[str]) -> list[tuple[str, pa.
             for month in months:
                 rows = table.filter(pc.equal(table["month"], month))
                 out.append((f"{name}/{name}_2013_{month:02d}.csv", rows))
+        elif name == "planes":
+            out.append((f"planes/planes_{PLANES_AS_OF}.csv", table))
         else:
             out.append((f"{name}/{name}.csv", table))
     return out
 
 
+def planes_update(planes: pa.Table) -> pa.Table:
+    """The second registry extract: :data:`PLANES_UPDATE` applied, :data:`PLANES_NEW` added.
+
+    Row order is kept (a changed aircraft stays where it was; the new one comes last)."""
+    rows = []
+    for row in planes.to_pylist():
+        change = PLANES_UPDATE.get(row["tailnum"], {})
+        if change is not None:
+            rows.append({**row, **change})
+    rows.append(PLANES_NEW)
+    return pa.Table.from_pylist(rows, schema=planes.schema)
+
+
 def prepare(
-    out: Path, months: Sequence[int], datasets: Sequence[str]
+    out: Path, months: Sequence[int], datasets: Sequence[str], *, planes_updated: bool = False
 ) -> list[tuple[Path, int, bool]]:
-    """Write the drops under ``out``; returns (path, rows, written) per file."""
+    """Write the drops under ``out``; returns (path, rows, written) per file.
+
+    ``planes_updated`` adds the second registry extract (``planes_2013-03-01.csv``)."""
     results = []
-    for relative, rows in drops(months, datasets):
+    files = drops(months, datasets)
+    if planes_updated:
+        files.append(
+            (f"planes/planes_{PLANES_UPDATE_AS_OF}.csv", planes_update(read_table("planes")))
+        )
+    for relative, rows in files:
         path = out / relative
         results.append((path, rows.num_rows, write_if_changed(path, csv_bytes(rows))))
     return results
@@ -170,8 +229,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=[*MONTHLY, *REFERENCE],
         help="datasets to drop (default: all)",
     )
+    parser.add_argument(
+        "--planes-update",
+        action="store_true",
+        help=f"also drop the next registry extract, planes_{PLANES_UPDATE_AS_OF}.csv "
+        "(a few aircraft changed, one removed, one added)",
+    )
     args = parser.parse_args(argv)
-    results = prepare(args.out, args.months, args.only)
+    results = prepare(args.out, args.months, args.only, planes_updated=args.planes_update)
     for path, rows, written in results:
         shown = path.relative_to(args.out) if path.is_relative_to(args.out) else path
         print(f"  {'wrote    ' if written else 'unchanged'}  {shown}  ({rows:,} rows)")
