@@ -86,6 +86,14 @@ def write_project(
     return root
 
 
+def write_models(root: Path, models: dict[str, str]) -> Path:
+    """Write ``models/<name>.sql`` (dedented) into the project at ``root``."""
+    (root / "models").mkdir(parents=True, exist_ok=True)
+    for name, sql in models.items():
+        (root / "models" / f"{name}.sql").write_text(textwrap.dedent(sql).strip() + "\n")
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _salt(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEIR_PII_SALT", SALT)

@@ -44,17 +44,30 @@ def _init(args: argparse.Namespace, out: Output) -> int:
 
 # ---------------------------------------------------------------- validate
 def _validate(args: argparse.Namespace, out: Output) -> int:
+    from weir.transform.conventions import check_conventions
+
     project = _project(args)
+    findings = check_conventions(project.models)
     out.text(
-        f"{project.root}: ok — {len(project.pipelines)} pipelines, {len(project.contracts)} contracts"
+        f"{project.root}: ok — {len(project.pipelines)} pipelines, "
+        f"{len(project.contracts)} contracts, {len(project.models)} models"
+        + (f", {len(findings)} convention warnings" if findings else "")
     )
     for pipeline in project.pipelines.values():
         out.text(
             f"  {pipeline.name}: {pipeline.spec.extract['source']} → bronze → silver "
             f"({pipeline.spec.load.strategy}), contract {pipeline.contract.id}"
         )
+    for f in findings:
+        out.text(f"  warning [{f.rule}] {f.path}: {f.message}\n    hint: {f.hint}")
     out.json(
-        {"ok": True, "pipelines": sorted(project.pipelines), "contracts": sorted(project.contracts)}
+        {
+            "ok": True,
+            "pipelines": sorted(project.pipelines),
+            "contracts": sorted(project.contracts),
+            "models": sorted(project.models),
+            "warnings": [f.as_dict() for f in findings],
+        }
     )
     return 0
 
@@ -412,6 +425,39 @@ def _schema(args: argparse.Namespace, out: Output) -> int:
     return 1 if breaking else 0
 
 
+# ---------------------------------------------------------------- lineage
+def _lineage_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "target",
+        nargs="?",
+        metavar="TABLE[.COLUMN]",
+        help="gold.MODEL (or any table) for its upstream and downstream; "
+        "gold.MODEL.COLUMN or silver.TABLE.COLUMN for the column's chain back to the source",
+    )
+    p.add_argument(
+        "--format",
+        choices=["text", "mermaid", "json"],
+        default="text",
+        help="text tree (default), a Mermaid flowchart, or JSON",
+    )
+
+
+def _lineage(args: argparse.Namespace, out: Output) -> int:
+    from weir.cli import Output
+    from weir.transform.lineage import project_lineage
+    from weir.transform.lineage_view import render
+
+    lineage = project_lineage(_project(args))
+    result = render(lineage, args.target, "json" if out.as_json else args.format)
+    if isinstance(result, dict):
+        (out if out.as_json else Output(as_json=True)).json(result)
+        return 0
+    out.text(result)
+    for note in lineage.notes:
+        out.progress(note)
+    return 0
+
+
 def _none(p: argparse.ArgumentParser) -> None:
     return None
 
@@ -446,5 +492,10 @@ COMMANDS: dict[str, Command] = {
         "schema tools: `schema diff PIPELINE` compares contract, source and tables",
         _schema_args,
         _schema,
+    ),
+    "lineage": (
+        "table and column lineage: source → bronze → silver → gold → dbt, from config alone",
+        _lineage_args,
+        _lineage,
     ),
 }
