@@ -87,6 +87,9 @@ class DbtRun(NodeRun):
         self.paths = StepPaths.of(project, step)
         self._exposed: dict[str, int | None] = {}
 
+    def _lineage_tables(self) -> tuple[list[str], list[str]]:
+        return list(self.step.depends_on), [f"dbt.{self.step.name}"]
+
     def _versions(self) -> dict[str, int | None]:
         """The Delta version of each table the build read (None: not there yet)."""
         return self._exposed

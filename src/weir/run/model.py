@@ -55,6 +55,9 @@ class ModelRun(NodeRun):
     def _versions(self) -> dict[str, int | None]:
         return {"gold": self.target.version()}
 
+    def _lineage_tables(self) -> tuple[list[str], list[str]]:
+        return list(self.model.depends_on), [self.model.table]
+
     # ---------------------------------------------------------------- the run
     def _run(self) -> None:
         record = self.record

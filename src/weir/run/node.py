@@ -11,6 +11,7 @@ import duckdb
 
 from weir.engine.duckdb import connect
 from weir.errors import WeirError
+from weir.observe.openlineage import LineageEmitter
 from weir.observe.record import RunRecord, Scrubber, Status, emit
 from weir.run.lock import pipeline_lock
 from weir.spec import Project
@@ -46,11 +47,13 @@ class NodeRun:
         self.scrub = Scrubber(project.secrets)
         self.record = RunRecord(pipeline_name=name, run_id=self.run_id, kind=self.kind)  # type: ignore[arg-type]
         self._con: duckdb.DuckDBPyConnection | None = None
+        self.lineage = LineageEmitter.for_project(project)
 
     def execute(self) -> RunRecord:
         record = self.record
         try:
             with pipeline_lock(self.project.state_dir, self.name, wait=self.wait):
+                self.lineage.start(self.name, self.run_id, *self._lineage_tables())
                 self._run()
             record.finish(self._outcome())
         except WeirError as exc:
@@ -84,7 +87,12 @@ class NodeRun:
     def _versions(self) -> dict[str, int | None]:
         return {}
 
+    def _lineage_tables(self) -> tuple[list[str], list[str]]:
+        """OpenLineage inputs and outputs of this node (qualified table names)."""
+        return [], []
+
     def _persist(self) -> None:
+        self.record.warnings += self.lineage.finish(self.record, *self._lineage_tables())
         persist(self.project, self.record, self.scrub)
 
     @property

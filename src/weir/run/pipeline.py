@@ -35,7 +35,6 @@ from weir.errors import (
 )
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
-from weir.observe.openlineage import LineageEmitter
 from weir.observe.record import Status
 from weir.quality.compile import CheckResult, ident
 from weir.run.node import NodeRun, Progress, quiet
@@ -95,17 +94,12 @@ class PipelineRun(NodeRun):
         self.pipeline = pipeline
         self.app_id = f"weir:{pipeline.name}"
         self.tables = Tables.of(project, pipeline)
-        self.lineage = LineageEmitter.for_project(project)
 
     def _lineage_tables(self) -> tuple[list[str], list[str]]:
         """OpenLineage inputs and outputs of this pipeline's runs."""
         p = self.pipeline
         outputs = [f"bronze.{p.name}", f"silver.{p.table}", f"quarantine.{p.name}"]
         return [f"source.{p.name}"], outputs
-
-    def _persist(self) -> None:
-        self.record.warnings += self.lineage.finish(self.record, *self._lineage_tables())
-        super()._persist()
 
     def _outcome(self) -> Status:
         # partial: the batch landed, but some rows are in quarantine
@@ -117,7 +111,6 @@ class PipelineRun(NodeRun):
     # ---------------------------------------------------------------- the run
     def _run(self) -> None:
         record = self.record
-        self.lineage.start(self.pipeline.name, self.run_id, *self._lineage_tables())
         record.stage = "position"
         bronze_batch, position = self.tables.bronze.position(self.app_id)
         source = self._source()
