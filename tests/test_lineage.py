@@ -23,6 +23,7 @@ import yaml
 from conftest import ORDERS_CONTRACT, orders_pipeline, write_models, write_project
 from weir.cli import main
 from weir.observe.record import RunRecord
+from weir.run.model import ModelRun
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
@@ -438,6 +439,34 @@ def test_openlineage_file_events_after_a_real_run(tmp_path: Path) -> None:
     }
     assert assertions["order_id.required"]["success"] is True
     assert "dataQualityAssertions" not in outputs["bronze.orders"]["facets"]
+
+
+def test_openlineage_events_of_a_model_run_carry_its_column_lineage(tmp_path: Path) -> None:
+    root = _ol_project(tmp_path, "  file: .weir/lineage.jsonl\n")
+    write_models(
+        root,
+        {
+            "mrt_orders_by_customer": """
+                SELECT customer_id AS customer, sum(amount) AS total_amount
+                FROM silver.orders GROUP BY customer_id
+            """
+        },
+    )
+    assert _run_orders(root).status == "success"
+    project = load_project(root)
+    record = ModelRun(project, project.models["mrt_orders_by_customer"]).execute()
+    assert record.status == "success", record.error_message
+    events = [json.loads(line) for line in (root / ".weir/lineage.jsonl").read_text().splitlines()]
+    model_events = [e for e in events if e["job"]["name"] == "mrt_orders_by_customer"]
+    assert [e["eventType"] for e in model_events] == ["START", "COMPLETE"]
+    complete = model_events[1]
+    assert [d["name"] for d in complete["inputs"]] == ["silver.orders"]
+    [output] = complete["outputs"]
+    assert output["name"] == "gold.mrt_orders_by_customer"
+    fields = output["facets"]["columnLineage"]["fields"]
+    total = fields["total_amount"]["inputFields"][0]
+    assert (total["name"], total["field"]) == ("silver.orders", "amount")
+    assert fields["customer"]["inputFields"][0]["field"] == "customer_id"
 
 
 def test_openlineage_fail_event_names_the_error(tmp_path: Path) -> None:
