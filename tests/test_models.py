@@ -489,6 +489,25 @@ def test_key_not_unique_fails_naming_the_key(tmp_path: Path) -> None:
     assert not gold(root, "by_grp").exists()
 
 
+def test_a_check_on_a_missing_column_fails_before_anything_is_written(tmp_path: Path) -> None:
+    model = """
+    /* weir
+    checks:
+      - {rule: not_null, column: totl}
+    */
+    SELECT grp, sum(amount) AS total FROM silver.events GROUP BY grp
+    """
+    root = events_project(tmp_path / "p", {"by_grp": model})
+    push([ev(1, 1, "a", 1)])
+    record = run(root)["by_grp"]
+    assert record.status == "failed" and record.stage == "transform"
+    message = record.error_message or ""
+    assert "checks of model 'by_grp' do not fit its result" in message
+    assert "by_grp.sql:2" in message and "the model's columns are: grp, total" in message
+    assert "derived" not in message  # weir's internal check SQL stays internal
+    assert not gold(root, "by_grp").exists()
+
+
 def test_incremental_model_with_new_columns_asks_for_a_full_refresh(tmp_path: Path) -> None:
     root = events_project(tmp_path / "p", {"daily": DAILY})
     push([ev(1, 1, "a", 1)])

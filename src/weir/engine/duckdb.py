@@ -15,6 +15,8 @@ def connect(
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{memory_limit}'")
     con.execute("SET preserve_insertion_order = false")
+    # casts between TIMESTAMPTZ and TIMESTAMP mean UTC, whatever the machine's zone
+    con.execute("SET TimeZone = 'UTC'")
     if temp_dir is not None:
         temp_dir.mkdir(parents=True, exist_ok=True)
         con.execute("SET temp_directory = ?", [str(temp_dir)])

@@ -148,6 +148,7 @@ def _scd2(
             "WHERE is_current AND (" + ", ".join(keys) + ") IN "
             "(SELECT (" + ", ".join(keys) + ") FROM incoming)"
         )
+        _after_last_close(con, keys)
         con.unregister("target_rows")
     on = " AND ".join(f"i.{k} = c.{k}" for k in keys)
     version_key = (
@@ -164,6 +165,23 @@ def _scd2(
         f"ELSE 'keep' END AS _action FROM incoming i LEFT JOIN cur c ON {on}",
     )
     return _scd2_commit(table, changes, commit, spec)
+
+
+def _after_last_close(con: duckdb.DuckDBPyConnection, keys: list[str]) -> None:
+    """A key back after its versions were closed (a hard delete) opens its new version no
+    earlier than the last close, so a key's versions never overlap and version keys differ."""
+    k = ", ".join(keys)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE ended AS SELECT {k}, max(valid_to) AS last_to "
+        f"FROM target_rows WHERE NOT is_current AND ({k}) IN (SELECT ({k}) FROM incoming) "
+        f"AND ({k}) NOT IN (SELECT ({k}) FROM cur) GROUP BY ALL"
+    )
+    match = " AND ".join(f"incoming.{c} = e.{c}" for c in keys)
+    con.execute(
+        f"UPDATE incoming SET valid_from = e.last_to FROM ended e "
+        f"WHERE {match} AND e.last_to > incoming.valid_from"
+    )
+    con.execute("DROP TABLE ended")
 
 
 def _scd2_commit(table: Table, changes: pa.Table, commit: Commit, spec: LoadSpec) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from weir.errors import ConfigError, LakeError, QualityError, WeirError
 from weir.lake import materialize
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
-from weir.quality.compile import CheckResult, compile_rules, ident
+from weir.quality.compile import CheckResult, CompiledChecks, compile_rules, ident
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec import Model, Project
 from weir.spec.pipeline import Scd2
@@ -142,6 +142,9 @@ class ModelRun(NodeRun):
         [(rows,)] = con.execute(f"SELECT count(*) FROM {NEW}").fetchall()
         self.record.rows_extracted = self.record.rows_transformed = int(rows)
         self._check_keys()
+        if spec.checks and spec.materialized != "snapshot":
+            # a check that cannot run fails the run before anything is written
+            self._scan(compile_rules(spec.checks, self.model.name), NEW, "FALSE")
         high = self._high(position, bound)
         new_position = {"sources": versions, "high": high}
         commit = Commit(self.app_id, batch, self.run_id, self.record.started_at, new_position)
@@ -271,6 +274,24 @@ class ModelRun(NodeRun):
             )
 
     # ---------------------------------------------------------------- checks
+    def _scan(self, checks: CompiledChecks, relation: str, scope: str) -> tuple[Any, ...]:
+        """Every check's outcome over ``relation`` rows in ``scope``, in one aggregate."""
+        try:
+            rows = self.con.execute(
+                f"WITH derived AS (SELECT * FROM {relation} WHERE {scope}) "
+                f"SELECT {checks.failure_counts()} "
+                f"FROM (SELECT *, {checks.flag_columns()} FROM derived)"
+            ).fetchall()
+        except duckdb.Error as exc:
+            columns = ", ".join(self.con.sql(f"SELECT * FROM {relation} LIMIT 0").columns)
+            raise ConfigError(
+                f"the checks of model {self.model.name!r} do not fit its result: "
+                f"{str(exc).splitlines()[0]}",
+                where=self.model.config.where(("checks",)),
+                hint=f"the model's columns are: {columns}",
+            ) from None
+        return tuple(rows[0])
+
     def _window_after(self) -> str:
         """The rows this run is answerable for: the window, the current snapshot rows, or all."""
         spec = self.model.spec
@@ -295,16 +316,7 @@ class ModelRun(NodeRun):
         con = self.con
         con.register("__gold", data)
         try:
-            row = con.execute(
-                f"WITH derived AS (SELECT * FROM __gold WHERE {scope}) "
-                f"SELECT {checks.failure_counts()} FROM (SELECT *, {checks.flag_columns()} FROM derived)"
-            ).fetchall()[0]
-        except duckdb.Error as exc:
-            raise ConfigError(
-                f"a check of model {self.model.name!r} does not run: {exc}",
-                where=self.model.config.where(("checks",)),
-                hint="check the column names and conditions of the model's checks",
-            ) from exc
+            row = self._scan(checks, "__gold", scope)
         finally:
             con.unregister("__gold")
         results = [
