@@ -60,8 +60,11 @@ def parse(text: str, path: Path) -> ModelSql:
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
+        near = first.get("highlight")
         raise ConfigError(
-            f"the model's SQL does not parse: {first.get('description', exc)}",
+            f"the model's SQL does not parse near {near!r}"
+            if near
+            else f"the model's SQL does not parse: {first.get('description', exc)}",
             where=f"{path}:{first.get('line', 1)}",
             hint="a model is one SELECT in DuckDB's dialect",
         ) from None
