@@ -4,6 +4,7 @@ errors, idempotency and crash safety. Real DuckDB, real Delta tables, no mocks."
 from __future__ import annotations
 
 import datetime as dt
+import json
 import signal
 import textwrap
 from pathlib import Path
@@ -836,3 +837,23 @@ def test_sidecar_yaml_configures_a_model(tmp_path: Path) -> None:
     push([ev(1, 1, "a", 12)])
     run_ok(root)
     assert [r[1] for r in _history(root, "snap")] == [10, 12]
+
+
+def test_validate_status_and_history_show_models(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = events_project(tmp_path / "p", {"daily": DAILY})
+    assert main(["validate", "--project", str(root)]) == 0
+    assert "daily: silver.events → gold.daily (incremental)" in capsys.readouterr().out
+    push([ev(1, 1, "a", 1)])
+    run_ok(root)
+    push([ev(2, 2, "a", 1)])
+    run_ok(root)
+    capsys.readouterr()
+    assert main(["history", "gold.daily", "--project", str(root), "--json"]) == 0
+    versions = json.loads(capsys.readouterr().out)["versions"]
+    assert [v["version"] for v in versions] == [1, 0]
+    assert versions[0]["operation"] == "MERGE" and versions[0]["batch"] == "2"
+    assert main(["status", "--project", str(root), "--json"]) == 0
+    rows = {r["pipeline"]: r for r in json.loads(capsys.readouterr().out)["pipelines"]}
+    assert rows["daily"]["status"] == "success" and rows["events"]["status"] == "success"

@@ -50,7 +50,8 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
     findings = check_conventions(project.models)
     out.text(
         f"{project.root}: ok — {len(project.pipelines)} pipelines, "
-        f"{len(project.contracts)} contracts, {len(project.models)} models"
+        f"{len(project.contracts)} contracts, {len(project.models)} models, "
+        f"{len(project.dbt_steps)} dbt steps"
         + (f", {len(findings)} convention warnings" if findings else "")
     )
     for pipeline in project.pipelines.values():
@@ -58,6 +59,11 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
             f"  {pipeline.name}: {pipeline.spec.extract['source']} → bronze → silver "
             f"({pipeline.spec.load.strategy}), contract {pipeline.contract.id}"
         )
+    for model in project.models.values():
+        reads = ", ".join(model.depends_on) or "nothing"
+        out.text(f"  {model.name}: {reads} → {model.table} ({model.spec.materialized})")
+    for step in project.dbt_steps.values():
+        out.text(f"  {step.name}: dbt project {step.spec.dbt.project_dir}")
     for f in findings:
         out.text(f"  warning [{f.rule}] {f.path}: {f.message}\n    hint: {f.hint}")
     out.json(
@@ -66,6 +72,7 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
             "pipelines": sorted(project.pipelines),
             "contracts": sorted(project.contracts),
             "models": sorted(project.models),
+            "dbt_steps": sorted(project.dbt_steps),
             "warnings": [f.as_dict() for f in findings],
         }
     )
@@ -282,6 +289,8 @@ def _status(args: argparse.Namespace, out: Output) -> int:
         rows.append(
             _status_row(name, pipeline.contract.freshness_hours, pipeline.spec.sla_minutes, run)
         )
+    for name in sorted([*project.models, *project.dbt_steps]):
+        rows.append(_status_row(name, None, None, last.get(name)))
     for row in rows:
         out.text(
             f"{row['pipeline']:<16} {row['status']:<8} {row['last_run'] or 'never':<26} "
@@ -330,7 +339,8 @@ def _status_row(
 # ---------------------------------------------------------------- history
 def _history_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "table", help="table: PIPELINE (silver), or bronze.NAME / silver.NAME / quarantine.NAME"
+        "table",
+        help="table: PIPELINE (silver), or bronze.NAME / silver.NAME / quarantine.NAME / gold.MODEL",
     )
     p.add_argument("--limit", type=int, default=20, help="newest N versions (default 20)")
 
@@ -341,9 +351,10 @@ def _history(args: argparse.Namespace, out: Output) -> int:
     project = _project(args)
     layer, _, name = args.table.rpartition(".")
     layer = layer or "silver"
-    if layer not in ("bronze", "silver", "quarantine"):
+    if layer not in ("bronze", "silver", "quarantine", "gold"):
         raise UsageError(
-            f"unknown layer {layer!r}", hint="use bronze.NAME, silver.NAME or quarantine.NAME"
+            f"unknown layer {layer!r}",
+            hint="use bronze.NAME, silver.NAME, quarantine.NAME or gold.MODEL",
         )
     table = Table(f"{project.lake}/{layer}/{name}", label=layer)
     dt = table.dt
@@ -351,7 +362,7 @@ def _history(args: argparse.Namespace, out: Output) -> int:
         raise ConfigError(
             f"table {layer}.{name} does not exist yet",
             where=table.uri,
-            hint="run its pipeline first (`weir run`)",
+            hint=f"run what writes it first (`weir run +{name}`)",
         )
     entries = []
     for info in dt.history(args.limit):

@@ -50,7 +50,7 @@ def graph(project: Project) -> dict[str, Node]:
         nodes[m.name] = Node(
             m.name, "model", upstream(m.depends_on), tuple(m.spec.tags), (m.table,)
         )
-    for step in getattr(project, "dbt_steps", {}).values():
+    for step in project.dbt_steps.values():
         nodes[step.name] = Node(
             step.name, "dbt", upstream(step.depends_on), tuple(step.spec.tags), ()
         )

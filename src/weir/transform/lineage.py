@@ -631,7 +631,7 @@ def _dbt(project: Project, out: TableGraph) -> None:
     """dbt steps: their dbt nodes when the step's graph loads, else the step as one node
     (with a note saying why). Optional throughout: projects without dbt steps, or a weir
     without the dbt runner, get no dbt nodes."""
-    steps: Mapping[str, Any] = getattr(project, "dbt_steps", None) or {}
+    steps: Mapping[str, Any] = project.dbt_steps
     if not steps:
         return
     try:
