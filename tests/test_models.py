@@ -13,9 +13,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 import yaml
-from deltalake import DeltaTable
+from deltalake import DeltaTable, write_deltalake
 
-from conftest import weir_run
+from conftest import weir_run, write_models, write_project
 from modelkit import (
     Event,
     at,
@@ -32,6 +32,7 @@ from modelkit import (
 )
 from weir.cli import main
 from weir.errors import ConfigError
+from weir.run.model import ModelRun
 from weir.sources import memory
 from weir.spec import load_project
 
@@ -857,3 +858,19 @@ def test_validate_status_and_history_show_models(
     assert main(["status", "--project", str(root), "--json"]) == 0
     rows = {r["pipeline"]: r for r in json.loads(capsys.readouterr().out)["pipelines"]}
     assert rows["daily"]["status"] == "success" and rows["events"]["status"] == "success"
+
+
+def test_a_string_filter_reads_files_a_merge_wrote(tmp_path: Path) -> None:
+    """delta-rs MERGE writes ``string_view`` files; pyarrow datasets cannot filter them on a
+    ``string`` table schema (apache/arrow#49368). Models read through DuckDB's parquet reader."""
+    root = write_project(tmp_path / "p")
+    write_models(root, {"stg_ua": "SELECT order_id FROM silver.orders WHERE carrier = 'UA'"})
+    uri = str(root / "lake" / "silver" / "orders")
+    write_deltalake(uri, pa.table({"order_id": [1, 2, 3], "carrier": ["UA", "AA", "DL"]}))
+    changes = pa.table({"order_id": [2, 4], "carrier": ["B6", "UA"]})
+    merge = DeltaTable(uri).merge(changes, "t.order_id = s.order_id", "s", "t")
+    merge.when_matched_update_all().when_not_matched_insert_all().execute()
+    project = load_project(root)
+    record = ModelRun(project, project.models["stg_ua"]).execute()
+    assert record.status == "success", record.error_message
+    assert sorted(r["order_id"] for r in gold_rows(root, "stg_ua")) == [1, 4]

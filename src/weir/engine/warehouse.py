@@ -84,7 +84,7 @@ def _replace_views(
         for name, dt in snapshots.items():
             qualified = ".".join(_ident(p) for p in name.split(".", 1))
             with translated(f"read the snapshot of {name}", tables[name]):
-                select = _select(con, dt)
+                select = scan_sql(con, dt)
             con.execute(f"CREATE OR REPLACE VIEW {qualified} AS {select}")
             note = f"{MARK} {tables[name]} version {dt.version()}"
             con.execute(f"COMMENT ON VIEW {qualified} IS {_literal(note)}")
@@ -119,8 +119,13 @@ def _check_readable(dt: DeltaTable, name: str, uri: str) -> None:
         )
 
 
-def _select(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
-    """The view's query: the Delta schema's columns, in its order, with its types."""
+def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
+    """A SELECT over exactly the parquet files of ``dt``'s snapshot, with the Delta schema's
+    columns in its order and types, read by DuckDB's own parquet reader.
+
+    weir reads its tables this way rather than through a pyarrow dataset: DuckDB prunes
+    hive partitions and row groups itself, and pyarrow cannot evaluate a pushed-down string
+    filter on files a delta-rs MERGE wrote with ``string_view`` columns (apache/arrow#49368)."""
     types = _duckdb_types(con, pa.schema(dt.schema().to_arrow()))
     files = dt.file_uris()
     if not files:

@@ -134,14 +134,9 @@ def swap_partitions(
 
 def _register_window(table: Table, con: duckdb.DuckDBPyConnection, bound: Bound) -> None:
     """``__old``: the table's rows inside the window (the filter prunes files and partitions)."""
-    data = table.dataset()
-    if data is None:
+    if not table.exists():
         raise WeirError("the target table is missing", where=table.uri)
-    con.register("__old_all", data)
-    try:
-        old = fetch_table(con, f"SELECT * FROM __old_all WHERE {bound.sql()}")
-    finally:
-        con.unregister("__old_all")
+    old = fetch_table(con, f"SELECT * FROM ({table.scan(con)}) WHERE {bound.sql()}")
     con.register("__old", old)
 
 

@@ -138,18 +138,17 @@ def _scd2(
         f"{valid_from} AS valid_from, {row_hash} AS _row_hash FROM batch_rows"
     )
     con.unregister("batch_rows")
-    current = table.dataset()
-    if current is None:
+    if not table.exists():
         con.execute("CREATE OR REPLACE TEMP TABLE cur AS SELECT * FROM incoming WHERE FALSE")
     else:
-        con.register("target_rows", current)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW target_rows AS {table.scan(con)}")
         con.execute(
             "CREATE OR REPLACE TEMP TABLE cur AS SELECT * FROM target_rows "
             "WHERE is_current AND (" + ", ".join(keys) + ") IN "
             "(SELECT (" + ", ".join(keys) + ") FROM incoming)"
         )
         _after_last_close(con, keys)
-        con.unregister("target_rows")
+        con.execute("DROP VIEW target_rows")
     on = " AND ".join(f"i.{k} = c.{k}" for k in keys)
     version_key = (
         "sha256(concat_ws('|', "

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
@@ -129,6 +130,16 @@ class Table:
             return None
         with translated("read", self.uri):
             return dt.to_pyarrow_dataset()
+
+    def scan(self, con: duckdb.DuckDBPyConnection) -> str:
+        """A DuckDB SELECT over this table's current snapshot (see engine/warehouse.py)."""
+        from weir.engine.warehouse import scan_sql  # warehouse builds on this module
+
+        dt = self.dt
+        if dt is None:
+            raise LakeError(f"{self.label} table is missing", where=self.uri)
+        with translated("read", self.uri):
+            return scan_sql(con, dt)
 
     def batch_rows(self, batch: int) -> pa.RecordBatchReader:
         """The rows one batch wrote (``_batch`` column), streamed; file stats prune the rest."""

@@ -104,11 +104,9 @@ class ModelRun(NodeRun):
         con = self.con
         for name, table in sources.items():
             layer, _, short = name.partition(".")
-            view = f"__src_{layer}_{short}"
-            con.register(view, table.dataset())
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(layer)}")
             con.execute(
-                f"CREATE OR REPLACE VIEW {ident(layer)}.{ident(short)} AS SELECT * FROM {view}"
+                f"CREATE OR REPLACE VIEW {ident(layer)}.{ident(short)} AS {table.scan(con)}"
             )
 
     def _sql(self) -> str:
@@ -309,16 +307,15 @@ class ModelRun(NodeRun):
         spec = self.model.spec
         if not spec.checks:
             return
-        data = self.target.dataset()
-        if data is None:
+        if not self.target.exists():
             return
         checks = compile_rules(spec.checks, self.model.name)
         con = self.con
-        con.register("__gold", data)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW __gold AS {self.target.scan(con)}")
         try:
             row = self._scan(checks, "__gold", scope)
         finally:
-            con.unregister("__gold")
+            con.execute("DROP VIEW __gold")
         results = [
             CheckResult(r.name, r.severity, not row[i], int(row[i] or 0))
             for i, r in enumerate(checks.row)
