@@ -24,5 +24,6 @@ def test_bench_smoke_run_prints_every_benchmark() -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = done.stdout[done.stdout.rindex("benchmark ") :]
-    for name in ("(a) merge", "(b) REST", "(c) quality scan", "(d) peak RSS"):
+    names = ("(a) merge", "(b) REST", "(c) quality scan", "(d) peak RSS", "(e) incremental")
+    for name in names:
         assert name in table
