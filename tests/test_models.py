@@ -874,3 +874,17 @@ def test_a_string_filter_reads_files_a_merge_wrote(tmp_path: Path) -> None:
     record = ModelRun(project, project.models["stg_ua"]).execute()
     assert record.status == "success", record.error_message
     assert sorted(r["order_id"] for r in gold_rows(root, "stg_ua")) == [1, 4]
+
+
+def test_checks_cover_every_row_a_full_build_wrote(tmp_path: Path) -> None:
+    model = DAILY.replace(
+        "*/",
+        "checks:\n  - {rule: range, column: total, mustBeLessThanOrEqualTo: 5, severity: warn}\n*/",
+    )
+    root = events_project(tmp_path / "p", {"daily": model})
+    push([ev(1, 1, "a", 9), ev(2, 2, "a", 9), ev(3, 9, "a", 1)])
+    [check] = run(root)["daily"].checks
+    assert check["failing_rows"] == 2  # days 1 and 2, far before the window of day 9
+    push([ev(1, 1, "a", 9), ev(2, 2, "a", 9), ev(3, 9, "a", 1), ev(4, 9, "b", 1)])
+    [check] = run(root)["daily"].checks  # incremental: the window (days 7-9) only
+    assert check["failing_rows"] == 0

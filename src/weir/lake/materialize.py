@@ -27,11 +27,12 @@ class Bound:
 
     column: str
     start: Any
-    """A Python date or datetime."""
+    """A Python date or datetime, or its ISO text."""
 
     def sql(self, alias: str | None = None) -> str:
         prefix = f"{alias}." if alias else ""
-        return f"{prefix}{ident(self.column)} >= {literal(self.start.isoformat())}"
+        start = self.start if isinstance(self.start, str) else self.start.isoformat()
+        return f"{prefix}{ident(self.column)} >= {literal(start)}"
 
 
 def overwrite(

@@ -144,7 +144,12 @@ class ModelRun(NodeRun):
             # a check that cannot run fails the run before anything is written
             self._scan(compile_rules(spec.checks, self.model.name), NEW, "FALSE")
         high = self._high(position, bound)
-        new_position = {"sources": versions, "high": high}
+        new_position = {
+            "sources": versions,
+            "high": high,
+            # the rows this write recomputed: what its checks answer for (None: all of them)
+            "window": _iso(bound.start) if bound is not None else None,
+        }
         commit = Commit(self.app_id, batch, self.run_id, self.record.started_at, new_position)
         self.record.stage = "gold"
         metrics = self._write(commit, bound, rebuild)
@@ -291,17 +296,18 @@ class ModelRun(NodeRun):
         return tuple(rows[0])
 
     def _window_after(self) -> str:
-        """The rows this run is answerable for: the window, the current snapshot rows, or all."""
+        """The rows the last write recomputed, which its checks answer for: the window of an
+        incremental or partition-swap run, the current rows of a snapshot, else all rows."""
         spec = self.model.spec
         if spec.materialized == "snapshot":
             return "is_current"
         if spec.incremental is None:
             return "TRUE"
         _, position = self.target.position(self.app_id)
-        if position is None or position.get("high") is None:
+        start = (position or {}).get("window")
+        if start is None:
             return "TRUE"
-        bound = self._bound(self._sql(), position)
-        return bound.sql() if bound is not None else "TRUE"
+        return materialize.Bound(spec.incremental.column, start).sql()
 
     def _checks(self, scope: str) -> None:
         spec = self.model.spec
