@@ -15,7 +15,7 @@ from typing import Any
 import duckdb
 
 from weir.engine.duckdb import fetch_table
-from weir.errors import ConfigError, LakeError, QualityError, WeirError
+from weir.errors import ConfigError, LakeError, QualityError, TransformError
 from weir.lake import materialize
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
@@ -132,7 +132,7 @@ class ModelRun(NodeRun):
         try:
             con.execute(f"CREATE OR REPLACE TEMP TABLE {NEW} AS {select}")
         except duckdb.Error as exc:
-            raise WeirError(
+            raise TransformError(
                 f"model {self.model.name!r} failed in DuckDB: {exc}",
                 where=str(self.model.path),
                 hint="run the SELECT by hand against the silver tables to see the problem",
