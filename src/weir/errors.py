@@ -8,7 +8,7 @@
     ├── SchemaDriftError      the source no longer matches the contract (breaking change)
     ├── LakeError             a Delta table could not be read or written
     ├── QualityError          error-level checks failed past the pipeline's gate
-    ├── TransformError        a transform failed: a dbt step's model, snapshot or project
+    ├── TransformError        a transform failed: a gold model's SQL, a dbt model, snapshot or project
     ├── ReconciliationError   rows_extracted != rows_loaded + rows_quarantined
     └── LockedError           another run of the same pipeline holds the lock
 
