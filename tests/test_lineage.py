@@ -584,5 +584,5 @@ def test_validate_reports_naming_conventions_by_rule(
         assert warning["path"].endswith(f"models/{warning['model']}.sql")
         assert warning["message"] and warning["hint"]
     text = _cli(capsys, "validate", "--project", str(shop))
-    assert "9 models, 7 convention warnings" in text.splitlines()[0]
+    assert "9 models, 0 dbt steps, 7 convention warnings" in text.splitlines()[0]
     assert "warning [layers.mart-reads-raw]" in text
