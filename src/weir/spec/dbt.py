@@ -23,6 +23,7 @@ from pydantic import Field
 from weir.errors import ConfigError
 from weir.hints import did_you_mean
 from weir.spec.base import Strict
+from weir.spec.pipeline import StepSpec
 from weir.spec.yamlsrc import Document, load
 
 
@@ -51,15 +52,8 @@ class DbtOptions(Strict):
     every gold model."""
 
 
-class DbtStepSpec(Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+class DbtStepSpec(StepSpec):
     kind: Literal["dbt"]
-    owner: str
-    description: str | None = None
-    schedule: str | None = None
-    sla_minutes: int | None = Field(default=None, gt=0)
-    tier: Literal[1, 2, 3] = 2
-    tags: list[str] = Field(default_factory=list)
     dbt: DbtOptions = Field(default_factory=DbtOptions)
 
     @property

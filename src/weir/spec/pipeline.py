@@ -81,16 +81,21 @@ class ErrorHandling(Strict):
     alert_channels: list[str] = Field(default_factory=list)
 
 
-class PipelineSpec(Strict):
+class StepSpec(Strict):
+    """The Universal Pipeline Template's fields every file in pipelines/ has."""
+
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    kind: Literal["pipeline"] = "pipeline"
-    """``kind: dbt`` files in pipelines/ are dbt steps (spec/dbt.py)."""
     owner: str
     description: str | None = None
     schedule: str | None = None
     sla_minutes: int | None = Field(default=None, gt=0)
     tier: Literal[1, 2, 3] = 2
     tags: list[str] = Field(default_factory=list)
+
+
+class PipelineSpec(StepSpec):
+    kind: Literal["pipeline"] = "pipeline"
+    """``kind: dbt`` files in pipelines/ are dbt steps (spec/dbt.py)."""
     contract: str
     extract: dict[str, Any]
     transform: Transform = Field(default_factory=Transform)
