@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from deltalake import DeltaTable, write_deltalake
 from probe import Probe
-from report import Result, Say, seconds, stage_table
+from report import Result, Say, last_merge, seconds, stage_table
 
 from weir import spec
 from weir.engine.duckdb import connect
@@ -163,7 +163,7 @@ def run(scale: float, root: Path, say: Say, repeats: int = 3) -> list[Result]:
             times.weir.append(spent)
             if times.record is None:
                 times.record = record
-                times.weir_metrics = _last_merge(big.gold(model.name))
+                times.weir_metrics = last_merge(big.gold(model.name))
             floor = big.reset(model.name, floor_dir)
             spent, metrics = floor_run(big.home / "lake" / "silver" / SILVER, floor, model, bound)
             times.floor.append(spent)
@@ -408,13 +408,6 @@ def _compare(weir_gold: Path, floor_gold: Path, model: Model) -> str:
 def _count(silver: Path, bound: dt.date) -> int:
     window = ds.field("order_date") >= pa.scalar(bound, pa.date32())
     return int(DeltaTable(str(silver)).to_pyarrow_dataset().count_rows(filter=window))
-
-
-def _last_merge(path: Path) -> dict[str, Any]:
-    for info in DeltaTable(str(path)).history(5):
-        if info.get("operation") == "MERGE":
-            return dict(info.get("operationMetrics") or {})
-    return {}
 
 
 def _merge_metrics(metrics: dict[str, Any]) -> str:

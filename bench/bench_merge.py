@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 from deltalake import DeltaTable
 from probe import Probe
-from report import Result, Say, grouped, missing, seconds, stage_table
+from report import Result, Say, grouped, last_merge, missing, seconds, stage_table
 
 from weir.engine.duckdb import connect, fetch_reader
 from weir.quality.compile import ident
@@ -76,7 +76,7 @@ def run(scale: float, root: Path, say: Say, repeats: int = 3) -> Result:
             weir_times.append(time.perf_counter() - start)
             if source is None:
                 source = _written(_silver(home))
-                weir_metrics, weir_rows = _last_merge(_silver(home)), _rows(_silver(home))
+                weir_metrics, weir_rows = last_merge(_silver(home)), _rows(_silver(home))
             shutil.rmtree(home)
             floor = DeltaTable(str(floor_dir))
             if floor.version() > 0:
@@ -180,13 +180,6 @@ def _written(silver: Path) -> pa.Table:
     """The rows weir's merge wrote (every change wins), in batch order, as one table."""
     rows = DeltaTable(str(silver)).to_pyarrow_dataset().to_table(filter=ds.field("_batch") == 2)
     return rows.sort_by("_row").combine_chunks()
-
-
-def _last_merge(path: Path) -> dict[str, Any]:
-    for info in DeltaTable(str(path)).history(5):
-        if info.get("operation") == "MERGE":
-            return dict(info.get("operationMetrics") or {})
-    return {}
 
 
 def _merge_metrics(metrics: dict[str, Any]) -> str:

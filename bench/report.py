@@ -6,6 +6,8 @@ import platform
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 Say = Callable[[str], None]
 
@@ -97,3 +99,13 @@ def machine() -> list[str]:
         f"python {sys.version.split()[0]}, duckdb {duckdb.__version__}, "
         f"deltalake {deltalake.__version__}, pyarrow {pyarrow.__version__}",
     ]
+
+
+def last_merge(path: Path) -> dict[str, Any]:
+    """The operation metrics of the newest MERGE among a Delta table's last five commits."""
+    from deltalake import DeltaTable
+
+    for info in DeltaTable(str(path)).history(5):
+        if info.get("operation") == "MERGE":
+            return dict(info.get("operationMetrics") or {})
+    return {}
