@@ -41,6 +41,18 @@ EVENTS_CONTRACT: dict[str, Any] = {
     ],
 }
 EVENT_COLUMNS = ["event_id", "day", "grp", "amount", "updated_at"]
+
+DAILY = """
+/* weir
+materialized: incremental
+unique_key: [day, grp]
+incremental: {column: day, lookback: 2 days}
+*/
+SELECT day, grp, count(*) AS n, sum(amount) AS total
+FROM silver.events
+GROUP BY day, grp
+"""
+"""An incremental per-day, per-group aggregate with a two-day lookback."""
 Event = tuple[int, dt.date, str, int | None, dt.datetime]
 
 

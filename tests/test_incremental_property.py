@@ -20,20 +20,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from modelkit import Event, at, day, events_project, gold_rows, gold_versions, push, run_ok
+from modelkit import DAILY, Event, at, day, events_project, gold_rows, gold_versions, push, run_ok
 
-LOOKBACK = dt.timedelta(days=2)
-MODEL = """
-/* weir
-materialized: incremental
-unique_key: [day, grp]
-incremental: {column: day, lookback: 2 days}
-*/
-SELECT day, grp, count(*) AS n, sum(amount) AS total
-FROM silver.events
-GROUP BY day, grp
-"""
-
+LOOKBACK = dt.timedelta(days=2)  # the lookback of modelkit.DAILY
 Key = tuple[dt.date, str]
 Agg = dict[Key, tuple[int, int]]
 
@@ -127,7 +116,7 @@ def _source(events: dict[int, tuple[int, str, int]]) -> list[Event]:
 @given(first, st.lists(step, min_size=1, max_size=6))
 def test_incremental_matches_an_independent_model(initial: list[Any], steps: list[Any]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        root = events_project(Path(tmp) / "p", {"daily": MODEL})
+        root = events_project(Path(tmp) / "p", {"daily": DAILY})
         events: dict[int, tuple[int, str, int]] = {}
         expected = Expected()
         next_id = 1

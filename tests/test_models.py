@@ -17,6 +17,7 @@ from deltalake import DeltaTable, write_deltalake
 
 from conftest import weir_run, write_models, write_project
 from modelkit import (
+    DAILY,
     Event,
     at,
     day,
@@ -36,16 +37,6 @@ from weir.run.model import ModelRun
 from weir.sources import memory
 from weir.spec import load_project
 
-DAILY = """
-/* weir
-materialized: incremental
-unique_key: [day, grp]
-incremental: {column: day, lookback: 2 days}
-*/
-SELECT day, grp, count(*) AS n, sum(amount) AS total
-FROM silver.events
-GROUP BY day, grp
-"""
 SWAP = """
 /* weir
 materialized: partition-swap
