@@ -17,6 +17,7 @@ from typing import Literal
 from weir.errors import UsageError
 from weir.hints import did_you_mean
 from weir.observe.record import RunRecord, Scrubber
+from weir.run.node import persist
 from weir.spec import Project
 
 Kind = Literal["pipeline", "model", "dbt"]
@@ -145,8 +146,6 @@ def execute(
 
     A node whose selected upstream failed (or was skipped) is skipped with a record naming
     the cause; upstream nodes outside the selection are not waited for."""
-    from weir.run.node import persist
-
     wanted = set(selected)
     records: dict[str, RunRecord] = {}
     running: dict[Future[RunRecord], Node] = {}

@@ -80,11 +80,11 @@ class ModelRun(NodeRun):
             self.progress("sources unchanged since the last run; nothing to recompute")
         else:
             record.stage = "transform"
-            commit_position = self._materialize(batch + 1, position, versions)
-            record.watermark_after = _describe(commit_position)
+            position = self._materialize(batch + 1, position, versions)
+            record.watermark_after = _describe(position)
             record.changed = True
         record.stage = "checks"
-        self._checks(self._window_after())
+        self._checks(self._scope(position))
 
     def _sources(self) -> dict[str, Table]:
         tables = {}
@@ -295,15 +295,15 @@ class ModelRun(NodeRun):
             ) from None
         return tuple(rows[0])
 
-    def _window_after(self) -> str:
-        """The rows the last write recomputed, which its checks answer for: the window of an
-        incremental or partition-swap run, the current rows of a snapshot, else all rows."""
+    def _scope(self, position: dict[str, Any] | None) -> str:
+        """The rows the last write (committed with ``position``) recomputed, which its checks
+        answer for: the window of an incremental or partition-swap run, the current rows of
+        a snapshot, else all rows."""
         spec = self.model.spec
         if spec.materialized == "snapshot":
             return "is_current"
         if spec.incremental is None:
             return "TRUE"
-        _, position = self.target.position(self.app_id)
         start = (position or {}).get("window")
         if start is None:
             return "TRUE"
