@@ -52,6 +52,12 @@ class RunRecord:
     changed: bool = False
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
+    def add_check(self, result: dict[str, Any], *, failed: bool) -> None:
+        """Record one check's outcome and count it as passed or failed."""
+        self.checks.append(result)
+        self.quality_checks_failed += failed
+        self.quality_checks_passed += not failed
+
     def finish(self, status: Status, error: str | None = None) -> None:
         self.status = status
         self.error_message = error

@@ -76,6 +76,21 @@ class CompiledChecks:
             parts.append(f"CAST(({t.observed}) AS VARCHAR)")
         return ", ".join(parts) or "NULL"
 
+    def results(self, row: Sequence[Any]) -> list[CheckResult]:
+        """The row :meth:`failure_counts` returned, as one result per rule, in rule order."""
+        results = [
+            CheckResult(r.name, r.severity, not row[i], int(row[i] or 0))
+            for i, r in enumerate(self.row)
+        ]
+        offset = len(self.row)
+        results += [
+            CheckResult(
+                t.name, t.severity, not row[offset + 2 * j], observed=row[offset + 2 * j + 1]
+            )
+            for j, t in enumerate(self.table)
+        ]
+        return results
+
 
 @dataclass
 class CheckResult:
@@ -85,6 +100,11 @@ class CheckResult:
     failing_rows: int = 0
     observed: str | None = None
     samples: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """Broken at a severity that counts as a failure (info rules record, never fail)."""
+        return not self.passed and self.severity != "info"
 
     def as_dict(self) -> dict[str, Any]:
         return {

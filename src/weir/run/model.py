@@ -19,7 +19,7 @@ from weir.errors import ConfigError, LakeError, QualityError, TransformError
 from weir.lake import materialize
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
-from weir.quality.compile import CheckResult, CompiledChecks, compile_rules, ident
+from weir.quality.compile import CompiledChecks, compile_rules, ident
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec import Model, Project
 from weir.spec.pipeline import Scd2
@@ -322,26 +322,12 @@ class ModelRun(NodeRun):
             row = self._scan(checks, "__gold", scope)
         finally:
             con.execute("DROP VIEW __gold")
-        results = [
-            CheckResult(r.name, r.severity, not row[i], int(row[i] or 0))
-            for i, r in enumerate(checks.row)
-        ]
-        offset = len(checks.row)
-        results += [
-            CheckResult(
-                t.name, t.severity, not row[offset + 2 * j], observed=row[offset + 2 * j + 1]
-            )
-            for j, t in enumerate(checks.table)
-        ]
         failed = []
-        for result in results:
-            ok = result.passed or result.severity == "info"
-            self.record.quality_checks_passed += ok
-            self.record.quality_checks_failed += not ok
-            self.record.checks.append(result.as_dict())
-            if not ok and result.severity == "warn":
+        for result in checks.results(row):
+            self.record.add_check(result.as_dict(), failed=result.failed)
+            if result.failed and result.severity == "warn":
                 self.record.warnings.append(f"check {result.name} failed (warn)")
-            if not ok and result.severity == "error":
+            if result.failed and result.severity == "error":
                 failed.append(result.name)
         if failed:
             raise QualityError(

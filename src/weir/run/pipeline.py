@@ -36,7 +36,7 @@ from weir.errors import (
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
 from weir.observe.record import Status
-from weir.quality.compile import CheckResult, ident
+from weir.quality.compile import ident
 from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import META_FIELDS, Staged, stage
 from weir.sources.base import Position, Source, SourceContext
@@ -420,33 +420,15 @@ class PipelineRun(NodeRun):
         ).fetchall()[0]
         total, errors, row = int(row[0]), int(row[1]), row[2:]
         limit = self.pipeline.spec.quality_gates.sample_size
-        results: list[CheckResult] = []
-        for i, rule in enumerate(checks.row):
-            failing = int(row[i] or 0)
-            result = CheckResult(rule.name, rule.severity, failing == 0, failing)
-            if failing and limit:
+        results = checks.results(row)
+        for rule, result in zip(checks.row, results[: len(checks.row)], strict=True):
+            if result.failing_rows and limit:
                 column = {"error": "_errors", "warn": "dq_flags", "info": "_infos"}[rule.severity]
                 cur = self.con.execute(plan.sample(column, rule.name, limit), [rule.name])
                 names = [d[0] for d in cur.description or []]
                 result.samples = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-            results.append(result)
-        offset = len(checks.row)
-        for j, table_rule in enumerate(checks.table):
-            failed = bool(row[offset + 2 * j])
-            results.append(
-                CheckResult(
-                    table_rule.name,
-                    table_rule.severity,
-                    not failed,
-                    observed=row[offset + 2 * j + 1],
-                )
-            )
         for result in results:
-            if result.passed or result.severity == "info":  # info rules record, never fail
-                self.record.quality_checks_passed += 1
-            else:
-                self.record.quality_checks_failed += 1
-            self.record.checks.append({"batch": batch, **result.as_dict()})
+            self.record.add_check({"batch": batch, **result.as_dict()}, failed=result.failed)
         return total, errors
 
 
