@@ -51,7 +51,20 @@ class SourceError(WeirError):
 
 
 class TransientSourceError(SourceError):
-    pass
+    """Worth retrying. ``retried``: the source already retried this failure itself (a REST
+    source retries each request with back-off), so the pipeline does not retry it again:
+    one retry layer, one message."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        hint: str | None = None,
+        where: str | None = None,
+        retried: bool = False,
+    ):
+        super().__init__(message, hint=hint, where=where)
+        self.retried = retried
 
 
 class SchemaDriftError(WeirError):

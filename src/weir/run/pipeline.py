@@ -238,11 +238,11 @@ class PipelineRun(NodeRun):
                 self.record.rows_extracted += staged.rows
                 return staged, extraction.position(), extraction.watermark()
             except TransientSourceError as exc:
-                if attempt == attempts:
+                if exc.retried or attempt == attempts:
+                    # a source that retried by itself already said how often it tried
+                    tries = "" if exc.retried else f" (gave up after {attempt} attempts)"
                     raise SourceError(
-                        f"{exc.message} (gave up after {attempts} attempts)",
-                        where=exc.where,
-                        hint=exc.hint,
+                        f"{exc.message}{tries}", where=exc.where, hint=exc.hint
                     ) from exc
                 delay = handling.retry_delay_seconds * handling.backoff ** (attempt - 1)
                 self.progress(f"attempt {attempt} failed ({exc.message}); retrying in {delay:g}s")
