@@ -42,7 +42,7 @@ def run(scale: float, root: Path, say: Say, repeats: int = 7) -> Result:
     plan = _plan(root)
     say(f"(c) quality scan: {len(plan.checks.row)} row rules over {rows:,} rows, x{repeats}")
     con = connect(temp_dir=root / "quality" / "tmp", salt=projects.SALT)
-    con.register("input", _bronze(rows))
+    con.register("input", data.through_boundary(plan.boundary, _bronze(rows), projects.SALT))
     weir_sql = [f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}", TOTALS]
     weir_sql.append(f"SELECT {plan.checks.failure_counts()} FROM flagged")
     hand_sql = hand_written(plan)

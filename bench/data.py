@@ -17,6 +17,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
+from weir.engine.duckdb import connect
+from weir.transform.boundary import Boundary
+
 LAST_DAY = dt.date(2025, 12, 31)
 DAYS = 365
 STATUSES = np.array(["placed", "paid", "shipped", "delivered", "cancelled"])
@@ -152,6 +155,17 @@ def with_meta(table: pa.Table, batch: int = 1) -> pa.Table:
     table = table.append_column("_row", pa.arange(0, rows).cast(pa.int64()))
     stamp = pa.scalar(0, pa.timestamp("us", tz="UTC"))
     return batches(table.append_column("_ingested_at", pa.repeat(stamp, rows)))
+
+
+def through_boundary(boundary: Boundary, table: pa.Table, salt: str) -> pa.Table:
+    """``table`` as a run stages it: PII columns as salted digests and the rules on raw PII
+    values evaluated (weir.transform.boundary), so silver's SQL reads what it reads in a run."""
+    con = connect(salt=salt, ordered=True)
+    try:
+        out = [boundary.apply(con, batch) for batch in table.to_batches()]
+    finally:
+        con.close()
+    return pa.Table.from_batches(out, schema=boundary.schema(table.schema))
 
 
 def staged_file(csv: Path, path: Path) -> None:

@@ -62,9 +62,12 @@ def translated(action: str, uri: str) -> Iterator[None]:
 
 
 class Table:
-    def __init__(self, uri: str, *, label: str):
+    def __init__(self, uri: str, *, label: str, private: frozenset[str] = frozenset()):
+        """``private``: columns whose values (PII digests) stay out of the Delta log's file
+        statistics, so that forgetting a data subject can remove every copy of them."""
         self.uri = uri
         self.label = label
+        self.private = private
         self._dt: DeltaTable | None = None
 
     @property
@@ -165,7 +168,7 @@ class Table:
         faults.point(f"{self.label}.before_commit")
         target: str | DeltaTable = self.dt if self.dt is not None else self.uri
         exists = self.exists()
-        config = None if exists else LOG_RETENTION
+        config = None if exists else self._configuration(data.schema)
         schema_mode = "overwrite" if replace_schema and exists else None
         options: dict[str, Any] = {
             "mode": mode,
@@ -179,6 +182,15 @@ class Table:
         with translated(f"write the {self.label} table", self.uri):
             write_deltalake(target, data, **options)
         self._after_commit()
+
+    def _configuration(self, schema: pa.Schema) -> dict[str, str]:
+        """Table properties of a new table: log retention, and statistics only for the
+        columns that are not private."""
+        config = dict(LOG_RETENTION)
+        if self.private & set(schema.names):
+            public = [f.name for f in schema if f.name not in self.private]
+            config["delta.dataSkippingStatsColumns"] = ",".join(public)
+        return config
 
     def mark(self, commit: Commit) -> None:
         """Record ``commit`` (its app transaction) without rows: a batch that changed nothing.

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -69,6 +73,14 @@ class RunRecord:
         data.pop("_t0")
         return data
 
+    def scrub(self, scrub: Scrubber) -> None:
+        """Remove secret values from every text the record holds (messages, warnings,
+        positions, check samples), before anyone prints or stores it."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str | list | dict):
+                setattr(self, f.name, scrub.deep(value))
+
 
 class Scrubber:
     """Replaces every secret value (env-supplied credentials, the PII salt) with ``***``."""
@@ -80,6 +92,47 @@ class Scrubber:
         for secret in self.secrets:
             text = text.replace(secret, "***")
         return text
+
+    def deep(self, value: Any) -> Any:
+        """``value`` with every string inside it (lists, dicts) scrubbed."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self.deep(v) for v in value]
+        if isinstance(value, dict):
+            return {k: self.deep(v) for k, v in value.items()}
+        return value
+
+
+_active: list[Scrubber] = []
+_lock = threading.Lock()
+_plain_factory = logging.getLogRecordFactory()
+
+
+def _scrubbing_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    record = _plain_factory(*args, **kwargs)
+    if _active:
+        text = record.getMessage()
+        for scrub in list(_active):
+            text = scrub(text)
+        record.msg, record.args = text, None
+    return record
+
+
+@contextmanager
+def scrubbed_logging(scrub: Scrubber) -> Iterator[None]:
+    """While active, every log record of every library (weir, httpx, …) has ``scrub``'s
+    secrets replaced before any handler sees it."""
+    with _lock:
+        _active.append(scrub)
+        logging.setLogRecordFactory(_scrubbing_factory)
+    try:
+        yield
+    finally:
+        with _lock:
+            _active.remove(scrub)
+            if not _active:
+                logging.setLogRecordFactory(_plain_factory)
 
 
 def emit(record: RunRecord, destination: str, project_root: Path, scrub: Scrubber) -> None:

@@ -6,6 +6,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import SqlglotError
+
 from weir.spec.contract import Contract, Quality, Severity
 
 
@@ -34,6 +38,9 @@ class RowRule:
     severity: Severity
     violation: str
     columns: tuple[str, ...]
+    """The columns the rule reads."""
+    kind: str = ""
+    """The check kind (``not_null``, ``regex``, …; ``required`` for the implicit rules)."""
 
 
 @dataclass(frozen=True)
@@ -157,6 +164,16 @@ def _row_condition(q: Quality) -> str:
     return f"NOT coalesce(({q.condition}), TRUE)"
 
 
+def referenced_columns(sql: str) -> tuple[str, ...]:
+    """The column names a SQL expression reads, in order of appearance (none when it does
+    not parse: the expression's own validation reports that)."""
+    try:
+        tree = sqlglot.parse_one(sql, read="duckdb")
+    except SqlglotError:
+        return ()
+    return tuple(dict.fromkeys(c.name for c in tree.find_all(exp.Column)))
+
+
 _COLUMN_RULES: dict[str, Callable[[str, Quality], str]] = {
     "not_null": _not_null,
     "accepted_values": _accepted_values,
@@ -185,11 +202,12 @@ def _table_rule(q: Quality, name: str) -> TableRule | RowRule:
             name, q.severity, f"coalesce({age} > {q.maxAgeHours}, TRUE)", f"round({age}, 1)"
         )
     if q.rule == "unique":
-        return RowRule(name, q.severity, _unique(q.columns or []), tuple(q.columns or []))
+        return RowRule(name, q.severity, _unique(q.columns or []), tuple(q.columns or []), "unique")
     if q.rule == "row_condition":
-        return RowRule(name, q.severity, _row_condition(q), ())
+        columns = referenced_columns(q.condition or "")
+        return RowRule(name, q.severity, _row_condition(q), columns, "row_condition")
     col = q.column or ""
-    return RowRule(name, q.severity, _COLUMN_RULES[q.rule](col, q), (col,))
+    return RowRule(name, q.severity, _COLUMN_RULES[q.rule](col, q), (col,), q.rule)
 
 
 def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
@@ -203,13 +221,17 @@ def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
     add = rules.append
     for prop in contract.columns:
         if prop.required or prop.name in keys:
-            add(RowRule(f"{prop.name}.required", "error", _not_null(prop.name, _NN), (prop.name,)))
+            violation = _not_null(prop.name, _NN)
+            add(RowRule(f"{prop.name}.required", "error", violation, (prop.name,), "required"))
         for q in prop.quality:
             name = q.name or f"{prop.name}.{q.rule}"
             if q.rule in ("row_count", "freshness"):
                 add(_table_rule(q.model_copy(update={"column": prop.name}), name))
+            elif q.rule == "row_condition":
+                add(_table_rule(q, name))
             else:
-                add(RowRule(name, q.severity, _COLUMN_RULES[q.rule](prop.name, q), (prop.name,)))
+                violation = _COLUMN_RULES[q.rule](prop.name, q)
+                add(RowRule(name, q.severity, violation, (prop.name,), q.rule))
     for q in contract.table.quality:
         cols = q.columns or ([q.column] if q.column else [])
         add(

@@ -12,7 +12,7 @@ import duckdb
 from weir.engine.duckdb import connect
 from weir.errors import WeirError
 from weir.observe.openlineage import LineageEmitter
-from weir.observe.record import RunRecord, Scrubber, Status, emit
+from weir.observe.record import RunRecord, Scrubber, Status, emit, scrubbed_logging
 from weir.run.lock import pipeline_lock
 from weir.spec import Project
 from weir.state.sqlite import StateStore
@@ -43,16 +43,20 @@ class NodeRun:
         self.name = name
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.wait = wait
-        self.progress = progress
         self.scrub = Scrubber(project.secrets)
+        self.progress: Progress = lambda message: progress(self.scrub(message))
         self.record = RunRecord(pipeline_name=name, run_id=self.run_id, kind=self.kind)  # type: ignore[arg-type]
         self._con: duckdb.DuckDBPyConnection | None = None
+        self._ordered: duckdb.DuckDBPyConnection | None = None
         self.lineage = LineageEmitter.for_project(project)
 
     def execute(self) -> RunRecord:
         record = self.record
         try:
-            with pipeline_lock(self.project.state_dir, self.name, wait=self.wait):
+            with (
+                scrubbed_logging(self.scrub),
+                pipeline_lock(self.project.state_dir, self.name, wait=self.wait),
+            ):
                 self.lineage.start(self.name, self.run_id, *self._lineage_tables())
                 self._run()
             record.finish(self._outcome())
@@ -69,12 +73,13 @@ class NodeRun:
                 ),
             )
         finally:
-            if self._con is not None:
-                self._con.close()
+            for con in (self._con, self._ordered):
+                if con is not None:
+                    con.close()
             try:
                 record.table_versions = self._versions()
             except WeirError as exc:
-                record.warnings.append(self.scrub(f"could not read table versions: {exc}"))
+                record.warnings.append(f"could not read table versions: {exc}")
             self._persist()
         return record
 
@@ -92,21 +97,35 @@ class NodeRun:
         return [], []
 
     def _persist(self) -> None:
+        self.record.scrub(self.scrub)  # before anything leaves the process
         self.record.warnings += self.lineage.finish(self.record, *self._lineage_tables())
+        self.record.scrub(self.scrub)
         persist(self.project, self.record, self.scrub)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
         """This run's DuckDB connection: bounded memory, spilling to .weir/tmp."""
         if self._con is None:
-            salt = os.environ.get(self.project.spec.pii_salt_env, "")
-            self._con = connect(
-                memory_limit=self.project.spec.duckdb_memory_limit,
-                temp_dir=self.project.state_dir / "tmp",
-                salt=salt,
-            )
-            self._con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
+            self._con = self._connect(ordered=False)
         return self._con
+
+    @property
+    def ordered_con(self) -> duckdb.DuckDBPyConnection:
+        """A second connection whose results keep their input's row order."""
+        if self._ordered is None:
+            self._ordered = self._connect(ordered=True)
+        return self._ordered
+
+    def _connect(self, *, ordered: bool) -> duckdb.DuckDBPyConnection:
+        salt = os.environ.get(self.project.spec.pii_salt_env, "")
+        con = connect(
+            memory_limit=self.project.spec.duckdb_memory_limit,
+            temp_dir=self.project.state_dir / "tmp",
+            salt=salt,
+            ordered=ordered,
+        )
+        con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
+        return con
 
 
 def persist(project: Project, record: RunRecord, scrub: Scrubber) -> None:

@@ -42,6 +42,7 @@ from weir.run.stage import META_FIELDS, Staged, stage
 from weir.sources.base import Position, Source, SourceContext
 from weir.spec import Pipeline, Project
 from weir.spec.types import arrow_type, duckdb_type, type_name
+from weir.transform.boundary import Boundary, pii_derived
 from weir.transform.drift import diff
 from weir.transform.silver import SilverSql
 
@@ -55,10 +56,16 @@ class Tables:
     @classmethod
     def of(cls, project: Project, pipeline: Pipeline) -> Tables:
         root = project.lake
+        contract = pipeline.contract
+        hashed = {d.name for d in pii_derived(pipeline)}
+        raw = frozenset({c.source_name for c in contract.columns if c.pii} | hashed)
+        shaped = frozenset(set(contract.pii_columns) | hashed)
         return cls(
-            bronze=Table(f"{root}/bronze/{pipeline.name}", label="bronze"),
-            silver=Table(f"{root}/silver/{pipeline.table}", label="silver"),
-            quarantine=Table(f"{root}/quarantine/{pipeline.name}", label="quarantine"),
+            bronze=Table(f"{root}/bronze/{pipeline.name}", label="bronze", private=raw),
+            silver=Table(f"{root}/silver/{pipeline.table}", label="silver", private=shaped),
+            quarantine=Table(
+                f"{root}/quarantine/{pipeline.name}", label="quarantine", private=shaped
+            ),
         )
 
     def versions(self) -> dict[str, int | None]:
@@ -94,6 +101,7 @@ class PipelineRun(NodeRun):
         self.pipeline = pipeline
         self.app_id = f"weir:{pipeline.name}"
         self.tables = Tables.of(project, pipeline)
+        self.boundary = Boundary.of(pipeline)
 
     def _lineage_tables(self) -> tuple[list[str], list[str]]:
         """OpenLineage inputs and outputs of this pipeline's runs."""
@@ -169,16 +177,17 @@ class PipelineRun(NodeRun):
     def _schema(self, source: Source, position: Position | None) -> pa.Schema:
         """Contract schema, plus columns evolved earlier or new in the pending data."""
         expected = source_schema(self.pipeline)
-        meta = {f.name for f in META_FIELDS} | set(source.meta_columns)
+        meta = {f.name for f in META_FIELDS} | set(source.meta_columns) | self.boundary.outputs
         fields = list(expected)
         bronze = self.tables.bronze.schema()
         if bronze is not None:
             known = {f.name for f in fields} | meta
             fields += [f for f in bronze if f.name not in known]
+            stored = self.boundary.schema(expected)  # PII columns are digests in bronze
             changed = [
                 f"    ~ {f.name}: {type_name(bronze.field(f.name).type)} (table) → "
                 f"{type_name(f.type)} (contract)"
-                for f in expected
+                for f in stored
                 if f.name in bronze.names and bronze.field(f.name).type != f.type
             ]
             if changed:
@@ -221,14 +230,16 @@ class PipelineRun(NodeRun):
             self.record.attempts = attempt
             try:
                 extraction = source.extract(position, schema)
+                offered = pa.schema(
+                    [*schema, *(pa.field(n, t) for n, t in source.meta_columns.items())]
+                )
                 staged = stage(
                     extraction,
                     path,
-                    schema=pa.schema(
-                        [*schema, *(pa.field(n, t) for n, t in source.meta_columns.items())]
-                    ),
+                    schema=self.boundary.schema(offered),
                     run_id=self.run_id,
                     batch=batch,
+                    boundary=lambda data: self.boundary.apply(self.ordered_con, data),
                     progress=lambda n: self.progress(f"extracted {n:,} rows"),
                 )
                 self.record.warnings += extraction.warnings

@@ -61,19 +61,24 @@ def stage(
     schema: pa.Schema,
     run_id: str,
     batch: int,
+    boundary: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Staged:
-    """Write every batch of ``extraction`` with meta columns to ``path``."""
+    """Write every batch of ``extraction`` with meta columns to ``path``.
+
+    ``boundary`` turns each batch into what may be written to disk (PII as digests,
+    transform/boundary.py) before its first byte is; ``schema`` is its result's schema."""
     path.parent.mkdir(parents=True, exist_ok=True)
     target = bronze_schema(schema)
     ingested = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
     rows = 0
     last = time.monotonic()
     with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, target) as writer:
-        for data in extraction.batches():
-            n = data.num_rows
+        for raw in extraction.batches():
+            n = raw.num_rows
             if n == 0:
                 continue
+            data = boundary(raw) if boundary is not None else raw
             columns = [data.column(f.name) for f in schema]
             columns += [
                 pa.repeat(pa.scalar(run_id, pa.string()), n),

@@ -251,6 +251,15 @@ def _check_columns(doc: Document, pipeline: Pipeline) -> None:
     for loc, name in refs:
         if name not in known:
             _unknown(doc, loc, name, known, f"unknown column {name!r}")
+    pii = set(pipeline.contract.pii_columns)
+    for loc, name in refs:
+        if name in pii and loc[:2] != ("load", "keys") and loc[:3] != ("load", "scd2", "tracked"):
+            raise ConfigError(
+                f"column {name!r} is PII: it is stored as a salted digest, so it cannot order, "
+                "partition or date rows",
+                where=doc.where(loc),
+                hint="use a column that is not classified as PII here",
+            )
     if spec.load.strategy in ("merge", "scd2") and not pipeline.keys:
         raise ConfigError(
             f"strategy {spec.load.strategy!r} needs a natural key",

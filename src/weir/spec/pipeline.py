@@ -18,6 +18,11 @@ class Derived(Strict):
     name: str
     sql: str
     type: str
+    pii: bool | None = None
+    """Whether the value is personal data. Default: it is when the SQL reads a PII column
+    (a value computed from PII is PII): it is then computed before anything is written and
+    stored as a salted digest. ``false`` keeps such a value in clear (say, an e-mail's
+    domain); ``true`` hashes a column that reads no PII."""
 
     @field_validator("type")
     @classmethod

@@ -14,6 +14,7 @@ import pyarrow as pa
 from weir.quality.compile import CompiledChecks, compile_checks, ident
 from weir.spec import Pipeline
 from weir.spec.types import duckdb_type
+from weir.transform.boundary import PII_FLAGS, Boundary
 
 META = ("_run_id", "_batch", "_row", "_ingested_at")
 
@@ -24,23 +25,35 @@ class SilverSql:
     checks: CompiledChecks
     extra: tuple[str, ...]
     """Bronze columns outside the contract carried through (evolved, or source meta)."""
+    boundary: Boundary
+    """What happened before bronze: PII columns arrive as digests, some derived columns and
+    rule verdicts arrive computed (transform/boundary.py)."""
 
     @classmethod
     def plan(cls, pipeline: Pipeline, bronze: pa.Schema) -> SilverSql:
-        known = {c.source_name for c in pipeline.contract.columns} | set(META)
+        checks = compile_checks(pipeline.contract, pipeline.keys)
+        boundary = Boundary.of(pipeline, checks)
+        known = {c.source_name for c in pipeline.contract.columns} | set(META) | boundary.outputs
         extra = tuple(f.name for f in bronze if f.name not in known)
-        return cls(pipeline, compile_checks(pipeline.contract, pipeline.keys), extra)
+        return cls(pipeline, boundary.silver_checks(checks), extra, boundary)
 
     def flagged(self) -> str:
         contract = self.pipeline.contract
         renamed = [
-            f"CAST({ident(c.source_name)} AS {duckdb_type(c.physicalType)}) AS {ident(c.name)}"
+            f"{ident(c.source_name)} AS {ident(c.name)}"  # a digest already (boundary.py)
+            if c.pii
+            else f"CAST({ident(c.source_name)} AS {duckdb_type(c.physicalType)}) AS {ident(c.name)}"
             for c in contract.columns
         ]
+        at_boundary = {d.name for d in self.boundary.derived}
+        renamed += [ident(d) for d in sorted(at_boundary)]
+        if self.boundary.rules:
+            renamed.append(ident(PII_FLAGS))
         renamed += [ident(m) for m in (*self.extra, *META)]
         derived = [
             f"CAST(({d.sql}) AS {duckdb_type(d.type)}) AS {ident(d.name)}"
             for d in self.pipeline.spec.transform.derived
+            if d.name not in at_boundary
         ]
         derived_sql = ", " + ", ".join(derived) if derived else ""
         return (
@@ -49,22 +62,13 @@ class SilverSql:
             f"SELECT *, {self.checks.flag_columns()} FROM derived"
         )
 
-    def _value(self, name: str) -> str:
-        """A column as silver stores it: PII as salted SHA-256 of its text, the rest as is."""
-        if name not in self.pipeline.contract.pii_columns:
-            return ident(name)
-        return (
-            f"CASE WHEN {ident(name)} IS NULL THEN NULL ELSE sha256(getvariable('weir_salt') "
-            f"|| CAST({ident(name)} AS VARCHAR)) END"
-        )
-
     def _values(self) -> list[str]:
-        return [f"{self._value(n)} AS {ident(n)}" for n in self.pipeline.silver_columns]
+        return [ident(n) for n in self.pipeline.silver_columns]
 
     def surrogate_key(self) -> str:
-        """SHA-256 of the natural key (PII parts already salted-hashed, so the key cannot be
+        """SHA-256 of the natural key (PII parts already salted digests, so the key cannot be
         used to guess them); without a key, of the row's place in bronze (batch, row)."""
-        parts = [f"CAST({self._value(k)} AS VARCHAR)" for k in self.pipeline.keys]
+        parts = [f"CAST({ident(k)} AS VARCHAR)" for k in self.pipeline.keys]
         if not parts:
             parts = ["CAST(_batch AS VARCHAR)", "CAST(_row AS VARCHAR)"]
         return f"sha256(concat_ws('|', {', '.join(parts)}))"
@@ -98,8 +102,9 @@ class SilverSql:
         return f"SELECT {', '.join(cols)} FROM flagged WHERE len(_errors) > 0"
 
     def sample(self, column: str, rule: str, limit: int) -> str:
-        """Failing-row samples: key and rule columns, PII masked, bounded."""
-        pii = set(self.pipeline.contract.pii_columns)
+        """Failing-row samples: key and rule columns, PII masked (digests too), bounded."""
+        hashed = {d.name for d in self.boundary.derived if self.boundary.hashed(d)}
+        pii = set(self.pipeline.contract.pii_columns) | hashed
         shown = list(dict.fromkeys([*self.pipeline.keys, *self._rule_columns(rule)]))
         cols = [
             f"'***' AS {ident(c)}" if c in pii else f"CAST({ident(c)} AS VARCHAR) AS {ident(c)}"
