@@ -132,3 +132,52 @@ def test_surrogate_key_of_a_pii_key_does_not_reveal_it(
     assert row["email"] == salted
     assert row["surrogate_key"] == hashlib.sha256(salted.encode()).hexdigest()
     assert row["surrogate_key"] != hashlib.sha256(EMAIL.encode()).hexdigest()
+
+
+def test_a_secret_in_the_url_path_stays_out_of_retry_notices_and_records(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The REST source's retry notice names the URL; a token in its path is scrubbed there,
+    in the progress lines, the run record and the state store (item 14)."""
+    from conftest import write_project
+    from restserver import Fault, RestServer, sample_records
+
+    token = "tok_9f8e7d6c5b4a"
+    monkeypatch.setenv("API_TOKEN", token)
+    contract = {
+        "apiVersion": "v3.0.2",
+        "kind": "DataContract",
+        "id": "items",
+        "version": "1",
+        "schema": [
+            {
+                "name": "items",
+                "properties": [
+                    {"name": "id", "physicalType": "int64", "primaryKey": True},
+                    {"name": "name", "physicalType": "string"},
+                ],
+            }
+        ],
+    }
+    with RestServer(
+        sample_records(3), path=f"/v1/{token}/items", faults={1: Fault.error(503)}
+    ) as server:
+        url = server.url.replace(token, "${env:API_TOKEN}")
+        pipe = orders_pipeline(
+            name="items",
+            contract="items",
+            transform={},
+            extract={"source": "rest", "url": url, "records_path": "data", "backoff_seconds": 0},
+        )
+        root = write_project(
+            tmp_path / "p", contracts={"items": contract}, pipelines={"items": pipe}
+        )
+        assert main(["run", "--project", str(root)]) == 0
+        assert len(server.data_requests) >= 2  # the first answer was a 503: retried
+    out = capsys.readouterr()
+    text = _all_text(root, out.out + out.err + caplog.text)
+    assert "503" in out.err + caplog.text  # the retry was reported …
+    assert token not in text  # … without the token
