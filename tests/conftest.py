@@ -123,14 +123,17 @@ def version(path: Path | str) -> int:
 VOLATILE = {"_run_id", "_ingested_at", "_quarantined_at"}
 
 
-def weir_run(root: Path, fault: str | None = None, **env: str) -> subprocess.CompletedProcess[str]:
-    """`weir run` in a real subprocess; ``fault`` sets WEIR_FAULT to SIGKILL it at that point."""
+def weir_run(
+    root: Path, fault: str | None = None, *, args: tuple[str, ...] = (), **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`weir run [args]` in a real subprocess; ``fault`` sets WEIR_FAULT to SIGKILL it at
+    that point."""
     environ = {**os.environ, "WEIR_PII_SALT": SALT, **env}
     environ.pop("WEIR_FAULT", None)
     if fault:
         environ["WEIR_FAULT"] = fault
     return subprocess.run(
-        [sys.executable, "-m", "weir.cli", "run", "--project", str(root)],
+        [sys.executable, "-m", "weir.cli", "run", *args, "--project", str(root)],
         env=environ,
         capture_output=True,
         text=True,

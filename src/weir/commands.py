@@ -98,7 +98,8 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--full-refresh",
         action="store_true",
-        help="rebuild incremental and partition-swap models from scratch",
+        help="rebuild: pipelines replay all of bronze into new silver and quarantine tables "
+        "with today's definition; incremental and partition-swap models recompute in full",
     )
     p.add_argument(
         "--threads",
@@ -174,7 +175,13 @@ def _runner(
         return DbtRun(project, project.dbt_steps[node.name], wait=wait, progress=progress)
     from weir.run.pipeline import PipelineRun
 
-    return PipelineRun(project, project.pipelines[node.name], wait=wait, progress=progress)
+    return PipelineRun(
+        project,
+        project.pipelines[node.name],
+        wait=wait,
+        progress=progress,
+        full_refresh=full_refresh,
+    )
 
 
 def _run(args: argparse.Namespace, out: Output) -> int:
@@ -469,6 +476,60 @@ def _lineage(args: argparse.Namespace, out: Output) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- batches
+def _batches_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "words",
+        nargs="+",
+        metavar="PIPELINE | reject PIPELINE BATCH",
+        help="PIPELINE: list its batches (pending / loaded / rejected); "
+        "reject PIPELINE BATCH: move a pending batch whole to quarantine",
+    )
+    p.add_argument("--reason", help="why the batch is rejected (required with reject)")
+
+
+def _batches(args: argparse.Namespace, out: Output) -> int:
+    project = _project(args)
+    words = list(args.words)
+    if len(words) == 1:
+        return _list_batches(project, project.pipeline(words[0]), out)
+    if words[0] != "reject" or len(words) != 3 or not words[2].isdigit():
+        raise UsageError(
+            "expected `weir batches PIPELINE` or `weir batches reject PIPELINE BATCH --reason …`"
+        )
+    if not args.reason:
+        raise UsageError("reject needs --reason", hint="say why the batch is rejected")
+    from weir.run.batches import RejectRun
+
+    run = RejectRun(
+        project, project.pipeline(words[1]), int(words[2]), args.reason, progress=out.progress
+    )
+    run.check()
+    record = run.execute()
+    out.text(f"■ {record.pipeline_name} (reject batch {words[2]})\n{summary(record)}")
+    out.json({"runs": [record.as_dict()]})
+    return 1 if record.status == "failed" else 0
+
+
+def _list_batches(project: Project, pipeline: Any, out: Output) -> int:
+    from weir.run.batches import list_batches
+
+    batches = list_batches(project, pipeline)
+    out.text(f"batches of {pipeline.name} (bronze → silver):")
+    for b in batches:
+        note = f"  {b.reason}" if b.reason else ""
+        if b.status == "pending":
+            note = "  not in silver yet: the next run loads it first"
+        out.text(
+            f"  {b.number:>5}  {b.status:<8} {b.rows if b.rows is not None else '?':>10} rows  "
+            f"{b.ingested_at or '':<25} run {b.run_id or '-'}{note}"
+        )
+    if not batches:
+        out.text("  none yet")
+    out.json({"pipeline": pipeline.name, "batches": [b.as_dict() for b in batches]})
+    return 0
+
+
 def _none(p: argparse.ArgumentParser) -> None:
     return None
 
@@ -493,6 +554,12 @@ COMMANDS: dict[str, Command] = {
         _run,
     ),
     "status": ("last run of every pipeline, with freshness against its SLA", _none, _status),
+    "batches": (
+        "a pipeline's batches between bronze and silver; `batches reject` moves a stuck one "
+        "to quarantine",
+        _batches_args,
+        _batches,
+    ),
     "history": ("versions of a Delta table with the runs that wrote them", _history_args, _history),
     "verify": (
         "run a pipeline twice and prove the second run changes nothing",

@@ -9,9 +9,9 @@ with and skip a batch already committed.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import duckdb
@@ -38,11 +38,14 @@ class Commit:
     run_id: str
     started_at: str = ""
     position: dict[str, Any] | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+    """More commit metadata, e.g. ``weir.definition``; values are stored as JSON."""
 
     def properties(self) -> CommitProperties:
         meta = {"weir.batch": str(self.batch), "weir.run_id": self.run_id}
         if self.position is not None:
             meta["weir.position"] = json.dumps(self.position, sort_keys=True)
+        meta |= {k: json.dumps(v, sort_keys=True) for k, v in self.metadata.items()}
         return CommitProperties(
             custom_metadata=meta, app_transactions=[Transaction(self.app_id, self.batch)]
         )
@@ -106,6 +109,14 @@ class Table:
                     if info.get("weir.batch") == str(batch):
                         return info
         return None
+
+    def history(self) -> list[dict[str, Any]]:
+        """Every commit's info, newest first (the log is kept as long as the table)."""
+        dt = self.dt
+        if dt is None:
+            return []
+        with translated("read history", self.uri):
+            return list(dt.history())
 
     def position(self, app_id: str) -> tuple[int, dict[str, Any] | None]:
         """(last batch, position committed with it) for ``app_id``."""

@@ -14,18 +14,24 @@ quarantine) with it — which the next run completes. Nothing is lost or doubled
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 
 from weir import faults
 from weir.engine.duckdb import RowCounter, fetch_reader, fetch_table
 from weir.errors import (
+    LakeError,
     QualityError,
     ReconciliationError,
     SchemaDriftError,
@@ -43,6 +49,7 @@ from weir.sources.base import Position, Source, SourceContext
 from weir.spec import Pipeline, Project
 from weir.spec.types import arrow_type, duckdb_type, type_name
 from weir.transform.boundary import Boundary, pii_derived
+from weir.transform.definition import changed_parts, describe, pipeline_definition
 from weir.transform.drift import diff
 from weir.transform.silver import SilverSql
 
@@ -96,12 +103,15 @@ class PipelineRun(NodeRun):
         run_id: str | None = None,
         wait: bool = False,
         progress: Progress = quiet,
+        full_refresh: bool = False,
     ):
         super().__init__(project, pipeline.name, run_id=run_id, wait=wait, progress=progress)
         self.pipeline = pipeline
         self.app_id = f"weir:{pipeline.name}"
         self.tables = Tables.of(project, pipeline)
         self.boundary = Boundary.of(pipeline)
+        self.definition = pipeline_definition(pipeline)
+        self.full_refresh = full_refresh
 
     def _lineage_tables(self) -> tuple[list[str], list[str]]:
         """OpenLineage inputs and outputs of this pipeline's runs."""
@@ -125,11 +135,14 @@ class PipelineRun(NodeRun):
         record.watermark_before = source.describe(position)
         record.watermark_after = record.watermark_before
         silver_batch = self.tables.silver.applied(self.app_id)
-        for batch in range(silver_batch + 1, bronze_batch + 1):
-            record.stage = "catch-up"
-            self.progress(f"finishing batch {batch} from bronze (an earlier run stopped early)")
-            self._silver(batch, self.tables.bronze.batch_rows(batch), expected_rows=None)
-            record.changed = True
+        if not self.full_refresh:
+            self._note_definition(silver_batch)
+            for batch in range(silver_batch + 1, bronze_batch + 1):
+                record.stage = "catch-up"
+                self.progress(f"finishing batch {batch} from bronze (an earlier run stopped early)")
+                with self._waiting(batch):
+                    self._silver(batch, self.tables.bronze.batch_rows(batch), expected_rows=None)
+                record.changed = True
         record.stage = "extract"
         schema = self._schema(source, position)
         batch = bronze_batch + 1
@@ -137,23 +150,170 @@ class PipelineRun(NodeRun):
         try:
             if staged.rows == 0:
                 self.progress("nothing new")
-                return
-            record.stage = "bronze"
-            self.progress(f"bronze: appending {staged.rows:,} rows as batch {batch}")
-            commit = Commit(self.app_id, batch, self.run_id, record.started_at, new_position)
-            # The bronze write runs beside the silver transform; silver and quarantine commit
-            # only after bronze has (``wait_bronze``), so commits keep their order.
-            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weir-bronze") as pool:
-                after = watermark or source.describe(new_position)
-                bronze = pool.submit(self._write_bronze, staged, commit, after)
-                try:
+            else:
+                self._land(staged, batch, new_position, watermark or source.describe(new_position))
+        finally:
+            staged.remove()
+        if self.full_refresh:
+            self._rebuild(batch if staged.rows else bronze_batch)
+
+    def _land(
+        self, staged: Staged, batch: int, position: dict[str, Any], watermark: str | None
+    ) -> None:
+        """Commit a staged batch to bronze, and (but on a full refresh) on to silver."""
+        record = self.record
+        record.stage = "bronze"
+        self.progress(f"bronze: appending {staged.rows:,} rows as batch {batch}")
+        commit = Commit(self.app_id, batch, self.run_id, record.started_at, position)
+        if self.full_refresh:  # silver is rebuilt from all of bronze next
+            self._write_bronze(staged, commit, watermark)
+            return
+        # The bronze write runs beside the silver transform; silver and quarantine commit
+        # only after bronze has (``wait_bronze``), so commits keep their order.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weir-bronze") as pool:
+            bronze = pool.submit(self._write_bronze, staged, commit, watermark)
+            try:
+                with self._waiting(batch):
                     self._silver(
                         batch, staged.reader(), expected_rows=staged.rows, wait_bronze=bronze.result
                     )
-                finally:
-                    bronze.result()
+            finally:
+                bronze.result()
+
+    @contextmanager
+    def _waiting(self, batch: int) -> Iterator[None]:
+        """A batch that reached bronze but cannot reach silver waits there; say the ways out."""
+        try:
+            yield
+        except WeirError as exc:
+            if isinstance(exc, LakeError | SourceError):
+                raise
+            way_out = (
+                f"batch {batch} waits in bronze and is tried again on every run: fix the "
+                "contract, the rules or the transform and run again, or "
+                f"`weir batches reject {self.pipeline.name} {batch} --reason '…'` moves it "
+                "whole to quarantine so the pipeline can go on"
+            )
+            exc.hint = f"{exc.hint}; {way_out}" if exc.hint else way_out
+            raise
+
+    # ---------------------------------------------------------------- rebuild
+    def _rebuild(self, last: int) -> None:
+        """``--full-refresh``: replay every bronze batch into scratch tables with today's
+        definition, then replace quarantine and silver with them, one overwrite commit each.
+
+        Until those commits nothing the readers see changes; a rebuild that stops early
+        (a failing batch, a crash) leaves both tables as they were."""
+        record, live = self.record, self.tables
+        record.stage = "rebuild"
+        if last == 0:
+            self.progress("nothing in bronze to rebuild from")
+            return
+        scratch_dir = self.project.state_dir / "rebuild" / self.pipeline.name
+        shutil.rmtree(scratch_dir, ignore_errors=True)
+        scratch = Tables(
+            bronze=live.bronze,
+            silver=Table(str(scratch_dir / "silver"), label="rebuild", private=live.silver.private),
+            quarantine=Table(
+                str(scratch_dir / "quarantine"), label="rebuild", private=live.quarantine.private
+            ),
+        )
+        rejected = rejected_batches(live.silver)
+        self.tables = scratch
+        try:
+            for batch in range(1, last + 1):
+                self.progress(f"rebuilding silver: batch {batch} of {last} from bronze")
+                at = self._ingested_at(batch)
+                if str(batch) in rejected:
+                    self._reject(batch, rejected[str(batch)], at=at)
+                    continue
+                try:
+                    self._silver(batch, live.bronze.batch_rows(batch), expected_rows=None, at=at)
+                except WeirError as exc:
+                    exc.hint = (
+                        f"the rebuild stopped at batch {batch}; silver and quarantine are "
+                        "unchanged. " + (exc.hint or "")
+                    ).strip()
+                    raise
         finally:
-            staged.remove()
+            self.tables = live
+        commit = Commit(
+            self.app_id,
+            last,
+            self.run_id,
+            record.started_at,
+            metadata={"weir.definition": self.definition, "weir.rejected": rejected},
+        )
+        _replace(live.quarantine, scratch.quarantine, commit, [])
+        _replace(live.silver, scratch.silver, commit, self.pipeline.spec.load.partition_by)
+        shutil.rmtree(scratch_dir, ignore_errors=True)
+        record.changed = True
+        self.progress(
+            f"rebuilt silver.{self.pipeline.table} and its quarantine from {last} batches"
+        )
+
+    def _reject(self, batch: int, reason: str, *, at: str | None = None) -> None:
+        """Move bronze batch ``batch`` whole to quarantine with ``reason``, and count it as
+        applied in silver (with no rows), so the pipeline goes on. One commit each, the
+        quarantine's replacing any rows an earlier attempt left for the batch."""
+        record, tables, con = self.record, self.tables, self.con
+        rows = tables.bronze.batch_rows(batch).read_all()
+        plan = SilverSql.plan(self.pipeline, rows.schema)
+        commit = Commit(
+            self.app_id,
+            batch,
+            self.run_id,
+            at or record.started_at,
+            metadata={"weir.definition": self.definition, "weir.rejected": {str(batch): reason}},
+        )
+        record.stage = "quarantine"
+        quarantined = plan.rejected(rows, reason, tables.quarantine.schema())
+        if tables.quarantine.exists():
+            tables.quarantine.write(
+                quarantined, commit, mode="overwrite", predicate=f"_batch = {batch}", evolve=True
+            )
+        else:
+            tables.quarantine.write(quarantined, commit)
+        record.stage = "silver"
+        con.register("input", rows.schema.empty_table())
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
+        finally:
+            con.unregister("input")
+        self._load_silver(plan, batch, commit, 0)
+        con.execute("DROP TABLE flagged")
+        record.rows_quarantined += rows.num_rows
+        record.rows_rejected += rows.num_rows
+        record.batches.append(batch)
+
+    def _ingested_at(self, batch: int) -> str:
+        """When ``batch`` was staged (its ``_ingested_at``), as ISO text."""
+        data = self.tables.bronze.dataset()
+        assert data is not None
+        times = data.scanner(columns=["_ingested_at"], filter=ds.field("_batch") == batch)
+        value = pc.min(times.to_table().column(0)).as_py()
+        return value.isoformat() if value is not None else self.record.started_at
+
+    def _note_definition(self, silver_batch: int) -> None:
+        """Warn when silver was built with another definition of this pipeline."""
+        if silver_batch == 0:
+            return
+        info = self.tables.silver.commit_metadata(silver_batch) or {}
+        before = json.loads(info.get("weir.definition", "null"))
+        parts = changed_parts(before, self.definition)
+        if not parts:
+            return
+        message = (
+            f"silver.{self.pipeline.table} holds rows built with an earlier definition "
+            f"({describe(parts)} changed); `weir run --full-refresh {self.pipeline.name}` "
+            "rebuilds silver and quarantine from bronze"
+        )
+        if "boundary" in parts:
+            message += (
+                " (rules and derived columns over PII were applied at ingestion: bronze holds "
+                "digests, so the changed ones apply to new rows only)"
+            )
+        self.record.warnings.append(message)
 
     def _write_bronze(self, staged: Staged, commit: Commit, watermark: str | None) -> None:
         if self.tables.bronze.applied(self.app_id) < commit.batch:
@@ -307,9 +467,15 @@ class PipelineRun(NodeRun):
         *,
         expected_rows: int | None,
         wait_bronze: Callable[[], object] = lambda: None,
+        at: str | None = None,
     ) -> None:
+        """Transform one batch, quarantine its failing rows and load the rest into silver.
+
+        ``at``: the batch's time (run-time SCD2 versions, the commit); default: this run's
+        start, but a rebuild replays each batch at the time it was ingested."""
         record, con, tables = self.record, self.con, self.tables
         record.stage = "transform"
+        con.execute("SET VARIABLE weir_run_ts = ?", [at or record.started_at])
         plan = SilverSql.plan(self.pipeline, reader.schema)
         con.register("input", reader)
         try:
@@ -342,7 +508,13 @@ class PipelineRun(NodeRun):
                 hint="the batch stays in bronze; fix the contract or the source and run again",
             )
         wait_bronze()
-        commit = Commit(self.app_id, batch, self.run_id, self.record.started_at)
+        commit = Commit(
+            self.app_id,
+            batch,
+            self.run_id,
+            at or self.record.started_at,
+            metadata={"weir.definition": self.definition},
+        )
         quarantined = 0
         if errors:
             record.stage = "quarantine"
@@ -449,3 +621,26 @@ def _guarded(staged: Staged) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(
         reader.schema, faults.guard("bronze.write", iter(reader))
     )
+
+
+def rejected_batches(silver: Table) -> dict[str, str]:
+    """``{batch: reason}`` of every batch rejected into quarantine (`weir batches reject`),
+    from the ``weir.rejected`` metadata of silver's commits."""
+    found: dict[str, str] = {}
+    for info in reversed(silver.history()):
+        found |= json.loads(info.get("weir.rejected", "{}"))
+    return found
+
+
+def _replace(target: Table, built: Table, commit: Commit, partition_by: list[str]) -> None:
+    """Overwrite ``target`` with ``built``'s rows, schema and partitioning: one commit."""
+    data = built.dataset()
+    if data is not None:
+        reader = data.scanner().to_reader()
+        target.write(
+            reader, commit, mode="overwrite", partition_by=partition_by, replace_schema=True
+        )
+        return
+    schema = target.schema()
+    if schema is not None:  # nothing left for it: the rebuilt table is empty
+        target.write(schema.empty_table(), commit, mode="overwrite")

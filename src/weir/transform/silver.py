@@ -8,12 +8,13 @@ silver and quarantine selects then read that one materialised result.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pyarrow as pa
 
 from weir.quality.compile import CompiledChecks, compile_checks, ident
 from weir.spec import Pipeline
-from weir.spec.types import duckdb_type
+from weir.spec.types import arrow_type, duckdb_type
 from weir.transform.boundary import PII_FLAGS, Boundary
 
 META = ("_run_id", "_batch", "_row", "_ingested_at")
@@ -120,3 +121,48 @@ class SilverSql:
             if r.name == rule:
                 return r.columns
         return ()
+
+    def rejected(self, rows: pa.Table, reason: str, existing: pa.Schema | None) -> pa.Table:
+        """A whole bronze batch shaped as quarantine rows with one reason, built with Arrow
+        alone (a batch is rejected because it cannot go through :meth:`flagged`). Values are
+        kept as bronze holds them; text that is not valid UTF-8 is kept with its bad bytes
+        replaced. ``existing``: the quarantine table's schema, which the rows are cast to."""
+        n, contract = rows.num_rows, self.pipeline.contract
+        columns: dict[str, pa.Array | pa.ChunkedArray] = {}
+        for c in contract.columns:
+            typ = pa.string() if c.pii else arrow_type(c.physicalType)
+            columns[c.name] = _column(rows, c.source_name, typ)
+        for d in self.pipeline.spec.transform.derived:
+            digest = d in self.boundary.derived and self.boundary.hashed(d)
+            columns[d.name] = _column(rows, d.name, pa.string() if digest else arrow_type(d.type))
+        columns["_reasons"] = pa.array([[f"rejected: {reason}"]] * n, pa.list_(pa.string()))
+        columns["dq_flags"] = pa.array([[]] * n, pa.list_(pa.string()))
+        for name in (*self.extra, *META):
+            columns[name] = _valid_text(rows.column(name))
+        stamp = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
+        columns["_quarantined_at"] = pa.repeat(stamp, n)
+        table = pa.table(columns)
+        if existing is None:
+            return table
+        target = [existing.field(f.name) if f.name in existing.names else f for f in table.schema]
+        return table.cast(pa.schema(target))
+
+
+def _column(rows: pa.Table, name: str, typ: pa.DataType) -> pa.ChunkedArray | pa.Array:
+    if name not in rows.column_names:
+        return pa.nulls(rows.num_rows, typ)
+    return _valid_text(rows.column(name))
+
+
+def _valid_text(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.Array:
+    """``column``; a string column holding invalid UTF-8 with the bad bytes replaced."""
+    if not pa.types.is_string(column.type):
+        return column
+    try:
+        column.validate(full=True)
+        return column
+    except pa.ArrowInvalid:
+        raw = column.cast(pa.binary()).to_pylist()
+        return pa.array(
+            [None if v is None else v.decode("utf-8", errors="replace") for v in raw], pa.string()
+        )
