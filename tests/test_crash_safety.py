@@ -130,3 +130,28 @@ def test_wait_flag_queues_behind_a_running_instance(tmp_path: Path) -> None:
     assert main(["run", "--wait", "--project", str(root)]) == 0  # blocked ~1 s, then ran
     holder.join()
     assert release.is_set() and (root / "lake" / "silver" / "orders").exists()
+
+
+REBUILD_POINTS = ["rebuild.after_commit", "quarantine.after_commit", "silver.before_commit"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", REBUILD_POINTS)
+def test_a_rebuild_killed_anywhere_changes_nothing_until_the_next_one_finishes(
+    tmp_path: Path, reference: dict[str, Any], point: str
+) -> None:
+    """`weir run --full-refresh` replays bronze into scratch tables, then replaces quarantine
+    and silver; a kill while replaying changes nothing, and a kill between the two replacing
+    commits is finished by the next rebuild."""
+    root = _project(tmp_path / "p", "merge")
+    for name in FILES:
+        _drop(root, name)
+        assert weir_run(root).returncode == 0
+    before = lake_content(root, "orders")
+    killed = weir_run(root, fault=point, args=("--full-refresh",))
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    if point.startswith("rebuild"):
+        assert lake_content(root, "orders") == before
+    again = weir_run(root, args=("--full-refresh",))
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert lake_content(root, "orders") == reference["merge"]
