@@ -1,0 +1,169 @@
+"""The REST source's configuration: the ``extract:`` block of a ``source: rest`` pipeline."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal
+
+import httpx
+from pydantic import Field, SecretStr, field_validator, model_validator
+
+from weir.sources.rest.watermark import parse_time
+from weir.spec.base import Strict
+
+_SECRET_NAME = re.compile(r"token|secret|passw|api[-_]?key|credential|signature", re.IGNORECASE)
+Param = str | int | float | bool
+
+
+class Auth(Strict):
+    """Credentials, sent in one request header (never in the query string)."""
+
+    header: str = "Authorization"
+    value: SecretStr
+
+
+class NoPagination(Strict):
+    """One request returns every record."""
+
+    style: Literal["none"] = "none"
+
+
+class PagePagination(Strict):
+    """``?page=1``, 2, 3, … until a page comes back empty."""
+
+    style: Literal["page"]
+    param: str = "page"
+    start: int = 1
+    size_param: str | None = "per_page"
+
+
+class OffsetPagination(Strict):
+    """``?offset=0``, advanced by the number of records received, until a page is empty."""
+
+    style: Literal["offset"]
+    param: str = "offset"
+    start: int = Field(default=0, ge=0)
+    size_param: str | None = "limit"
+
+
+class CursorPagination(Strict):
+    """The body holds the next cursor at dotted ``path``; it goes back in ``param`` until empty."""
+
+    style: Literal["cursor"]
+    path: str = Field(min_length=1)
+    param: str = "cursor"
+    size_param: str | None = "limit"
+
+
+class LinkPagination(Strict):
+    """Follow the ``Link: <…>; rel="next"`` response header until it is absent."""
+
+    style: Literal["link"]
+    size_param: str | None = "per_page"
+
+
+Pagination = Annotated[
+    NoPagination | PagePagination | OffsetPagination | CursorPagination | LinkPagination,
+    Field(discriminator="style"),
+]
+
+
+class Incremental(Strict):
+    """Ask only for records changed since the committed watermark, minus ``lookback_seconds``."""
+
+    param: str
+    field: str
+    """Source-side record field holding the change time (a timestamp, date or ISO string)."""
+    lookback_seconds: float = Field(default=0, ge=0)
+    initial: str | None = None
+    """ISO 8601 start for the first run; without it the first run reads everything."""
+    format: str = "iso"
+    """How the parameter is written: ``iso``, ``unix``, ``unix_ms`` or a strftime pattern."""
+
+    @field_validator("initial")
+    @classmethod
+    def _initial(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time(value)
+        return value
+
+    @field_validator("format")
+    @classmethod
+    def _format(cls, value: str) -> str:
+        if value in ("iso", "unix", "unix_ms") or "%" in value:
+            return value
+        raise ValueError("format must be iso, unix, unix_ms or a strftime pattern like %Y-%m-%d")
+
+
+class RestConfig(Strict):
+    source: str = "rest"
+    url: str
+    records_path: str = ""
+    """Dotted path of the record list in the body (``data``, ``result.items``); empty: the body."""
+    params: dict[str, Param] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    """Static request headers; every value is treated as a secret."""
+    auth: Auth | None = None
+    pagination: Pagination = Field(default_factory=NoPagination)
+    incremental: Incremental | None = None
+    page_size: int | None = Field(default=None, gt=0)
+    max_pages: int | None = Field(default=None, gt=0)
+    """Safety cap: stop (with a warning) after this many pages."""
+    timeout_seconds: float = Field(default=30, gt=0)
+    max_attempts: int = Field(default=4, ge=1, le=20)
+    backoff_seconds: float = Field(default=2.0, ge=0)
+
+    @field_validator("pagination", mode="before")
+    @classmethod
+    def _style_shorthand(cls, value: Any) -> Any:
+        return {"style": value} if isinstance(value, str) else value
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        url = httpx.URL(value)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ValueError("url must be an absolute http:// or https:// URL")
+        if url.userinfo:
+            raise ValueError("url must not carry credentials; use auth (sent as a header)")
+        _no_secret_params(url.params.keys(), "url")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> RestConfig:
+        _no_secret_params(self.params, "params")
+        if isinstance(self.pagination, CursorPagination):
+            if not self.records_path:
+                raise ValueError("cursor pagination needs records_path (the cursor is beside it)")
+            a, b = self.records_path.split("."), self.pagination.path.split(".")
+            if a[: len(b)] == b or b[: len(a)] == a:
+                raise ValueError("pagination.path and records_path must not contain one another")
+        names = [*self.params, *_paging_names(self)]
+        if self.incremental is not None:
+            names.append(self.incremental.param)
+        clashes = sorted({n for n in names if names.count(n) > 1})
+        if clashes:
+            raise ValueError(
+                f"query parameter {clashes[0]!r} is set twice (params/pagination/incremental)"
+            )
+        if self.auth is not None and self.auth.header.lower() in {h.lower() for h in self.headers}:
+            raise ValueError(f"header {self.auth.header!r} is set both in headers and in auth")
+        return self
+
+
+def _no_secret_params(names: Iterable[str], where: str) -> None:
+    for name in names:
+        if _SECRET_NAME.search(name):
+            raise ValueError(
+                f"{where}: query parameter {name!r} looks like a credential; send it in "
+                "headers or auth instead (query strings end up in logs)"
+            )
+
+
+def _paging_names(config: RestConfig) -> list[str]:
+    pager = config.pagination
+    names = [] if isinstance(pager, NoPagination | LinkPagination) else [pager.param]
+    if not isinstance(pager, NoPagination) and pager.size_param and config.page_size:
+        names.append(pager.size_param)
+    return names
