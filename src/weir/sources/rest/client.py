@@ -77,7 +77,7 @@ def status_error(response: httpx.Response, where: str, config: RestConfig) -> So
     return SourceError(f"HTTP {status} {response.reason_phrase}".rstrip(), where=where, hint=hint)
 
 
-def retry_after(value: str | None) -> float | None:
+def retry_after(value: str | None, now: datetime) -> float | None:
     """Seconds to wait from a ``Retry-After`` header (seconds or an HTTP-date), or None."""
     if value is None:
         return None
@@ -91,7 +91,7 @@ def retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def public_url(url: str) -> str:

@@ -112,7 +112,12 @@ class RestConfig(Strict):
     """Safety cap: stop (with a warning) after this many pages."""
     timeout_seconds: float = Field(default=30, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=20)
+    """Attempts per request (the first one included)."""
     backoff_seconds: float = Field(default=2.0, ge=0)
+    """First back-off wait; it doubles per attempt, plus up to as much again at random."""
+    max_wait_seconds: float = Field(default=300, ge=0)
+    """The longest wait between two attempts: back-off stops growing there, and a server
+    asking for more (``Retry-After``) fails the read at once, as transient."""
 
     @field_validator("pagination", mode="before")
     @classmethod

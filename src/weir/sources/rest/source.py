@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
@@ -26,8 +27,13 @@ from weir.sources.rest.watermark import (
 )
 
 
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
 class RestSource(Source):
-    """Reads a paginated JSON API. ``sleep`` is replaceable so tests can record back-offs."""
+    """Reads a paginated JSON API. ``sleep`` (back-off waits) and ``clock`` (the time an
+    HTTP-date ``Retry-After`` is measured from) are replaceable, so tests run instantly."""
 
     kind = "rest"
     Config = RestConfig
@@ -35,6 +41,7 @@ class RestSource(Source):
     def __init__(self, config: Any, context: SourceContext):
         super().__init__(config, context)
         self.sleep: Callable[[float], None] = time.sleep
+        self.clock: Callable[[], datetime] = _now
 
     def probe(self, position: Position | None, schema: pa.Schema | None = None) -> pa.Schema | None:
         """None: an API's schema cannot be known without reading it."""
@@ -65,6 +72,8 @@ class RestSource(Source):
             config=config,
             parser=parser,
             sleep=self.sleep,
+            clock=self.clock,
+            notify=self.context.notify,
             since=since,
             latest=latest,
         )
@@ -82,6 +91,9 @@ class RestExtraction(Extraction):
     config: RestConfig
     parser: PageParser
     sleep: Callable[[float], None]
+    clock: Callable[[], datetime]
+    notify: Callable[[str], None]
+    """Where retry notices go (the run's progress output)."""
     since: int | None
     """The value sent in ``incremental.param``, µs since the epoch (UTC)."""
     latest: int | None
@@ -93,7 +105,14 @@ class RestExtraction(Extraction):
         request: Request | None = first_request(config, self.since)
         previous = b""
         with make_client(config) as client:
-            fetcher = Fetcher(client, config, self.parser.parse, sleep=self.sleep)
+            fetcher = Fetcher(
+                client,
+                config,
+                self.parser.parse,
+                sleep=self.sleep,
+                clock=self.clock,
+                notify=self.notify,
+            )
             while request is not None:
                 if config.max_pages is not None and self.pages >= config.max_pages:
                     self.warnings.append(
