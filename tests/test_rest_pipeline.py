@@ -253,3 +253,31 @@ def test_a_secret_in_the_url_path_reaches_no_output_log_or_record(
     assert ok["status"] == "success", ok["error_message"]
     assert failed["status"] == "failed" and "HTTP 500" in failed["error_message"]
     assert TOKEN not in _every_text(root, capsys, caplog, ok, failed)
+
+
+def test_an_incomplete_read_is_a_warning_in_the_run_record_or_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RestServer(sample_records(50), token=TOKEN, empty_pages={2}) as srv:
+        lenient = _run(_project(tmp_path / "warn", srv.url, incremental=None), capsys)
+        srv.requests.clear()
+        strict = _run(
+            _project(tmp_path / "fail", srv.url, incremental=None, on_incomplete="fail"), capsys
+        )
+        pages = [r.query.get("page") for r in srv.data_requests]
+    assert lenient["status"] == "success" and lenient["rows_extracted"] == 40
+    assert [w for w in lenient["warnings"] if "page 2 came back empty" in w]
+    assert strict["status"] == "failed"
+    assert "the read looks incomplete: page 2 came back empty" in strict["error_message"]
+    assert pages == ["1", "2", "3"] * 2  # a gap may be passing: the pipeline reads once more
+
+
+def test_max_pages_fails_the_run_and_commits_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server: RestServer
+) -> None:
+    root = _project(tmp_path / "p", server.url, max_pages=2)
+    run = _run(root, capsys)
+    assert run["status"] == "failed" and run["rows_loaded"] == 0
+    assert "kept paginating past max_pages=2" in run["error_message"]
+    assert len(server.data_requests) == 2  # not retried: asking again paginates the same way
+    assert _versions(root) == {}

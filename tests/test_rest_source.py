@@ -32,6 +32,8 @@ SCHEMA = pa.schema(
 )
 TOKEN = "s3cr3t-t0ken-value"
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+EMPTY = Fault(status=200, body=b'{"data": []}')
+"""A page without records (and without a next cursor): a glitch, or the end."""
 
 Serve = Callable[..., RestServer]
 Make = Callable[..., RestSource]
@@ -194,13 +196,161 @@ def test_page_repeating_forever_is_an_error(serve: Serve, make: Make) -> None:
     assert len(server.data_requests) == 2
 
 
-def test_max_pages_stops_with_a_warning(serve: Serve, make: Make) -> None:
+def test_max_pages_has_a_default() -> None:
+    assert RestConfig(url="https://api.example.com/items").max_pages == 10_000
+
+
+def test_paginating_past_max_pages_is_an_error_not_a_truncation(serve: Serve, make: Make) -> None:
     server = serve(pagination="page")
-    table, extraction = run(
-        make(server, records_path="data", pagination="page", page_size=10, max_pages=2)
+    source = make(server, records_path="data", pagination="page", page_size=10, max_pages=2)
+    with pytest.raises(SourceError) as caught:
+        run(source)
+    assert not isinstance(caught.value, TransientSourceError)
+    assert "kept paginating past max_pages=2: page 2 points to a next page" in str(caught.value)
+    assert "raise max_pages" in str(caught.value)
+    assert len(server.data_requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("style", "pagination", "pages"),
+    [("page", "page", 4), ("cursor", {"style": "cursor", "path": "meta.next_cursor"}, 3)],
+)
+def test_a_read_that_ends_within_max_pages_succeeds(
+    serve: Serve, make: Make, style: str, pagination: Any, pages: int
+) -> None:
+    server = serve(pagination=style)
+    source = make(server, records_path="data", pagination=pagination, page_size=10, max_pages=pages)
+    table, extraction = run(source)
+    assert table.num_rows == 25 and extraction.warnings == []
+    assert len(server.data_requests) == pages
+
+
+CURSOR = {"style": "cursor", "path": "meta.next_cursor"}
+
+
+@pytest.mark.parametrize(("style", "pagination"), [("cursor", CURSOR), ("link", "link")])
+def test_a_cursor_or_link_cycle_is_an_error_naming_the_pages(
+    serve: Serve, make: Make, style: str, pagination: Any
+) -> None:
+    # 20 records, 10 a page: page 1 → a, a → b, b → a again (each page a different body)
+    server = serve(sample_records(20), pagination=style, endless="cycle")
+    source = make(server, records_path="data", pagination=pagination, page_size=10)
+    with pytest.raises(SourceError, match="the page after page 3 is page 2 again") as caught:
+        run(source)
+    assert not isinstance(caught.value, TransientSourceError)
+    assert len(server.data_requests) == 3
+    assert "meta.next_cursor" not in str(caught.value) and "?" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("style", "pagination"), [("cursor", CURSOR), ("link", "link"), ("page", "page")]
+)
+def test_a_fresh_cursor_every_page_runs_into_max_pages(
+    serve: Serve, make: Make, style: str, pagination: Any
+) -> None:
+    server = serve(pagination=style, endless="fresh")
+    source = make(server, records_path="data", pagination=pagination, page_size=10, max_pages=30)
+    with pytest.raises(SourceError, match="past max_pages=30"):
+        run(source)
+    assert len(server.data_requests) == 30
+
+
+# -- incomplete reads ----------------------------------------------------------------------------
+
+
+def test_an_empty_page_in_the_middle_of_a_page_read_warns(serve: Serve, make: Make) -> None:
+    server = serve(sample_records(50), pagination="page", empty_pages={2})
+    table, extraction = run(make(server, records_path="data", pagination="page", page_size=10))
+    assert table.num_rows == 40  # page 2's records were never served
+    assert len(extraction.warnings) == 1
+    assert (
+        "page 2 came back empty after a full page, but page 3 holds 10 records"
+        in (extraction.warnings[0])
     )
+    assert "on_incomplete: fail" in extraction.warnings[0]
+    # 1, 2 (empty), 3 (the check), 4, 5, 6 (empty), 7 (the check: the real end)
+    assert [r.query["page"] for r in server.data_requests] == [str(n) for n in range(1, 8)]
+
+
+def test_an_empty_page_in_the_middle_fails_in_strict_mode(serve: Serve, make: Make) -> None:
+    server = serve(sample_records(50), pagination="page", empty_pages={2})
+    source = make(
+        server, records_path="data", pagination="page", page_size=10, on_incomplete="fail"
+    )
+    with pytest.raises(TransientSourceError, match="read looks incomplete: page 2") as caught:
+        run(source)
+    assert caught.value.retried is False  # asking again may well read it whole: the pipeline may
+    assert len(server.data_requests) == 3
+
+
+def test_data_ending_on_a_page_boundary_is_no_gap(serve: Serve, make: Make) -> None:
+    server = serve(sample_records(30), pagination="page")
+    table, extraction = run(make(server, records_path="data", pagination="page", page_size=10))
+    assert table.num_rows == 30 and extraction.warnings == []
+    assert len(server.data_requests) == 5  # 3 full, 1 empty, 1 to make sure it is the end
+
+
+@pytest.mark.parametrize(
+    ("style", "pagination"), [("offset", "offset"), ("cursor", CURSOR), ("link", "link")]
+)
+def test_a_passing_empty_page_is_asked_again_and_nothing_is_lost(
+    serve: Serve, make: Make, style: str, pagination: Any
+) -> None:
+    server = serve(sample_records(30), pagination=style, faults={2: EMPTY})
+    table, extraction = run(make(server, records_path="data", pagination=pagination, page_size=10))
+    assert table.column("id").to_pylist() == list(range(1, 31))
+    assert server.data_requests[1].query == server.data_requests[2].query
+    assert len(extraction.warnings) == 1
+    assert (
+        "page 2 came back empty after a full page; asked again, it held 10 records"
+        in (extraction.warnings[0])
+    )
+
+
+def test_an_empty_page_pointing_to_a_next_page_is_followed_with_a_warning(
+    serve: Serve, make: Make
+) -> None:
+    server = serve(sample_records(30), pagination="cursor", empty_pages={2})
+    table, extraction = run(make(server, records_path="data", pagination=CURSOR, page_size=10))
     assert table.num_rows == 20
-    assert extraction.warnings == ["stopped after max_pages=2; the API may have more pages"]
+    assert len(extraction.warnings) == 1
+    assert "page 2 came back empty but pointed to a next page" in extraction.warnings[0]
+
+
+@pytest.mark.parametrize(("style", "pagination"), [("cursor", CURSOR), ("page", "page")])
+def test_total_path_finds_records_the_read_missed(
+    serve: Serve, make: Make, style: str, pagination: Any
+) -> None:
+    server = serve(sample_records(30), pagination=style, empty_pages={2}, total_path="meta.total")
+    config = {"records_path": "data", "pagination": pagination, "page_size": 10}
+    source = make(server, **config, total_path="meta.total", on_incomplete="fail")
+    with pytest.raises(TransientSourceError, match="read looks incomplete"):
+        run(source)
+    table, extraction = run(make(server, **config, total_path="meta.total"))
+    assert table.num_rows == 20
+    assert any(
+        "the API reported 30 records at total_path 'meta.total', but the read ended after 20" in w
+        for w in extraction.warnings
+    )
+
+
+def test_total_path_matching_the_read_is_quiet_and_a_missing_one_warns(
+    serve: Serve, make: Make
+) -> None:
+    server = serve(pagination="page", total_path="meta.total")
+    config = {"records_path": "data", "pagination": "page", "page_size": 10}
+    table, extraction = run(make(server, **config, total_path="meta.total"))
+    assert table.num_rows == 25 and extraction.warnings == []
+    _, extraction = run(make(server, **config, total_path="meta.count"))
+    assert len(extraction.warnings) == 1
+    assert "no page had a number at total_path 'meta.count'" in extraction.warnings[0]
+
+
+def test_a_total_that_is_not_a_number_is_a_source_error(serve: Serve, make: Make) -> None:
+    server = serve(pagination="none", envelope={"meta": {"total": "many"}})
+    with pytest.raises(SourceError, match=r"total_path 'meta\.total' holds a JSON string"):
+        run(make(server, records_path="data", total_path="meta.total"))
+    assert len(server.requests) == 1
 
 
 # -- incremental ---------------------------------------------------------------------------------
@@ -624,6 +774,14 @@ def test_registry_and_probe(make: Make) -> None:
         ({"page_size": 10, "pagination": "page", "params": {"per_page": 5}}, "set twice"),
         ({"incremental": {"param": "since", "field": "t", "format": "epoch"}}, "format"),
         ({"timeout": 3}, "extra"),
+        ({"total_path": "meta.total"}, "total_path needs records_path"),
+        ({"records_path": "data", "total_path": "data.n"}, "must not contain one another"),
+        (
+            {"records_path": "data", "total_path": "meta", "pagination": CURSOR},
+            "total_path and pagination.path must not contain one another",
+        ),
+        ({"on_incomplete": "ignore"}, "on_incomplete"),
+        ({"max_pages": None}, "max_pages"),
         ({"max_wait_seconds": -1}, "max_wait_seconds"),
     ],
 )

@@ -9,7 +9,7 @@ carries one, nor a query string.
 
 The modules, one concept each: ``config`` (the ``extract:`` block), ``client`` (the httpx
 client and what may be said about a request), ``fetch`` (one page and its retries),
-``paging`` (the next page), ``parse`` (bodies → Arrow),
+``paging`` (the next page, and when a read must stop), ``parse`` (bodies → Arrow),
 ``watermark`` (incremental time maths) and ``source`` (the Source and its Extraction).
 """
 

@@ -15,6 +15,10 @@ from weir.spec.base import Strict
 _SECRET_NAME = re.compile(r"token|secret|passw|api[-_]?key|credential|signature", re.IGNORECASE)
 Param = str | int | float | bool
 
+MAX_PAGES = 10_000
+"""Default page cap of one read: a million records at 100 a page, and an API that never stops
+paginating (a cursor it hands out afresh on every page) fails within minutes, not never."""
+
 
 class Auth(Strict):
     """Credentials, sent in one request header (never in the query string)."""
@@ -108,8 +112,13 @@ class RestConfig(Strict):
     pagination: Pagination = Field(default_factory=NoPagination)
     incremental: Incremental | None = None
     page_size: int | None = Field(default=None, gt=0)
-    max_pages: int | None = Field(default=None, gt=0)
-    """Safety cap: stop (with a warning) after this many pages."""
+    max_pages: int = Field(default=MAX_PAGES, gt=0)
+    """Requests one read may make; an API still pointing to a next page after them fails it."""
+    total_path: str | None = Field(default=None, min_length=1)
+    """Dotted path of the API's count of matching records, checked against the records read."""
+    on_incomplete: Literal["warn", "fail"] = "warn"
+    """A read that looks cut short (an empty page in the middle, fewer records than the
+    API's total): a warning in the run record, or a failed (transient) read."""
     timeout_seconds: float = Field(default=30, gt=0)
     max_attempts: int = Field(default=4, ge=1, le=20)
     """Attempts per request (the first one included)."""
@@ -138,12 +147,7 @@ class RestConfig(Strict):
     @model_validator(mode="after")
     def _consistent(self) -> RestConfig:
         _no_secret_params(self.params, "params")
-        if isinstance(self.pagination, CursorPagination):
-            if not self.records_path:
-                raise ValueError("cursor pagination needs records_path (the cursor is beside it)")
-            a, b = self.records_path.split("."), self.pagination.path.split(".")
-            if a[: len(b)] == b or b[: len(a)] == a:
-                raise ValueError("pagination.path and records_path must not contain one another")
+        _envelope_paths(self)
         names = [*self.params, *_paging_names(self)]
         if self.incremental is not None:
             names.append(self.incremental.param)
@@ -155,6 +159,25 @@ class RestConfig(Strict):
         if self.auth is not None and self.auth.header.lower() in {h.lower() for h in self.headers}:
             raise ValueError(f"header {self.auth.header!r} is set both in headers and in auth")
         return self
+
+
+def _envelope_paths(config: RestConfig) -> None:
+    """The cursor and the total sit beside the records, in an object body."""
+    beside = {"total_path": config.total_path}
+    if isinstance(config.pagination, CursorPagination):
+        beside["pagination.path"] = config.pagination.path
+    paths = {"records_path": config.records_path, **beside}
+    for name, path in beside.items():
+        if path is None:
+            continue
+        if not config.records_path:
+            raise ValueError(f"{name} needs records_path (it sits beside the records)")
+        for other, other_path in paths.items():
+            if other == name or other_path is None:
+                continue
+            a, b = path.split("."), other_path.split(".")
+            if a[: len(b)] == b or b[: len(a)] == a:
+                raise ValueError(f"{name} and {other} must not contain one another")
 
 
 def _no_secret_params(names: Iterable[str], where: str) -> None:

@@ -29,12 +29,19 @@ class Request:
     url: str
     params: dict[str, str]
 
+    def key(self) -> tuple[str, ...]:
+        """The request as the server sees it (query merged and sorted), to spot a repeat."""
+        url = httpx.URL(self.url).copy_merge_params(self.params)
+        query = sorted(f"{k}={v}" for k, v in url.params.multi_items())
+        return (url.scheme, url.host, str(url.port), url.path, *query)
+
 
 @dataclasses.dataclass(frozen=True)
 class Page:
     batch: pa.RecordBatch
     """As read: the contract's fields (some still strings), the watermark field, extras."""
     cursor: str | None
+    total: int | None
     next_url: str | None
     url: str
     body: bytes
@@ -110,6 +117,7 @@ class Fetcher:
         return Page(
             batch=parsed.batch,
             cursor=parsed.cursor,
+            total=parsed.total,
             next_url=response.links.get("next", {}).get("url"),
             url=str(response.url),
             body=body,

@@ -1,5 +1,5 @@
 """Page bodies → Arrow: pyarrow's JSON reader against an *envelope* schema built from the
-contract (``records_path`` → ``list<struct<…>>``, plus the cursor path), so no
+contract (``records_path`` → ``list<struct<…>>``, plus the cursor and total paths), so no
 Python object is made per row; then the fields read as strings are cast to the contract.
 """
 
@@ -35,6 +35,8 @@ class Parsed:
     batch: pa.RecordBatch
     """As read: the contract's fields (some still strings), the watermark field, extras."""
     cursor: str | None
+    total: int | None
+    """The API's count of matching records at ``total_path``, when configured and present."""
 
 
 class PageParser:
@@ -53,12 +55,14 @@ class PageParser:
         records_path: str,
         *,
         cursor_path: str = "",
+        total_path: str = "",
         hidden: str | None = None,
     ):
         self.schema = schema
         self.wrap = not records_path
         self.records = records_path.split(".") if records_path else [_WRAP]
         self.cursor = cursor_path.split(".") if cursor_path else []
+        self.total = total_path.split(".") if total_path else []
         self.types: dict[str, pa.DataType] = {f.name: _read_type(f.type) for f in schema}
         if hidden is not None:
             self.types[hidden] = TS_UTC
@@ -88,7 +92,12 @@ class PageParser:
             self._scan_extras(data)
         cursor = _dig(table, self.cursor)[0].as_py() if self.cursor else None
         cursor = None if cursor is None or cursor == "" else str(cursor)
-        return Parsed(batch=pa.RecordBatch.from_struct_array(records), cursor=cursor)
+        total = _dig(table, self.total)[0].as_py() if self.total else None
+        return Parsed(
+            batch=pa.RecordBatch.from_struct_array(records),
+            cursor=cursor,
+            total=None if total is None else int(total),
+        )
 
     def _read(self, data: bytes) -> tuple[pa.Table, bool]:
         infer = self.infer
@@ -110,6 +119,8 @@ class PageParser:
             _plant(tree, self.records, records)
             if self.cursor:
                 _plant(tree, self.cursor, pa.int64() if self.int_cursor else pa.string())
+            if self.total:
+                _plant(tree, self.total, pa.float64())  # reads 50 and 50.0 alike
             self._options[infer] = pj.ParseOptions(
                 explicit_schema=pa.schema(_fields(tree)),
                 newlines_in_values=True,
@@ -120,8 +131,8 @@ class PageParser:
     def _recover(self, message: str, infer: bool) -> bool:
         """Adjust the read after a reader error and return whether to keep inferring extras.
 
-        Raises SchemaDriftError for a contract field of the wrong JSON type, Malformed for a
-        body that is not the expected document.
+        Raises SchemaDriftError for a contract field of the wrong JSON type, SourceError for a
+        total that is not a number, Malformed for a body that is not the expected document.
         """
         changed = _CHANGED.search(message)
         if changed is None:
@@ -137,7 +148,13 @@ class PageParser:
             self.int_cursor = True
             self._options.clear()
             return infer
-        if path == inside[: len(path)] or (self.cursor and path == self.cursor[: len(path)]):
+        if self.total and path == self.total:
+            raise SourceError(
+                f"total_path {'.'.join(self.total)!r} holds a JSON {got}, not a number",
+                hint="point total_path at the API's count of matching records, or remove it",
+            )
+        envelope = [inside, self.cursor, self.total]
+        if any(p and path == p[: len(path)] for p in envelope):
             raise Malformed(f"{'.'.join(path) or 'the body'} is a JSON {got}")
         if infer:
             return False  # a mixed-type field outside the contract: re-read ignoring it

@@ -10,12 +10,11 @@ from typing import Any
 
 import pyarrow as pa
 
-from weir.errors import SourceError
 from weir.sources.base import Extraction, Position, Source, SourceContext
 from weir.sources.rest.client import make_client, public_url
 from weir.sources.rest.config import CursorPagination, RestConfig
-from weir.sources.rest.fetch import Fetcher, Request
-from weir.sources.rest.paging import first_request, successor
+from weir.sources.rest.fetch import Fetcher
+from weir.sources.rest.paging import Pager, first_request
 from weir.sources.rest.parse import PageParser, shape
 from weir.sources.rest.watermark import (
     check_incremental,
@@ -65,6 +64,7 @@ class RestSource(Source):
             schema,
             config.records_path,
             cursor_path=pager.path if isinstance(pager, CursorPagination) else "",
+            total_path=config.total_path or "",
             hidden=hidden,
         )
         return RestExtraction(
@@ -102,8 +102,7 @@ class RestExtraction(Extraction):
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         config = self.config
-        request: Request | None = first_request(config, self.since)
-        previous = b""
+        pager = Pager(config, first_request(config, self.since), self.warnings)
         with make_client(config) as client:
             fetcher = Fetcher(
                 client,
@@ -113,26 +112,14 @@ class RestExtraction(Extraction):
                 clock=self.clock,
                 notify=self.notify,
             )
-            while request is not None:
-                if config.max_pages is not None and self.pages >= config.max_pages:
-                    self.warnings.append(
-                        f"stopped after max_pages={config.max_pages}; the API may have more pages"
-                    )
-                    return
-                self.pages += 1
+            while (step := pager.take()) is not None:
+                request, self.pages = step
                 page = fetcher.fetch(request, self.pages)
                 where = f"{public_url(page.url)} (page {self.pages})"
-                if page.batch.num_rows and page.body == previous:
-                    raise SourceError(
-                        f"page {self.pages} repeats the previous page",
-                        where=where,
-                        hint="the API seems to ignore the pagination parameter; check pagination",
-                    )
-                previous = page.body
                 batch = self._accept(page.batch, where)
+                pager.took(request, page, where)
                 if batch.num_rows:
                     yield batch
-                request = successor(config, request, page, where)
 
     def _accept(self, raw: pa.RecordBatch, where: str) -> pa.RecordBatch:
         for name in self.parser.extra_fields:
