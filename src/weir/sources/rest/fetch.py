@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from datetime import datetime
+from typing import NoReturn
 
 import httpx
 import pyarrow as pa
@@ -123,7 +124,7 @@ class Fetcher:
             body=body,
         )
 
-    def _refuse(self, response: httpx.Response, where: str) -> None:
+    def _refuse(self, response: httpx.Response, where: str) -> NoReturn:
         """Raise for a 429 or 5xx: a retry after the server's wait, or the end of the read."""
         cause = f"HTTP {response.status_code} {response.reason_phrase}".rstrip()
         delay = None
