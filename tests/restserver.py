@@ -5,8 +5,12 @@ pagination styles the REST source speaks (``none``, ``page``, ``offset``, ``curs
 It filters on an ``updated_since``-style parameter, checks a bearer token when given one, records
 every request it sees, and misbehaves on purpose when told to by a fault plan: a status code
 with any headers (``Retry-After``, ``Location``), a slow answer, a malformed body or a dropped
-connection, per request number or on every request. Usable as a context manager, from pytest
-fixtures (see ``serve`` in test_rest_source.py), end-to-end tests and benchmarks alike::
+connection, per request number, per request (``fault_on``) or on every request. It can also
+play an API that never ends (``endless``: a cursor or link that cycles back, or a fresh one on
+every page), one that skips the records of some pages (``empty_pages``), and report the
+total count of matching records in the body (``total_path``). Usable as a context manager,
+from pytest fixtures (see ``serve`` in test_rest_source.py), end-to-end tests and benchmarks
+alike::
 
     with RestServer(sample_records(100), pagination="cursor", page_size=25) as server:
         ... RestConfig(url=server.url, records_path="data", ...)
@@ -17,7 +21,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,6 +29,7 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 Style = Literal["none", "page", "offset", "cursor", "link"]
+Endless = Literal["cycle", "fresh"]
 
 
 def sample_records(
@@ -116,7 +121,11 @@ class RestServer:
         envelope: Mapping[str, Any] | None = None,
         indent: int | None = None,
         faults: Mapping[int, Fault] | None = None,
+        fault_on: Callable[[Seen], Fault | None] | None = None,
         fault_always: Fault | None = None,
+        endless: Endless | None = None,
+        empty_pages: Collection[int] = (),
+        total_path: str | None = None,
     ):
         self.records = [dict(r) for r in records]
         self.pagination = pagination
@@ -135,7 +144,17 @@ class RestServer:
         self.envelope = dict(envelope or {})
         self.indent = indent
         self.faults: dict[int, Fault] = dict(faults or {})
+        self.fault_on = fault_on
+        """Chooses a fault from the request itself (e.g. every request for page 3)."""
         self.fault_always = fault_always
+        self.endless = endless
+        """Never run out of pages: the records repeat, and the cursor or link after the last
+        page leads back to the start (``cycle``) or on to ever new ones (``fresh``)."""
+        self.empty_pages = set(empty_pages)
+        """Pages (1-based, by position in the data) served without their records, with the
+        cursor, link and total they would have had."""
+        self.total_path = total_path
+        """Where the body says how many records match the query (``meta.total``)."""
         self.requests: list[Seen] = []
         self.errors: list[str] = []
         """Exceptions raised while answering (answered as HTTP 500)."""
@@ -191,7 +210,10 @@ class RestServer:
 
     def answer(self, seen: Seen, number: int) -> tuple[int, dict[str, str], bytes, Fault | None]:
         """Status, headers and body for request ``number`` (1-based), and the fault applied."""
-        fault = self.faults.get(number, self.fault_always)
+        fault = self.faults.get(number)
+        if fault is None and self.fault_on is not None:
+            fault = self.fault_on(seen)
+        fault = fault or self.fault_always
         if fault is not None and (fault.status is not None or fault.drop):
             return fault.status or 0, dict(fault.headers), fault.body or b"", fault
         if (
@@ -206,16 +228,30 @@ class RestServer:
         except ValueError:
             return 400, {}, b'{"error": "bad since value"}', fault
         start, size, style = self._window(seen.query)
-        page = rows[start : start + size]
-        more = start + size < len(rows)
+        page, following = self._page(rows, start, size)
+        if size and start // size + 1 in self.empty_pages:
+            page = []
         body: dict[str, Any] = dict(self.envelope)
         headers: dict[str, str] = {}
+        if self.total_path:
+            _put(body, self.total_path, len(rows))
         if style == "cursor":
-            _put(body, self.cursor_path, _cursor(start + size) if more else None)
-        if style == "link" and more:
-            headers["Link"] = f'<{self._next_link(seen)}>; rel="next"'
+            _put(body, self.cursor_path, _cursor(following) if following is not None else None)
+        if style == "link" and following is not None:
+            headers["Link"] = f'<{self._next_link(seen, following // size + 1)}>; rel="next"'
         payload: Any = page if not self.records_path else _put(body, self.records_path, page)
         return 200, headers, json.dumps(payload, indent=self.indent).encode(), fault
+
+    def _page(
+        self, rows: list[dict[str, Any]], start: int, size: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """The records from ``start`` and the first row of the page after (None: the end)."""
+        if self.endless is None or not rows:
+            following = start + size
+            return rows[start:following], following if following < len(rows) else None
+        page = [rows[(start + i) % len(rows)] for i in range(size)]
+        following = start + size
+        return page, following % len(rows) if self.endless == "cycle" else following
 
     def _filtered(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
         since = query.get(self.since_param)
@@ -240,15 +276,16 @@ class RestServer:
             return (_offset(token) if token else 0), size, style
         return (int(query.get(self.page_param, 1)) - 1) * size, size, style
 
-    def _next_link(self, seen: Seen) -> str:
+    def _next_link(self, seen: Seen, page: int) -> str:
         query = dict(seen.query)
-        query[self.page_param] = str(int(query.get(self.page_param, 1)) + 1)
+        query[self.page_param] = str(page)
         link = f"{self.path}?{urlencode(query)}"
         return link if self.relative_links else self.base + link
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: ThreadingHTTPServer
 
     def do_GET(self) -> None:

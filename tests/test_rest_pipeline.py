@@ -204,3 +204,80 @@ def test_rest_kill_and_rerun_matches_clean_run(tmp_path: Path, point: str) -> No
         assert weir_run(root, fault=point, API_TOKEN=TOKEN).returncode == -signal.SIGKILL
         assert weir_run(root, API_TOKEN=TOKEN).returncode == 0
         assert lake_content(root, "items") == lake_content(clean, "items")
+
+
+def _every_text(root: Path, capsys: pytest.CaptureFixture[str], caplog: Any, *runs: Any) -> str:
+    """Everything weir left for people to read: output, its logs, run records, the state store.
+
+    Not httpx's own INFO log line per request (full URL, query string included), which only
+    an application logging httpx at INFO shows; that is the engine's logging set-up to handle.
+    """
+    out = capsys.readouterr()
+    with sqlite3.connect(root / ".weir/state.db") as con:
+        stored = repr(list(con.execute("SELECT * FROM runs")))
+    records = (root / ".weir/runs.jsonl").read_text()
+    logged = [r.getMessage() for r in caplog.records if r.name.startswith("weir")]
+    return "\n".join([out.out, out.err, *logged, records, stored, *map(repr, runs)])
+
+
+def test_one_retry_layer_max_attempts_3_makes_exactly_3_requests(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Per-request attempts are the only retries: the pipeline does not repeat the read."""
+    page_3 = lambda seen: Fault.error(503) if seen.query.get("page") == "3" else None  # noqa: E731
+    with RestServer(sample_records(35), token=TOKEN, fault_on=page_3) as srv:
+        root = _project(tmp_path / "p", srv.url, max_attempts=3)
+        spec = (root / "pipelines/items.yml").read_text()
+        (root / "pipelines/items.yml").write_text(spec.replace("max_retries: 1", "max_retries: 2"))
+        run = _run(root, capsys)
+        pages = [r.query.get("page") for r in srv.data_requests]
+    assert run["status"] == "failed"
+    assert pages == ["1", "2", "3", "3", "3"]
+    message = run["error_message"]
+    assert "page 3 failed after 3 attempts; last cause: HTTP 503 Service Unavailable" in message
+    assert message.count("after 3 attempts") == 1 and "gave up" not in message
+
+
+def test_a_secret_in_the_url_path_reaches_no_output_log_or_record(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """``url: …/x/${env:API_TOKEN}/items``: the source cannot tell which part of its URL is
+    secret; retry notices, warnings and errors all pass the engine's scrubber."""
+    caplog.set_level(logging.DEBUG)
+    with RestServer(sample_records(35), token=TOKEN, path=f"/x/{TOKEN}/items") as srv:
+        srv.faults = {2: Fault.error(503)}
+        root = _project(tmp_path / "p", srv.base + "/x/${env:API_TOKEN}/items")
+        ok = _run(root, capsys)
+        srv.fault_always = Fault.error(500)
+        failed = _run(root, capsys)
+    assert ok["status"] == "success", ok["error_message"]
+    assert failed["status"] == "failed" and "HTTP 500" in failed["error_message"]
+    assert TOKEN not in _every_text(root, capsys, caplog, ok, failed)
+
+
+def test_an_incomplete_read_is_a_warning_in_the_run_record_or_a_failure(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with RestServer(sample_records(50), token=TOKEN, empty_pages={2}) as srv:
+        lenient = _run(_project(tmp_path / "warn", srv.url, incremental=None), capsys)
+        srv.requests.clear()
+        strict = _run(
+            _project(tmp_path / "fail", srv.url, incremental=None, on_incomplete="fail"), capsys
+        )
+        pages = [r.query.get("page") for r in srv.data_requests]
+    assert lenient["status"] == "success" and lenient["rows_extracted"] == 40
+    assert [w for w in lenient["warnings"] if "page 2 came back empty" in w]
+    assert strict["status"] == "failed"
+    assert "the read looks incomplete: page 2 came back empty" in strict["error_message"]
+    assert pages == ["1", "2", "3"] * 2  # a gap may be passing: the pipeline reads once more
+
+
+def test_max_pages_fails_the_run_and_commits_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], server: RestServer
+) -> None:
+    root = _project(tmp_path / "p", server.url, max_pages=2)
+    run = _run(root, capsys)
+    assert run["status"] == "failed" and run["rows_loaded"] == 0
+    assert "kept paginating past max_pages=2" in run["error_message"]
+    assert len(server.data_requests) == 2  # not retried: asking again paginates the same way
+    assert _versions(root) == {}

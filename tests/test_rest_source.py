@@ -1,4 +1,8 @@
-"""REST source against a real local HTTP server: pagination, incremental, retries, secrets."""
+"""REST source against a real local HTTP server: pagination, incremental, retries, secrets.
+
+Back-off sleeps and retry notices are recorded, not slept or logged (``sleeps``, ``notices``);
+the clock that HTTP-date ``Retry-After`` values are measured from is fixed (``NOW``).
+"""
 
 from __future__ import annotations
 
@@ -27,6 +31,9 @@ SCHEMA = pa.schema(
     ]
 )
 TOKEN = "s3cr3t-t0ken-value"
+NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
+EMPTY = Fault(status=200, body=b'{"data": []}')
+"""A page without records (and without a next cursor): a glitch, or the end."""
 
 Serve = Callable[..., RestServer]
 Make = Callable[..., RestSource]
@@ -55,17 +62,34 @@ def sleeps() -> list[float]:
 
 
 @pytest.fixture
-def make(tmp_path: Any, sleeps: list[float]) -> Make:
-    """A RestSource for a server (or URL) whose back-off sleeps are recorded, not slept."""
+def notices() -> list[str]:
+    return []
+
+
+@pytest.fixture
+def make(tmp_path: Any, sleeps: list[float], notices: list[str]) -> Make:
+    """A RestSource for a server (or URL) whose back-off sleeps are recorded, not slept, and
+    whose notices are collected."""
 
     def build(target: RestServer | str, **config: Any) -> RestSource:
         url = target.url if isinstance(target, RestServer) else target
-        context = SourceContext(pipeline="p", project_dir=str(tmp_path), run_id="r1")
+        context = SourceContext(
+            pipeline="p", project_dir=str(tmp_path), run_id="r1", notify=notices.append
+        )
         source = RestSource(RestConfig.model_validate({"url": url, **config}), context)
         source.sleep = sleeps.append
+        source.clock = lambda: NOW
         return source
 
     return build
+
+
+def assert_backoff(sleeps: list[float], base: float = 2.0, cap: float = 300.0) -> None:
+    """Each wait is ``base × 2ⁿ`` plus up to ``base`` of jitter, and at most ``cap``."""
+    assert sleeps, "no back-off happened"
+    for n, wait in enumerate(sleeps):
+        low = min(base * 2**n, cap)
+        assert low <= wait <= min(low + base, cap), (n, wait, sleeps)
 
 
 def run(
@@ -172,13 +196,161 @@ def test_page_repeating_forever_is_an_error(serve: Serve, make: Make) -> None:
     assert len(server.data_requests) == 2
 
 
-def test_max_pages_stops_with_a_warning(serve: Serve, make: Make) -> None:
+def test_max_pages_has_a_default() -> None:
+    assert RestConfig(url="https://api.example.com/items").max_pages == 10_000
+
+
+def test_paginating_past_max_pages_is_an_error_not_a_truncation(serve: Serve, make: Make) -> None:
     server = serve(pagination="page")
-    table, extraction = run(
-        make(server, records_path="data", pagination="page", page_size=10, max_pages=2)
+    source = make(server, records_path="data", pagination="page", page_size=10, max_pages=2)
+    with pytest.raises(SourceError) as caught:
+        run(source)
+    assert not isinstance(caught.value, TransientSourceError)
+    assert "kept paginating past max_pages=2: page 2 points to a next page" in str(caught.value)
+    assert "raise max_pages" in str(caught.value)
+    assert len(server.data_requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("style", "pagination", "pages"),
+    [("page", "page", 4), ("cursor", {"style": "cursor", "path": "meta.next_cursor"}, 3)],
+)
+def test_a_read_that_ends_within_max_pages_succeeds(
+    serve: Serve, make: Make, style: str, pagination: Any, pages: int
+) -> None:
+    server = serve(pagination=style)
+    source = make(server, records_path="data", pagination=pagination, page_size=10, max_pages=pages)
+    table, extraction = run(source)
+    assert table.num_rows == 25 and extraction.warnings == []
+    assert len(server.data_requests) == pages
+
+
+CURSOR = {"style": "cursor", "path": "meta.next_cursor"}
+
+
+@pytest.mark.parametrize(("style", "pagination"), [("cursor", CURSOR), ("link", "link")])
+def test_a_cursor_or_link_cycle_is_an_error_naming_the_pages(
+    serve: Serve, make: Make, style: str, pagination: Any
+) -> None:
+    # 20 records, 10 a page: page 1 → a, a → b, b → a again (each page a different body)
+    server = serve(sample_records(20), pagination=style, endless="cycle")
+    source = make(server, records_path="data", pagination=pagination, page_size=10)
+    with pytest.raises(SourceError, match="the page after page 3 is page 2 again") as caught:
+        run(source)
+    assert not isinstance(caught.value, TransientSourceError)
+    assert len(server.data_requests) == 3
+    assert "meta.next_cursor" not in str(caught.value) and "?" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("style", "pagination"), [("cursor", CURSOR), ("link", "link"), ("page", "page")]
+)
+def test_a_fresh_cursor_every_page_runs_into_max_pages(
+    serve: Serve, make: Make, style: str, pagination: Any
+) -> None:
+    server = serve(pagination=style, endless="fresh")
+    source = make(server, records_path="data", pagination=pagination, page_size=10, max_pages=30)
+    with pytest.raises(SourceError, match="past max_pages=30"):
+        run(source)
+    assert len(server.data_requests) == 30
+
+
+# -- incomplete reads ----------------------------------------------------------------------------
+
+
+def test_an_empty_page_in_the_middle_of_a_page_read_warns(serve: Serve, make: Make) -> None:
+    server = serve(sample_records(50), pagination="page", empty_pages={2})
+    table, extraction = run(make(server, records_path="data", pagination="page", page_size=10))
+    assert table.num_rows == 40  # page 2's records were never served
+    assert len(extraction.warnings) == 1
+    assert (
+        "page 2 came back empty after a full page, but page 3 holds 10 records"
+        in (extraction.warnings[0])
     )
+    assert "on_incomplete: fail" in extraction.warnings[0]
+    # 1, 2 (empty), 3 (the check), 4, 5, 6 (empty), 7 (the check: the real end)
+    assert [r.query["page"] for r in server.data_requests] == [str(n) for n in range(1, 8)]
+
+
+def test_an_empty_page_in_the_middle_fails_in_strict_mode(serve: Serve, make: Make) -> None:
+    server = serve(sample_records(50), pagination="page", empty_pages={2})
+    source = make(
+        server, records_path="data", pagination="page", page_size=10, on_incomplete="fail"
+    )
+    with pytest.raises(TransientSourceError, match="read looks incomplete: page 2") as caught:
+        run(source)
+    assert caught.value.retried is False  # asking again may well read it whole: the pipeline may
+    assert len(server.data_requests) == 3
+
+
+def test_data_ending_on_a_page_boundary_is_no_gap(serve: Serve, make: Make) -> None:
+    server = serve(sample_records(30), pagination="page")
+    table, extraction = run(make(server, records_path="data", pagination="page", page_size=10))
+    assert table.num_rows == 30 and extraction.warnings == []
+    assert len(server.data_requests) == 5  # 3 full, 1 empty, 1 to make sure it is the end
+
+
+@pytest.mark.parametrize(
+    ("style", "pagination"), [("offset", "offset"), ("cursor", CURSOR), ("link", "link")]
+)
+def test_a_passing_empty_page_is_asked_again_and_nothing_is_lost(
+    serve: Serve, make: Make, style: str, pagination: Any
+) -> None:
+    server = serve(sample_records(30), pagination=style, faults={2: EMPTY})
+    table, extraction = run(make(server, records_path="data", pagination=pagination, page_size=10))
+    assert table.column("id").to_pylist() == list(range(1, 31))
+    assert server.data_requests[1].query == server.data_requests[2].query
+    assert len(extraction.warnings) == 1
+    assert (
+        "page 2 came back empty after a full page; asked again, it held 10 records"
+        in (extraction.warnings[0])
+    )
+
+
+def test_an_empty_page_pointing_to_a_next_page_is_followed_with_a_warning(
+    serve: Serve, make: Make
+) -> None:
+    server = serve(sample_records(30), pagination="cursor", empty_pages={2})
+    table, extraction = run(make(server, records_path="data", pagination=CURSOR, page_size=10))
     assert table.num_rows == 20
-    assert extraction.warnings == ["stopped after max_pages=2; the API may have more pages"]
+    assert len(extraction.warnings) == 1
+    assert "page 2 came back empty but pointed to a next page" in extraction.warnings[0]
+
+
+@pytest.mark.parametrize(("style", "pagination"), [("cursor", CURSOR), ("page", "page")])
+def test_total_path_finds_records_the_read_missed(
+    serve: Serve, make: Make, style: str, pagination: Any
+) -> None:
+    server = serve(sample_records(30), pagination=style, empty_pages={2}, total_path="meta.total")
+    config = {"records_path": "data", "pagination": pagination, "page_size": 10}
+    source = make(server, **config, total_path="meta.total", on_incomplete="fail")
+    with pytest.raises(TransientSourceError, match="read looks incomplete"):
+        run(source)
+    table, extraction = run(make(server, **config, total_path="meta.total"))
+    assert table.num_rows == 20
+    assert any(
+        "the API reported 30 records at total_path 'meta.total', but the read ended after 20" in w
+        for w in extraction.warnings
+    )
+
+
+def test_total_path_matching_the_read_is_quiet_and_a_missing_one_warns(
+    serve: Serve, make: Make
+) -> None:
+    server = serve(pagination="page", total_path="meta.total")
+    config = {"records_path": "data", "pagination": "page", "page_size": 10}
+    table, extraction = run(make(server, **config, total_path="meta.total"))
+    assert table.num_rows == 25 and extraction.warnings == []
+    _, extraction = run(make(server, **config, total_path="meta.count"))
+    assert len(extraction.warnings) == 1
+    assert "no page had a number at total_path 'meta.count'" in extraction.warnings[0]
+
+
+def test_a_total_that_is_not_a_number_is_a_source_error(serve: Serve, make: Make) -> None:
+    server = serve(pagination="none", envelope={"meta": {"total": "many"}})
+    with pytest.raises(SourceError, match=r"total_path 'meta\.total' holds a JSON string"):
+        run(make(server, records_path="data", total_path="meta.total"))
+    assert len(server.requests) == 1
 
 
 # -- incremental ---------------------------------------------------------------------------------
@@ -245,7 +417,11 @@ def test_incremental_field_typed_as_string_in_the_contract(serve: Serve, make: M
 
 
 def test_auth_header_reaches_the_server_and_never_the_query_logs_or_errors(
-    serve: Serve, make: Make, caplog: pytest.LogCaptureFixture, sleeps: list[float]
+    serve: Serve,
+    make: Make,
+    caplog: pytest.LogCaptureFixture,
+    sleeps: list[float],
+    notices: list[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server = serve(pagination="page", token=TOKEN, faults={2: Fault.error(503)})
@@ -260,16 +436,20 @@ def test_auth_header_reaches_the_server_and_never_the_query_logs_or_errors(
     )
     table, _ = run(source)
     assert table.num_rows == 25
-    assert sleeps == [2.0]
+    assert_backoff(sleeps)
     assert all(r.headers["authorization"] == f"Bearer {TOKEN}" for r in server.data_requests)
     assert all(TOKEN not in r.raw_query for r in server.requests)
     assert TOKEN not in repr(source.config)
-    assert any("retrying" in r.getMessage() for r in caplog.records)
-    assert all(TOKEN not in r.getMessage() for r in caplog.records)
+    assert len(notices) == 1 and "retrying" in notices[0]
+    assert all(TOKEN not in text for text in [*notices, caplog.text])
 
 
 def test_wrong_credentials_are_a_source_error_without_the_secret(
-    serve: Serve, make: Make, caplog: pytest.LogCaptureFixture, sleeps: list[float]
+    serve: Serve,
+    make: Make,
+    caplog: pytest.LogCaptureFixture,
+    sleeps: list[float],
+    notices: list[str],
 ) -> None:
     caplog.set_level(logging.DEBUG)
     server = serve(pagination="none", token="the-right-one")
@@ -282,8 +462,8 @@ def test_wrong_credentials_are_a_source_error_without_the_secret(
     assert server.url in text
     assert "q=x" not in text
     assert TOKEN not in text
-    assert all(TOKEN not in r.getMessage() for r in caplog.records)
-    assert sleeps == []
+    assert TOKEN not in caplog.text
+    assert sleeps == [] and notices == []
     assert len(server.requests) == 1
 
 
@@ -311,51 +491,133 @@ def test_429_waits_exactly_retry_after(serve: Serve, make: Make, sleeps: list[fl
 
 
 def test_429_retry_after_as_http_date(serve: Serve, make: Make, sleeps: list[float]) -> None:
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    when = format_datetime(NOW + timedelta(seconds=30), usegmt=True)
     server = serve(pagination="none", faults={1: Fault.rate_limit(when)})
     run(make(server, records_path="data"))
-    assert len(sleeps) == 1
-    assert 27 <= sleeps[0] <= 30
+    assert sleeps == [30.0]
 
 
-def test_5xx_then_success_backs_off_2_4_8(serve: Serve, make: Make, sleeps: list[float]) -> None:
+def test_503_with_retry_after_waits_it(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    busy = Fault(status=503, headers={"Retry-After": "12"}, body=b"{}")
+    server = serve(pagination="none", faults={1: busy})
+    assert run(make(server, records_path="data"))[0].num_rows == 25
+    assert sleeps == [12.0]
+
+
+def test_retry_after_longer_than_max_wait_fails_at_once_as_transient(
+    serve: Serve, make: Make, sleeps: list[float], notices: list[str]
+) -> None:
+    server = serve(pagination="page", faults={2: Fault.rate_limit("86400")})
+    with pytest.raises(TransientSourceError) as caught:
+        run(make(server, records_path="data", pagination="page", page_size=10))
+    assert sleeps == [] and notices == []
+    assert len(server.data_requests) == 2
+    assert caught.value.retried is True  # the server said when to come back: not in this run
+    assert caught.value.message == (
+        "HTTP 429 Too Many Requests: the server asks to wait 86400s before the next request "
+        "(Retry-After), longer than max_wait_seconds (300s); not waiting"
+    )
+    assert caught.value.where == f"{server.url} (page 2)"
+
+
+def test_max_wait_seconds_caps_retry_after_and_backoff(
+    serve: Serve, make: Make, sleeps: list[float]
+) -> None:
+    server = serve(pagination="none", faults={1: Fault.rate_limit("15")})
+    assert run(make(server, records_path="data", max_wait_seconds=15))[0].num_rows == 25
+    with pytest.raises(TransientSourceError, match=r"wait 16s .* max_wait_seconds \(15s\)"):
+        run(make(serve(pagination="none", faults={1: Fault.rate_limit("16")}), max_wait_seconds=15))
+    assert sleeps == [15.0]
+    sleeps.clear()
+    server = serve(pagination="none", fault_always=Fault.error(503))
+    with pytest.raises(TransientSourceError):
+        run(make(server, records_path="data", backoff_seconds=10, max_wait_seconds=15))
+    assert_backoff(sleeps, base=10, cap=15)
+    assert sleeps[1:] == [15.0, 15.0]
+
+
+def test_5xx_then_success_backs_off_exponentially(
+    serve: Serve, make: Make, sleeps: list[float]
+) -> None:
     faults = {1: Fault.error(503), 2: Fault.error(502), 3: Fault.error(500)}
     server = serve(pagination="none", faults=faults)
     table, _ = run(make(server, records_path="data"))
-    assert sleeps == [2.0, 4.0, 8.0]
+    assert len(sleeps) == 3
+    assert_backoff(sleeps)  # 2-4 s, 4-6 s, 8-10 s
     assert table.num_rows == 25
 
 
-def test_5xx_forever_is_transient_after_max_attempts(
-    serve: Serve, make: Make, sleeps: list[float]
-) -> None:
+def test_backoff_is_jittered(serve: Serve, make: Make, sleeps: list[float]) -> None:
     server = serve(pagination="none", fault_always=Fault.error(503))
+    with pytest.raises(TransientSourceError):
+        run(make(server, records_path="data", max_attempts=20, backoff_seconds=1))
+    assert len(sleeps) == 19
+    assert_backoff(sleeps, base=1)
+    exact = [min(2.0**n, 300.0) for n in range(19)]
+    assert sum(w != e for w, e in zip(sleeps, exact, strict=True)) >= 5  # not the bare curve
+
+
+def test_5xx_forever_is_transient_after_max_attempts_and_says_so_once(
+    serve: Serve, make: Make, sleeps: list[float], notices: list[str]
+) -> None:
+    server = serve(pagination="none", fault_always=Fault.error(503), path="/x/items")
     with pytest.raises(TransientSourceError) as caught:
-        run(make(server, records_path="data"))
-    assert sleeps == [2.0, 4.0, 8.0]
+        run(make(server, records_path="data", params={"q": "private"}))
+    assert len(sleeps) == 3
+    assert_backoff(sleeps)
     assert len(server.requests) == 4
-    assert "4 attempts" in str(caught.value)
-    assert "HTTP 503" in str(caught.value)
+    assert caught.value.retried is True  # the pipeline does not ask again
+    assert caught.value.message == (
+        "page 1 failed after 4 attempts; last cause: HTTP 503 Service Unavailable"
+    )
+    assert len(notices) == 3
+    assert notices[0].startswith(f"{server.url} (page 1): HTTP 503 Service Unavailable; ")
+    assert [n.split("; ")[1].split(",")[0] for n in notices] == [
+        "attempt 1 of 4",
+        "attempt 2 of 4",
+        "attempt 3 of 4",
+    ]
+    assert all("private" not in text for text in [*notices, str(caught.value)])
+
+
+def test_retry_notices_go_to_notify_not_to_logging(
+    serve: Serve, make: Make, notices: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = serve(pagination="none", faults={1: Fault.error(502)})
+    run(make(server, records_path="data"))
+    assert len(notices) == 1 and "HTTP 502 Bad Gateway; attempt 1 of 4, retrying in" in notices[0]
+    assert [r for r in caplog.records if r.name.startswith("weir")] == []
+
+
+def test_one_attempt_means_no_retry(serve: Serve, make: Make, sleeps: list[float]) -> None:
+    server = serve(pagination="none", fault_always=Fault.error(500))
+    with pytest.raises(TransientSourceError, match="failed after 1 attempt; last cause: HTTP 500"):
+        run(make(server, records_path="data", max_attempts=1))
+    assert sleeps == [] and len(server.requests) == 1
 
 
 def test_custom_attempts_and_backoff(serve: Serve, make: Make, sleeps: list[float]) -> None:
     server = serve(pagination="none", fault_always=Fault.rate_limit(None))
     with pytest.raises(TransientSourceError, match="429"):
         run(make(server, records_path="data", max_attempts=3, backoff_seconds=0.5))
-    assert sleeps == [0.5, 1.0]
+    assert len(sleeps) == 2
+    assert_backoff(sleeps, base=0.5)
 
 
 def test_timeouts_are_retried(serve: Serve, make: Make, sleeps: list[float]) -> None:
     server = serve(pagination="none", faults={1: Fault.slow(2.0)})
     table, _ = run(make(server, records_path="data", timeout_seconds=0.1))
-    assert sleeps == [2.0]
+    assert len(sleeps) == 1
+    assert_backoff(sleeps)
     assert table.num_rows == 25
 
 
 def test_dropped_connections_are_retried(serve: Serve, make: Make, sleeps: list[float]) -> None:
     server = serve(pagination="none", faults={1: Fault.disconnect()})
     table, _ = run(make(server, records_path="data"))
-    assert sleeps == [2.0]
+    assert len(sleeps) == 1
+    assert_backoff(sleeps)
     assert table.num_rows == 25
 
 
@@ -364,7 +626,8 @@ def test_connection_refused_is_transient(make: Make, sleeps: list[float]) -> Non
         url = server.url
     with pytest.raises(TransientSourceError, match="connection failed"):
         run(make(url, max_attempts=2))
-    assert sleeps == [2.0]
+    assert len(sleeps) == 1
+    assert_backoff(sleeps)
 
 
 def test_malformed_page_is_retried_then_succeeds(
@@ -374,7 +637,8 @@ def test_malformed_page_is_retried_then_succeeds(
         pagination="page", faults={2: Fault.malformed(), 3: Fault.malformed(b"<html>busy</html>")}
     )
     table, _ = run(make(server, records_path="data", pagination="page", page_size=10))
-    assert sleeps == [2.0, 4.0]
+    assert len(sleeps) == 2
+    assert_backoff(sleeps)
     assert table.column("id").to_pylist() == list(range(1, 26))
 
 
@@ -391,7 +655,8 @@ def test_persistently_malformed_page_is_a_source_error(
     assert "page 1 is malformed" in str(caught.value)
     assert server.url in str(caught.value)
     assert "q=x" not in str(caught.value)
-    assert sleeps == [2.0, 4.0, 8.0]
+    assert len(sleeps) == 3
+    assert_backoff(sleeps)
 
 
 def test_404_is_not_retried(serve: Serve, make: Make, sleeps: list[float]) -> None:
@@ -509,6 +774,15 @@ def test_registry_and_probe(make: Make) -> None:
         ({"page_size": 10, "pagination": "page", "params": {"per_page": 5}}, "set twice"),
         ({"incremental": {"param": "since", "field": "t", "format": "epoch"}}, "format"),
         ({"timeout": 3}, "extra"),
+        ({"total_path": "meta.total"}, "total_path needs records_path"),
+        ({"records_path": "data", "total_path": "data.n"}, "must not contain one another"),
+        (
+            {"records_path": "data", "total_path": "meta", "pagination": CURSOR},
+            "total_path and pagination.path must not contain one another",
+        ),
+        ({"on_incomplete": "ignore"}, "on_incomplete"),
+        ({"max_pages": None}, "max_pages"),
+        ({"max_wait_seconds": -1}, "max_wait_seconds"),
     ],
 )
 def test_config_is_validated(config: dict[str, Any], message: str) -> None:

@@ -10,7 +10,7 @@ never persists anything itself.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -20,6 +20,10 @@ from weir.spec.base import Strict
 
 Position = Mapping[str, Any]
 """JSON-serialisable; what the source needs to continue where the last commit ended."""
+
+
+def _silent(message: str) -> None:
+    """The default :attr:`SourceContext.notify`: notices go nowhere."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class SourceContext:
     """Source-side names of the contract's natural key columns."""
     pii: tuple[str, ...] = ()
     """Source-side names of PII columns: their values must never reach a message or log."""
+    notify: Callable[[str], None] = field(default=_silent, compare=False)
+    """Where the source reports what it is doing while it reads (a retry and its wait). The
+    engine shows these notices, scrubbed of secrets; a source never logs by itself. Notices
+    are not warnings: what the run record must keep goes in :attr:`Extraction.warnings`."""
 
 
 @dataclass
