@@ -330,6 +330,7 @@ class PipelineRun(NodeRun):
             run_id=self.run_id,
             keys=tuple(source_names[k] for k in self.pipeline.keys if k in source_names),
             pii=tuple(source_names[c] for c in contract.pii_columns),
+            notify=self.progress,  # scrubbed (run/node.py)
         )
         return self.pipeline.source_kind(self.pipeline.source_config, context)
 
