@@ -192,17 +192,22 @@ def _table_rule(q: Quality, name: str) -> TableRule | RowRule:
     return RowRule(name, q.severity, _COLUMN_RULES[q.rule](col, q), (col,))
 
 
-def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
+def compile_checks(
+    contract: Contract, keys: Sequence[str], required: Sequence[str] = ()
+) -> CompiledChecks:
     """All rules of ``contract`` (+ implicit ones) as SQL over silver column names.
 
-    Implicit rules: natural-key columns must not be null (error), and ``required`` columns
-    must not be null (error) — a row without its key cannot be merged, and a contract's
+    Implicit rules: natural-key columns must not be null (error), ``required`` columns of
+    the contract must not be null (error), nor the silver columns the load needs, named in
+    ``required`` (an scd2 ``valid_from``, which may be a derived column) — a row without its
+    key cannot be merged, a version without its start would be broken, and a contract's
     ``required`` is a promise to consumers.
     """
     rules: list[RowRule | TableRule] = []
     add = rules.append
+    names = {prop.name for prop in contract.columns}
     for prop in contract.columns:
-        if prop.required or prop.name in keys:
+        if prop.required or prop.name in keys or prop.name in required:
             add(RowRule(f"{prop.name}.required", "error", _not_null(prop.name, _NN), (prop.name,)))
         for q in prop.quality:
             name = q.name or f"{prop.name}.{q.rule}"
@@ -210,6 +215,9 @@ def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
                 add(_table_rule(q.model_copy(update={"column": prop.name}), name))
             else:
                 add(RowRule(name, q.severity, _COLUMN_RULES[q.rule](prop.name, q), (prop.name,)))
+    for name in dict.fromkeys(required):
+        if name not in names:
+            add(RowRule(f"{name}.required", "error", _not_null(name, _NN), (name,)))
     for q in contract.table.quality:
         cols = q.columns or ([q.column] if q.column else [])
         add(

@@ -33,6 +33,7 @@ from weir.errors import (
     TransientSourceError,
     WeirError,
 )
+from weir.lake import scd2
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
 from weir.observe.record import Status
@@ -340,11 +341,12 @@ class PipelineRun(NodeRun):
             if tables.quarantine.applied(self.app_id) < batch:
                 tables.quarantine.write(rows, commit, evolve=True)
         record.stage = "silver"
-        written, superseded = self._load_silver(plan, batch, commit, valid)
-        if valid + quarantined != total or written + superseded != valid:
+        written, superseded, late = self._load_silver(plan, batch, commit, valid)
+        # late: scd2 rows that reached the load but opened no version (counted, warned)
+        if valid + quarantined != total or written + late + superseded != valid:
             raise ReconciliationError(
-                f"batch {batch}: {total} rows in, {valid} valid ({written} written, {superseded} "
-                f"superseded) and {quarantined} quarantined — the counts do not add up",
+                f"batch {batch}: {total} rows in, {valid} valid ({written} written, {late} late, "
+                f"{superseded} superseded) and {quarantined} quarantined — the counts do not add up",
                 hint="this is a bug in weir; the batch is still in bronze and nothing was lost",
             )
         record.rows_transformed += total
@@ -357,8 +359,9 @@ class PipelineRun(NodeRun):
 
     def _load_silver(
         self, plan: SilverSql, batch: int, commit: Commit, valid: int
-    ) -> tuple[int, int]:
-        """Stream the valid, de-duplicated rows into silver; (rows written, rows superseded)."""
+    ) -> tuple[int, int, int]:
+        """Stream the valid, de-duplicated rows into silver; (rows written, rows superseded,
+        rows late: scd2 changes older than their key's current version, which open none)."""
         spec, con, silver = self.pipeline.spec, self.con, self.tables.silver
         keys = self.pipeline.keys
         superseded = 0
@@ -369,7 +372,7 @@ class PipelineRun(NodeRun):
             ).fetchall()
             superseded = valid - int(n_keys)
         if silver.applied(self.app_id) >= batch:
-            return valid - superseded, superseded
+            return valid - superseded, superseded, 0
         partitions = {
             p: [
                 r[0]
@@ -394,6 +397,8 @@ class PipelineRun(NodeRun):
             order_by=spec.transform.dedupe_order_by,
             scd2=spec.load.scd2,
             evolve=True,
+            # quarantined rows: in the batch though not loaded, so not deleted upstream
+            held=plan.quarantine() if spec.load.strategy == "scd2" else None,
         )
         try:
             metrics = load(silver, counter.reader(), commit, load_spec, con, partitions=partitions)
@@ -405,11 +410,18 @@ class PipelineRun(NodeRun):
             "num_target_rows_inserted",
             "num_target_rows_updated",
             "num_target_rows_deleted",
+            "num_source_rows_late",
+            "num_hard_deletes",
+            "num_hard_deletes_late",
+            "hard_deletes_at",
         )
         self.record.load_metrics.append(
             {"batch": batch, **{k: metrics[k] for k in keep if k in metrics}}
         )
-        return counter.rows, superseded
+        pii = frozenset(self.pipeline.contract.pii_columns)
+        self.record.warnings += [f"batch {batch}: {w}" for w in scd2.warnings(metrics, pii)]
+        late = int(metrics.get("num_source_rows_late", 0))
+        return counter.rows - late, superseded, late
 
     def _checks(self, plan: SilverSql, batch: int) -> tuple[int, int]:
         """Evaluate every rule's outcome in one aggregate; returns (rows, error rows)."""

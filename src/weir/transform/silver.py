@@ -29,7 +29,10 @@ class SilverSql:
     def plan(cls, pipeline: Pipeline, bronze: pa.Schema) -> SilverSql:
         known = {c.source_name for c in pipeline.contract.columns} | set(META)
         extra = tuple(f.name for f in bronze if f.name not in known)
-        return cls(pipeline, compile_checks(pipeline.contract, pipeline.keys), extra)
+        # a version needs its start: rows without one go to quarantine, never into silver
+        scd2 = pipeline.spec.load.scd2
+        required = [scd2.valid_from] if scd2 is not None and scd2.valid_from else []
+        return cls(pipeline, compile_checks(pipeline.contract, pipeline.keys, required), extra)
 
     def flagged(self) -> str:
         contract = self.pipeline.contract
