@@ -212,3 +212,18 @@ def test_a_new_source_column_leaves_closed_versions_null(tmp_path: Path) -> None
         (2, d(1), None, False),
         (2, d(2), "IT", True),
     ]
+
+
+def test_a_batch_without_a_dated_row_closes_nothing_and_says_why(tmp_path: Path) -> None:
+    root = _cities(tmp_path / "p")
+    _drop(root, 1, FILES[0])
+    run_ok(root)
+    _drop(root, 2, "2,Rome,r@x.io,\n")  # 2's row is quarantined; 1 is missing, but when?
+    record = run(root)["cities"]
+    assert record.status == "partial" and record.rows_quarantined == 1
+    [warning] = record.warnings
+    assert "1 keys are missing from the batch, which holds no rows to date their deletion," in (
+        warning
+    )
+    assert "(e.g. id=1)" in warning
+    assert _silver(root) == [(1, "Oslo", d(1), None, True), (2, "Rome", d(1), None, True)]

@@ -311,10 +311,15 @@ def warnings(metrics: dict[str, Any], masked: frozenset[str] = frozenset()) -> l
             f"(out of order); they opened no version{key('late')}"
         )
     late_deletes = int(metrics.get("num_hard_deletes_late") or 0)
+    at = metrics.get("hard_deletes_at")
     if late_deletes:
+        why = (
+            f" but their current version is not older than the batch's as-of time ({at});"
+            if at is not None
+            else ", which holds no rows to date their deletion,"
+        )
         out.append(
-            f"{late_deletes} keys are missing from the batch but their current version is not "
-            f"older than the batch's as-of time ({metrics.get('hard_deletes_at')}); they were not "
-            f"closed and stay current{key('late_delete')}"
+            f"{late_deletes} keys are missing from the batch{why} they were not closed and "
+            f"stay current{key('late_delete')}"
         )
     return out
