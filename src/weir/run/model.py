@@ -207,7 +207,7 @@ class ModelRun(NodeRun):
         if self.model.spec.materialized == "snapshot":
             then = "a snapshot's history cannot be rebuilt, so the change applies from this run on"
         else:
-            then = "the table is rebuilt in full"
+            then = "rebuilding the table in full"
         message = f"the definition of model {self.model.name!r} changed ({parts}): {then}"
         self.record.warnings.append(message)
         self.progress(message)
