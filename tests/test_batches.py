@@ -134,3 +134,19 @@ def test_reject_refuses_what_is_not_the_next_pending_batch(
     assert code == 2 and "--reason" in text
     code, text = _run(root, capsys, "batches", "orderz")
     assert code == 2 and "did you mean 'orders'" in text
+
+
+def test_rejecting_a_batch_is_not_an_empty_snapshot_for_scd2_hard_deletes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """scd2 with hard_deletes: close reads each batch as a full snapshot; a rejected batch
+    is no snapshot at all and must close nothing."""
+    load = {"strategy": "scd2", "scd2": {"hard_deletes": "close"}}  # versions dated by run
+    root = _project(tmp_path / "p", load=load)
+    (root / "data/1.csv").write_text(GOOD)
+    assert _run(root, capsys, "run")[0] == 0
+    (root / "data/2.csv").write_text(BAD)
+    assert _run(root, capsys, "run")[0] == 1
+    assert _run(root, capsys, "batches", "reject", "orders", "2", "--reason", "x")[0] == 0
+    current = [r["order_id"] for r in table_rows(root / "lake/silver/orders") if r["is_current"]]
+    assert sorted(current) == [1, 2]

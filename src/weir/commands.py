@@ -269,7 +269,7 @@ def _node_line(r: RunRecord) -> str:
         return f"  ✓ {r.status}: dbt {nodes}{checks} · {r.duration_seconds:.1f}s"
     if not r.changed:
         return (
-            f"  = up to date: sources unchanged since {r.watermark_before or 'the start'}"
+            f"  = up to date: sources and definition unchanged since {r.watermark_before or 'the start'}"
             f"{checks} · {r.duration_seconds:.1f}s"
         )
     return (

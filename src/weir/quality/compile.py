@@ -210,17 +210,22 @@ def _table_rule(q: Quality, name: str) -> TableRule | RowRule:
     return RowRule(name, q.severity, _COLUMN_RULES[q.rule](col, q), (col,), q.rule)
 
 
-def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
+def compile_checks(
+    contract: Contract, keys: Sequence[str], required: Sequence[str] = ()
+) -> CompiledChecks:
     """All rules of ``contract`` (+ implicit ones) as SQL over silver column names.
 
-    Implicit rules: natural-key columns must not be null (error), and ``required`` columns
-    must not be null (error) — a row without its key cannot be merged, and a contract's
+    Implicit rules: natural-key columns must not be null (error), ``required`` columns of
+    the contract must not be null (error), nor the silver columns the load needs, named in
+    ``required`` (an scd2 ``valid_from``, which may be a derived column) — a row without its
+    key cannot be merged, a version without its start would be broken, and a contract's
     ``required`` is a promise to consumers.
     """
     rules: list[RowRule | TableRule] = []
     add = rules.append
+    names = {prop.name for prop in contract.columns}
     for prop in contract.columns:
-        if prop.required or prop.name in keys:
+        if prop.required or prop.name in keys or prop.name in required:
             violation = _not_null(prop.name, _NN)
             add(RowRule(f"{prop.name}.required", "error", violation, (prop.name,), "required"))
         for q in prop.quality:
@@ -232,6 +237,10 @@ def compile_checks(contract: Contract, keys: Sequence[str]) -> CompiledChecks:
             else:
                 violation = _COLUMN_RULES[q.rule](prop.name, q)
                 add(RowRule(name, q.severity, violation, (prop.name,), q.rule))
+    for name in dict.fromkeys(required):
+        if name not in names:
+            violation = _not_null(name, _NN)
+            add(RowRule(f"{name}.required", "error", violation, (name,), "required"))
     for q in contract.table.quality:
         cols = q.columns or ([q.column] if q.column else [])
         add(

@@ -2,8 +2,11 @@
 its materialization needs, commit once with the position, then check the result.
 
 The position committed with the data (app transaction ``weir:model:<name>``) holds the
-source tables' versions and the window column's maximum. A run whose sources are all at the
-versions of the last commit has nothing to do and writes nothing.
+source tables' versions, the window column's maximum and the fingerprint of the model's
+definition (transform/definition.py). A run whose sources are all at the versions of the last
+commit, with the same definition, has nothing to do and writes nothing. A changed definition
+rebuilds the table (a snapshot, whose history cannot be rebuilt, runs: the change applies
+from then on).
 """
 
 from __future__ import annotations
@@ -13,16 +16,17 @@ from datetime import date, datetime
 from typing import Any
 
 import duckdb
+import pyarrow as pa
 
 from weir.engine.duckdb import fetch_table
 from weir.errors import ConfigError, LakeError, QualityError, TransformError
-from weir.lake import materialize
-from weir.lake.strategies import LoadSpec, load
+from weir.lake import materialize, scd2
 from weir.lake.table import Commit, Table
 from weir.quality.compile import CompiledChecks, compile_rules, ident
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec import Model, Project
 from weir.spec.pipeline import Scd2
+from weir.transform import definition as defs
 from weir.transform.modelsql import rewrite
 
 NEW = "__model_result"
@@ -63,7 +67,10 @@ class ModelRun(NodeRun):
         record = self.record
         if self.full_refresh and self.model.spec.materialized == "snapshot":
             record.warnings.append(
-                "--full-refresh does not rebuild snapshots (it would lose history)"
+                f"--full-refresh does not rebuild snapshot {self.model.name!r}: a history "
+                "cannot be recomputed from today's sources. It ran as usual (the result "
+                "compared with the current versions, new columns added); to start its "
+                f"history over, move {self.target.uri} away and run again"
             )
         record.stage = "position"
         batch, position = self.target.position(self.app_id)
@@ -71,16 +78,25 @@ class ModelRun(NodeRun):
         versions = {name: table.version() for name, table in sources.items()}
         record.watermark_before = _describe(position)
         record.watermark_after = record.watermark_before
+        definition = defs.model_fingerprint(self.model, self.project.spec.engine, self.con)
+        changed = (
+            defs.model_changes(position.get("definition"), definition)
+            if position is not None
+            else []
+        )
         up_to_date = (
-            position is not None and position.get("sources") == versions and not self.full_refresh
+            position is not None
+            and position.get("sources") == versions
+            and not changed
+            and not self.full_refresh
         )
         record.stage = "read"
         self._register(sources)
         if up_to_date:
-            self.progress("sources unchanged since the last run; nothing to recompute")
+            self.progress("sources and definition unchanged since the last run; nothing to do")
         else:
             record.stage = "transform"
-            position = self._materialize(batch + 1, position, versions)
+            position = self._materialize(batch + 1, position, versions, definition, changed)
             record.watermark_after = _describe(position)
             record.changed = True
         record.stage = "checks"
@@ -114,15 +130,55 @@ class ModelRun(NodeRun):
 
     # ---------------------------------------------------------------- materialize
     def _materialize(
-        self, batch: int, position: dict[str, Any] | None, versions: dict[str, int | None]
+        self,
+        batch: int,
+        position: dict[str, Any] | None,
+        versions: dict[str, int | None],
+        definition: dict[str, str],
+        changed: list[str],
     ) -> dict[str, Any]:
         spec, con = self.model.spec, self.con
         sql = self._sql()
         window = spec.incremental
         bound: materialize.Bound | None = None
-        rebuild = self.full_refresh or not self.target.exists() or position is None
+        if window is not None and position is not None and not changed:
+            changed = ["columns"] if self._columns_changed(sql) else []
+        if changed:
+            self._announce(changed)
+        rebuild = self.full_refresh or not self.target.exists() or position is None or bool(changed)
         if window is not None and not rebuild and position is not None:
             bound = self._bound(sql, position)
+        self._compute(sql, bound)
+        high = self._high(position, bound)
+        new_position = {
+            "sources": versions,
+            "high": high,
+            # the rows this write recomputed: what its checks answer for (None: all of them)
+            "window": _iso(bound.start) if bound is not None else None,
+            "definition": definition,
+        }
+        commit = Commit(self.app_id, batch, self.run_id, self.record.started_at, new_position)
+        self.record.stage = "gold"
+        if spec.materialized == "snapshot":
+            metrics = self._snapshot(commit, position)
+        else:
+            metrics = self._write(commit, bound)
+        self.record.warnings += scd2.warnings(metrics)
+        metrics.pop("examples", None)
+        if changed:
+            metrics["definition_changed"] = changed
+        self.record.load_metrics.append({"batch": batch, **metrics})
+        self.record.rows_loaded = int(
+            metrics.get("num_target_rows_inserted", 0) + metrics.get("num_target_rows_updated", 0)
+        )
+        self.record.batches.append(batch)
+        con.execute(f"DROP TABLE {NEW}")
+        return new_position
+
+    def _compute(self, sql: str, bound: materialize.Bound | None) -> None:
+        """The result (or the window's part of it) as ``NEW``, its keys and checks verified
+        before anything is written."""
+        spec, con = self.model.spec, self.con
         select = f"SELECT * FROM ({sql}) AS m"
         if bound is not None:
             select += f" WHERE {bound.sql('m')}"
@@ -143,58 +199,134 @@ class ModelRun(NodeRun):
         if spec.checks and spec.materialized != "snapshot":
             # a check that cannot run fails the run before anything is written
             self._scan(compile_rules(spec.checks, self.model.name), NEW, "FALSE")
-        high = self._high(position, bound)
-        new_position = {
-            "sources": versions,
-            "high": high,
-            # the rows this write recomputed: what its checks answer for (None: all of them)
-            "window": _iso(bound.start) if bound is not None else None,
-        }
-        commit = Commit(self.app_id, batch, self.run_id, self.record.started_at, new_position)
-        self.record.stage = "gold"
-        metrics = self._write(commit, bound, rebuild)
-        self.record.load_metrics.append({"batch": batch, **metrics})
-        self.record.rows_loaded = int(
-            metrics.get("num_target_rows_inserted", 0) + metrics.get("num_target_rows_updated", 0)
-        )
-        late = int(metrics.get("num_source_rows_late", 0))
-        if late:
-            self.record.warnings.append(
-                f"{late} rows carry a change older than their key's current version "
-                "(out of order); they opened no version"
-            )
-        self.record.batches.append(batch)
-        con.execute(f"DROP TABLE {NEW}")
-        return new_position
 
-    def _write(
-        self, commit: Commit, bound: materialize.Bound | None, rebuild: bool
-    ) -> dict[str, Any]:
+    def _announce(self, changed: list[str]) -> None:
+        """Say that (and how) the definition changed, and what the run does about it."""
+        parts = ", ".join(
+            "unrecorded: an earlier weir wrote the position" if p == defs.UNRECORDED else p
+            for p in changed
+        )
+        if self.model.spec.materialized == "snapshot":
+            then = "a snapshot's history cannot be rebuilt, so the change applies from this run on"
+        else:
+            then = "rebuilding the table in full"
+        message = f"the definition of model {self.model.name!r} changed ({parts}): {then}"
+        self.record.warnings.append(message)
+        self.progress(message)
+
+    def _write(self, commit: Commit, bound: materialize.Bound | None) -> dict[str, Any]:
         spec, con, target = self.model.spec, self.con, self.target
-        if spec.materialized == "snapshot":
-            assert spec.snapshot is not None
-            snap = spec.snapshot
-            load_spec = LoadSpec(
-                strategy="scd2",
-                keys=spec.unique_key,
-                partition_by=spec.partition_by,
-                scd2=Scd2(
-                    tracked=[snap.updated_at] if snap.updated_at else snap.check_cols,
-                    valid_from=snap.updated_at,
-                    hard_deletes=snap.hard_deletes,
-                ),
-            )
-            reader = con.sql(f"SELECT * FROM {NEW}").to_arrow_reader(65536)
-            return load(target, reader, commit, load_spec, con, partitions={})
-        if rebuild or bound is None:
+        if bound is None:
             return materialize.overwrite(target, con, NEW, commit, partition_by=spec.partition_by)
-        self._same_columns()
         if spec.materialized == "partition-swap":
             return materialize.swap_partitions(
                 target, con, NEW, commit, partition_by=spec.partition_by, bound=bound
             )
         return materialize.merge_window(target, con, NEW, commit, keys=spec.unique_key, bound=bound)
 
+    # ---------------------------------------------------------------- snapshot
+    def _snapshot(self, commit: Commit, position: dict[str, Any] | None) -> dict[str, Any]:
+        """Version the result into the SCD2 table: one MERGE (module lake/scd2.py)."""
+        spec, con, target = self.model.spec, self.con, self.target
+        assert spec.snapshot is not None
+        snap = spec.snapshot
+        settings = Scd2(
+            tracked=[snap.updated_at] if snap.updated_at else snap.check_cols,
+            valid_from=snap.updated_at,
+            hard_deletes=snap.hard_deletes,
+        )
+        self._check_valid_from(snap.updated_at)
+        schema = target.schema()
+        # a table another materialization wrote holds no history: the versions replace it
+        replace = schema is not None and not {"valid_from", "is_current"} <= set(schema.names)
+        evolve = False
+        if schema is not None and not replace:
+            evolve = self._evolve(schema, settings)
+            self._repartition(commit, position)
+        reader = con.sql(f"SELECT * FROM {NEW}").to_arrow_reader(65536)
+        metrics = scd2.apply(
+            target,
+            reader,
+            commit,
+            con,
+            keys=spec.unique_key,
+            settings=settings,
+            partition_by=spec.partition_by,
+            evolve=evolve,
+            replace=replace,
+        )
+        target.mark(commit)
+        return metrics
+
+    def _check_valid_from(self, column: str | None) -> None:
+        """With ``updated_at``, every row needs one: a version cannot start at NULL."""
+        if column is None:
+            return
+        [(nulls,)] = self.con.execute(
+            f"SELECT count(*) FROM {NEW} WHERE {ident(column)} IS NULL"
+        ).fetchall()
+        if nulls:
+            raise QualityError(
+                f"model {self.model.name!r}: {nulls} rows have a NULL {column} "
+                "(snapshot.updated_at), and a version cannot start at an unknown time",
+                where=self.model.config.where(("snapshot", "updated_at")),
+                hint=f"filter those rows out or give them a time (coalesce({column}, …)) "
+                "in the SELECT; nothing was written",
+            )
+
+    def _evolve(self, schema: pa.Schema, settings: Scd2) -> bool:
+        """Compare the result's columns with the snapshot table's: a new column is added
+        (earlier versions hold NULL; a tracked one opens a version for every key), a removed
+        one is an error (a history does not lose columns). True when columns are added."""
+        rel = self.con.sql(f"SELECT * FROM {NEW} LIMIT 0")
+        now = list(rel.columns)
+        held = [c for c in schema.names if c not in scd2.VERSION_COLUMNS]
+        removed = [c for c in held if c not in now]
+        if removed:
+            types = self._table_types()
+            keep = ", ".join(f"CAST(NULL AS {types.get(c, 'VARCHAR')}) AS {c}" for c in removed)
+            raise ConfigError(
+                f"snapshot {self.model.name!r} no longer returns {', '.join(removed)}, which "
+                "its table holds; a snapshot keeps its history, so weir does not drop columns",
+                where=str(self.model.path),
+                hint=f"return the column again, or keep it empty from now on with `{keep}` "
+                "in the SELECT; nothing was written",
+            )
+        added = [c for c in now if c not in schema.names and c not in scd2.VERSION_COLUMNS]
+        if not added:
+            return False
+        tracked = set(scd2.tracked_columns(now, self.model.spec.unique_key, settings))
+        effect = (
+            "they are tracked, so every key opens a new version from this run on"
+            if tracked & set(added)
+            else "they are not tracked, so a key records them when it next opens a version"
+        )
+        note = (
+            f"snapshot {self.model.name!r}: new column(s) {', '.join(added)} added to its "
+            f"table; earlier versions hold NULL in them, and {effect}"
+        )
+        self.record.schema_changes.append(note)
+        self.record.warnings.append(note)
+        return True
+
+    def _table_types(self) -> dict[str, str]:
+        """The snapshot table's columns and their DuckDB types."""
+        rel = self.con.sql(f"SELECT * FROM ({self.target.scan(self.con)}) LIMIT 0")
+        return dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+
+    def _repartition(self, commit: Commit, position: dict[str, Any] | None) -> None:
+        """A changed ``partition_by``: rewrite the history with the new partitioning, in a
+        commit that keeps the last batch's position, before this run's MERGE."""
+        dt = self.target.dt
+        wanted = self.model.spec.partition_by
+        if dt is None or position is None or list(dt.metadata().partition_columns) == wanted:
+            return
+        rows = fetch_table(self.con, f"SELECT * FROM ({self.target.scan(self.con)})")
+        keep = Commit(self.app_id, commit.batch - 1, self.run_id, commit.started_at, position)
+        self.target.write(rows, keep, mode="overwrite", partition_by=wanted, replace_schema=True)
+        self.progress(f"rewrote the history partitioned by ({', '.join(wanted)})")
+
+    # ---------------------------------------------------------------- window
     def _bound(self, sql: str, position: dict[str, Any]) -> materialize.Bound | None:
         window = self.model.spec.incremental
         assert window is not None
@@ -265,16 +397,17 @@ class ModelRun(NodeRun):
                 hint="fix the SELECT (aggregate or de-duplicate), or correct unique_key",
             )
 
-    def _same_columns(self) -> None:
+    def _columns_changed(self, sql: str) -> bool:
+        """The result's columns differ from the table's (a source gained a column under a
+        ``SELECT *``, say): a window cannot be merged, the table is rebuilt."""
         schema = self.target.schema()
-        now = self.con.sql(f"SELECT * FROM {NEW} LIMIT 0").columns
-        if schema is not None and list(schema.names) != list(now):
-            raise ConfigError(
-                f"model {self.model.name!r} now returns columns ({', '.join(now)}) that differ "
-                f"from its table's ({', '.join(schema.names)})",
-                where=str(self.model.path),
-                hint=f"rebuild it: `weir run {self.model.name} --full-refresh`",
-            )
+        if schema is None:
+            return False
+        try:
+            now = self.con.sql(f"SELECT * FROM ({sql}) LIMIT 0").columns
+        except duckdb.Error:
+            return False  # the full computation reports the error, naming the model's file
+        return list(schema.names) != list(now)
 
     # ---------------------------------------------------------------- checks
     def _scan(self, checks: CompiledChecks, relation: str, scope: str) -> tuple[Any, ...]:

@@ -14,6 +14,7 @@ quarantine) with it — which the next run completes. Nothing is lost or doubled
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 import time
@@ -39,6 +40,7 @@ from weir.errors import (
     TransientSourceError,
     WeirError,
 )
+from weir.lake import scd2
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
 from weir.observe.record import Status
@@ -49,7 +51,12 @@ from weir.sources.base import Position, Source, SourceContext
 from weir.spec import Pipeline, Project
 from weir.spec.types import arrow_type, duckdb_type, type_name
 from weir.transform.boundary import Boundary, pii_derived
-from weir.transform.definition import changed_parts, describe, pipeline_definition
+from weir.transform.definition import (
+    changed_parts,
+    describe,
+    engine_settings,
+    pipeline_definition,
+)
 from weir.transform.drift import diff
 from weir.transform.silver import SilverSql
 
@@ -110,8 +117,14 @@ class PipelineRun(NodeRun):
         self.app_id = f"weir:{pipeline.name}"
         self.tables = Tables.of(project, pipeline)
         self.boundary = Boundary.of(pipeline)
-        self.definition = pipeline_definition(pipeline)
         self.full_refresh = full_refresh
+
+    @functools.cached_property
+    def definition(self) -> dict[str, str]:
+        """The fingerprint of this pipeline's definition, as silver commits carry it."""
+        return pipeline_definition(
+            self.pipeline, engine_settings(self.project.spec.engine, self.con)
+        )
 
     def _lineage_tables(self) -> tuple[list[str], list[str]]:
         """OpenLineage inputs and outputs of this pipeline's runs."""
@@ -275,13 +288,17 @@ class PipelineRun(NodeRun):
         else:
             tables.quarantine.write(quarantined, commit)
         record.stage = "silver"
-        con.register("input", rows.schema.empty_table())
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
-        finally:
-            con.unregister("input")
-        self._load_silver(plan, batch, commit, 0)
-        con.execute("DROP TABLE flagged")
+        if tables.silver.exists():
+            # not a load: an empty batch would be an empty snapshot to scd2's hard deletes
+            tables.silver.mark(commit)
+        else:  # the first batch: silver is created, shaped by its strategy, with no rows
+            con.register("input", rows.schema.empty_table())
+            try:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
+            finally:
+                con.unregister("input")
+            self._load_silver(plan, batch, commit, 0)
+            con.execute("DROP TABLE flagged")
         record.rows_quarantined += rows.num_rows
         record.rows_rejected += rows.num_rows
         record.batches.append(batch)
@@ -524,11 +541,12 @@ class PipelineRun(NodeRun):
             if tables.quarantine.applied(self.app_id) < batch:
                 tables.quarantine.write(rows, commit, evolve=True)
         record.stage = "silver"
-        written, superseded = self._load_silver(plan, batch, commit, valid)
-        if valid + quarantined != total or written + superseded != valid:
+        written, superseded, late = self._load_silver(plan, batch, commit, valid)
+        # late: scd2 rows that reached the load but opened no version (counted, warned)
+        if valid + quarantined != total or written + late + superseded != valid:
             raise ReconciliationError(
-                f"batch {batch}: {total} rows in, {valid} valid ({written} written, {superseded} "
-                f"superseded) and {quarantined} quarantined — the counts do not add up",
+                f"batch {batch}: {total} rows in, {valid} valid ({written} written, {late} late, "
+                f"{superseded} superseded) and {quarantined} quarantined — the counts do not add up",
                 hint="this is a bug in weir; the batch is still in bronze and nothing was lost",
             )
         record.rows_transformed += total
@@ -541,8 +559,9 @@ class PipelineRun(NodeRun):
 
     def _load_silver(
         self, plan: SilverSql, batch: int, commit: Commit, valid: int
-    ) -> tuple[int, int]:
-        """Stream the valid, de-duplicated rows into silver; (rows written, rows superseded)."""
+    ) -> tuple[int, int, int]:
+        """Stream the valid, de-duplicated rows into silver; (rows written, rows superseded,
+        rows late: scd2 changes older than their key's current version, which open none)."""
         spec, con, silver = self.pipeline.spec, self.con, self.tables.silver
         keys = self.pipeline.keys
         superseded = 0
@@ -553,7 +572,7 @@ class PipelineRun(NodeRun):
             ).fetchall()
             superseded = valid - int(n_keys)
         if silver.applied(self.app_id) >= batch:
-            return valid - superseded, superseded
+            return valid - superseded, superseded, 0
         partitions = {
             p: [
                 r[0]
@@ -578,6 +597,8 @@ class PipelineRun(NodeRun):
             order_by=spec.transform.dedupe_order_by,
             scd2=spec.load.scd2,
             evolve=True,
+            # quarantined rows: in the batch though not loaded, so not deleted upstream
+            held=plan.quarantine() if spec.load.strategy == "scd2" else None,
         )
         try:
             metrics = load(silver, counter.reader(), commit, load_spec, con, partitions=partitions)
@@ -589,11 +610,18 @@ class PipelineRun(NodeRun):
             "num_target_rows_inserted",
             "num_target_rows_updated",
             "num_target_rows_deleted",
+            "num_source_rows_late",
+            "num_hard_deletes",
+            "num_hard_deletes_late",
+            "hard_deletes_at",
         )
         self.record.load_metrics.append(
             {"batch": batch, **{k: metrics[k] for k in keep if k in metrics}}
         )
-        return counter.rows, superseded
+        pii = frozenset(self.pipeline.contract.pii_columns)
+        self.record.warnings += [f"batch {batch}: {w}" for w in scd2.warnings(metrics, pii)]
+        late = int(metrics.get("num_source_rows_late", 0))
+        return counter.rows - late, superseded, late
 
     def _checks(self, plan: SilverSql, batch: int) -> tuple[int, int]:
         """Evaluate every rule's outcome in one aggregate; returns (rows, error rows)."""

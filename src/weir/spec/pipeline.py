@@ -44,7 +44,8 @@ class Scd2(Strict):
     tracked: list[str] | None = None
     """Columns whose change opens a new version (default: every non-key column)."""
     valid_from: str | None = None
-    """Column holding the change time (default: the run's start time)."""
+    """Column holding the change time (default: the run's start time). It is the table's one
+    time axis: a hard delete is dated on it too (the batch's latest ``valid_from``)."""
     hard_deletes: Literal["ignore", "close"] = "ignore"
     """``close``: a key missing from a batch closes its current row (full snapshots only)."""
 

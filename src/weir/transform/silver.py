@@ -32,7 +32,10 @@ class SilverSql:
 
     @classmethod
     def plan(cls, pipeline: Pipeline, bronze: pa.Schema) -> SilverSql:
-        checks = compile_checks(pipeline.contract, pipeline.keys)
+        # a version needs its start: rows without one go to quarantine, never into silver
+        scd2 = pipeline.spec.load.scd2
+        required = [scd2.valid_from] if scd2 is not None and scd2.valid_from else []
+        checks = compile_checks(pipeline.contract, pipeline.keys, required)
         boundary = Boundary.of(pipeline, checks)
         known = {c.source_name for c in pipeline.contract.columns} | set(META) | boundary.outputs
         extra = tuple(f.name for f in bronze if f.name not in known)
