@@ -17,7 +17,7 @@ from weir.spec.dbt import DbtStepSpec, check_project, resolve_reads
 from weir.spec.model import ModelSpec
 from weir.spec.pipeline import ErrorHandling, PipelineSpec
 from weir.spec.project import ProjectSpec
-from weir.spec.yamlsrc import Document, env_names, load, loads, resolve_env
+from weir.spec.yamlsrc import Document, env_names, load, loads, read_text, resolve_env
 from weir.transform import modelsql
 
 
@@ -319,7 +319,7 @@ def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]
 
 
 def _model_header(path: Path) -> tuple[Document, str]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     header, first_line, sql_text = modelsql.split_header(text)
     sidecar = next(
         (p for p in (path.with_suffix(".yml"), path.with_suffix(".yaml")) if p.exists()), None
