@@ -104,7 +104,8 @@ class NodeRun:
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
-        """This run's DuckDB connection: bounded memory, spilling to .weir/tmp."""
+        """This run's DuckDB connection: bounded memory, spilling to .weir/tmp, reading and
+        writing files only there and in the lake."""
         if self._con is None:
             self._con = self._connect(ordered=False)
         return self._con
@@ -123,6 +124,7 @@ class NodeRun:
             temp_dir=self.project.state_dir / "tmp",
             salt=salt,
             ordered=ordered,
+            allowed_directories=[self.project.lake],
         )
         con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
         return con

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,14 @@ from typing import Any
 from weir import sources
 from weir.errors import ConfigError
 from weir.hints import did_you_mean
+from weir.spec import names, sqlexpr
 from weir.spec.base import Strict, validate
-from weir.spec.contract import Contract, ContractSpec
+from weir.spec.contract import Contract, ContractSpec, Quality
 from weir.spec.dbt import DbtStepSpec, check_project, resolve_reads
 from weir.spec.model import ModelSpec
 from weir.spec.pipeline import ErrorHandling, PipelineSpec
 from weir.spec.project import ProjectSpec
-from weir.spec.yamlsrc import Document, env_names, load, loads, read_text, resolve_env
+from weir.spec.yamlsrc import Document, Loc, env_names, load, loads, read_text, resolve_env
 from weir.transform import modelsql
 
 
@@ -191,6 +191,7 @@ def _load_contracts(root: Path) -> list[Contract]:
     for path in sorted((root / "contracts").glob("*.y*ml")):
         doc = load(path)
         contract = Contract(spec=validate(doc, ContractSpec), path=str(path))
+        _check_conditions(doc, contract)
         if contract.id in found:
             raise ConfigError(
                 f"contract id {contract.id!r} is used twice",
@@ -199,6 +200,28 @@ def _load_contracts(root: Path) -> list[Contract]:
             )
         found[contract.id] = contract
     return list(found.values())
+
+
+def _check_conditions(doc: Document, contract: Contract) -> None:
+    """Row conditions are scalar expressions over the contract's columns (spec/sqlexpr.py)."""
+    columns = [c.name for c in contract.columns]
+    table: Loc = ("schema", 0)
+    for i, prop in enumerate(contract.columns):
+        _check_rules(doc, (*table, "properties", i, "quality"), prop.quality, columns)
+    _check_rules(doc, (*table, "quality"), contract.table.quality, columns)
+
+
+def _check_rules(doc: Document, at: Loc, rules: list[Quality], columns: list[str] | None) -> None:
+    for j, q in enumerate(rules):
+        if q.condition is not None:
+            _check_sql(doc, (*at, j, "condition"), q.condition, columns, "row condition")
+
+
+def _check_sql(doc: Document, loc: Loc, sql: str, columns: list[str] | None, what: str) -> None:
+    try:
+        sqlexpr.scalar(sql, columns)
+    except sqlexpr.SqlRefused as exc:
+        raise ConfigError(f"{what}: {exc.message}", where=doc.where(loc), hint=exc.hint) from None
 
 
 def _pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
@@ -228,16 +251,20 @@ def _pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
 def _check_columns(doc: Document, pipeline: Pipeline) -> None:
     spec = pipeline.spec
     known = set(pipeline.silver_columns)
-    base = {c.name for c in pipeline.contract.columns}
+    base = [c.name for c in pipeline.contract.columns]
+    derived_names: set[str] = set()
     for i, derived in enumerate(spec.transform.derived):
-        if derived.name in base:
+        if derived.name in base or derived.name in derived_names:
             _unknown(
                 doc,
                 ("transform", "derived", i, "name"),
                 derived.name,
                 set(),
-                f"derived column {derived.name!r} clashes with a contract column",
+                f"derived column {derived.name!r} clashes with "
+                + ("a contract column" if derived.name in base else "another derived column"),
             )
+        derived_names.add(derived.name)
+        _check_sql(doc, ("transform", "derived", i, "sql"), derived.sql, base, "derived column")
     refs: list[tuple[tuple[Any, ...], str]] = []
     if spec.transform.dedupe_order_by:
         refs.append((("transform", "dedupe_order_by"), spec.transform.dedupe_order_by))
@@ -286,11 +313,11 @@ def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]
     parsed: dict[str, tuple[Path, Document, ModelSpec, modelsql.ModelSql]] = {}
     for path in sorted((root / "models").glob("*.sql")):
         name = path.stem
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        if not names.NAME.fullmatch(name):
             raise ConfigError(
                 f"model file name {path.name!r} is not a valid model name",
                 where=str(path),
-                hint="use lower_snake_case, e.g. fct_daily_performance.sql",
+                hint=names.NAME_HINT + ", e.g. fct_daily_performance.sql",
             )
         if name in pipelines:
             raise ConfigError(
@@ -306,6 +333,7 @@ def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]
             compile_rules(spec.checks, name)
         except ValueError as exc:
             raise ConfigError(str(exc), where=doc.where(("checks",))) from None
+        _check_rules(doc, ("checks",), spec.checks, None)
         sql = modelsql.parse(sql_text, path)
         modelsql.check_helpers(sql.expression, path)
         parsed[name] = (path, doc, spec, sql)
