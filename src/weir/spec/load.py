@@ -329,11 +329,11 @@ def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]
         spec = validate(doc, ModelSpec)
         from weir.quality.compile import compile_rules  # quality imports spec: not at the top
 
+        _check_rules(doc, ("checks",), spec.checks, None)
         try:
             compile_rules(spec.checks, name)
         except ValueError as exc:
             raise ConfigError(str(exc), where=doc.where(("checks",))) from None
-        _check_rules(doc, ("checks",), spec.checks, None)
         sql = modelsql.parse(sql_text, path)
         modelsql.check_helpers(sql.expression, path)
         parsed[name] = (path, doc, spec, sql)
