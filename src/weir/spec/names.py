@@ -35,13 +35,12 @@ def check_name(value: str, what: str) -> str:
 
 def check_column(value: str) -> str:
     """A silver column name: a valid name that is not one of weir's own columns."""
-    check_name(value, "column")
     if value in RESERVED:
         raise ValueError(
             f"column name {value!r} is one of weir's own columns; rename it (keep the source "
             "name in physicalName)"
         )
-    return value
+    return check_name(value, "column")
 
 
 def check_source_column(value: str) -> str:
