@@ -76,3 +76,8 @@ class RowCounter:
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.source.schema, self._batches())
+
+    def close(self) -> None:
+        """Release the query's result, so the connection takes the next statement even when
+        the writer stopped half-way (DuckDB refuses a query while a result is open)."""
+        self.source.close()
