@@ -99,7 +99,9 @@ def loads(text: str, path: Path, first_line: int = 1) -> Document:
         ) from None
     try:
         node = loader.get_single_node()
-        if node is not None:
+        if node is None:  # an empty file: errors about its missing fields point at its start
+            doc.lines[()] = first_line
+        else:
             doc.data = _Converter(loader, doc).convert(node, (), 0)
     except _Refused as exc:
         raise ConfigError(exc.problem or "", where=f"{path}:{_line(exc)}", hint=exc.hint) from None

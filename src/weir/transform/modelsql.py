@@ -17,7 +17,7 @@ from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from weir.errors import ConfigError
 from weir.spec import sqlexpr
@@ -57,13 +57,20 @@ def split_header(text: str) -> tuple[str | None, int, str]:
 
 def parse(text: str, path: Path) -> ModelSql:
     """Parse one model's SQL; errors name the file and line."""
+    start = f"{path}:{text[: len(text) - len(text.lstrip())].count(chr(10)) + 1}"
     try:
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
     except RecursionError:
         raise ConfigError(
             "the model's SQL is nested too deeply to parse",
-            where=str(path),
+            where=start,
             hint="flatten deeply nested expressions or subqueries, e.g. with CTEs",
+        ) from None
+    except TokenError as exc:
+        raise ConfigError(
+            f"the model's SQL does not parse: {exc}",
+            where=start,
+            hint="look for an unclosed quote or comment",
         ) from None
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
@@ -76,10 +83,11 @@ def parse(text: str, path: Path) -> ModelSql:
             hint="a model is one SELECT in DuckDB's dialect",
         ) from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        odd = statements[1] if len(statements) > 1 else statements[0] if statements else None
         raise ConfigError(
             "a model is exactly one SELECT statement"
             + (f" (found {len(statements)} statements)" if len(statements) != 1 else ""),
-            where=str(path),
+            where=f"{path}:{_line(odd)}" if odd is not None else start,
             hint="put other statements in their own model, or in a dbt step",
         )
     query = statements[0]
