@@ -130,7 +130,7 @@ def missing_files_error(uri: str, missing: list[str]) -> LakeError:
     after = {
         "bronze": "they are lost from bronze, though the source may still hold them",
         "gold": "a full refresh of the model recomputes them",
-    }.get(layer, "a rebuild from bronze brings them back")
+    }.get(layer, "a rebuild from bronze, `weir run --full-refresh PIPELINE`, brings them back")
     return LakeError(
         f"{n} data file{'s' if n > 1 else ''} of {name} that the Delta log references "
         f"{'are' if n > 1 else 'is'} missing from disk: {shown}{more}",
