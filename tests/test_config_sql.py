@@ -243,3 +243,21 @@ def test_the_allowlist_names_duckdb_scalar_functions_only() -> None:
     assert not sqlexpr.FUNCTIONS & sqlexpr.OUTSIDE
     table_functions = {n for n, k in kinds.items() if k & {"table", "table_macro"}}
     assert sqlexpr.FUNCTIONS & table_functions <= {"repeat", "range"}  # also scalar functions
+
+
+def test_row_conditions_see_the_pipelines_derived_columns(
+    project_dir: Callable[..., Path],
+) -> None:
+    """Silver evaluates rules after the derived columns, so a condition may name them; a
+    contract no pipeline uses is checked against its own columns."""
+    contract = _with_condition("cents >= 0", on_column=False)
+    pipe = _derived("CAST(amount * 100 AS BIGINT)", name="cents", type_="int64")
+    load_project(project_dir(pipelines={"orders": pipe}, contracts={"orders": contract}))
+    error = _error(
+        project_dir(pipelines={"orders": orders_pipeline()}, contracts={"orders": contract})
+    )
+    assert "unknown column 'cents'" in error.message
+    unused = _with_condition("centz >= 0", on_column=False)
+    unused["id"] = "unused"
+    root = project_dir(contracts={"orders": ORDERS_CONTRACT, "unused": unused})
+    assert "unknown column 'centz'" in _error(root).message

@@ -137,7 +137,8 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     project_doc = load(root / "weir.yml")
     missing = resolve_env(project_doc, env)
     spec = validate(project_doc, ProjectSpec)
-    contracts = {c.id: c for c in _load_contracts(root)}
+    contract_docs: dict[str, Document] = {}
+    contracts = {c.id: c for c in _load_contracts(root, contract_docs)}
     pipelines: dict[str, Pipeline] = {}
     secret_names: set[str] = set()
     dbt_docs: list[Document] = []
@@ -157,6 +158,7 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
                 hint=f"also in {pipelines[pipeline.name].path}",
             )
         pipelines[pipeline.name] = pipeline
+    _check_all_conditions(contracts, contract_docs, pipelines)
     if missing:
         raise ConfigError(
             "missing environment variables: " + "; ".join(missing),
@@ -186,12 +188,12 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     )
 
 
-def _load_contracts(root: Path) -> list[Contract]:
+def _load_contracts(root: Path, docs: dict[str, Document]) -> list[Contract]:
+    """Every contract in contracts/; ``docs`` receives each one's Document by id."""
     found: dict[str, Contract] = {}
     for path in sorted((root / "contracts").glob("*.y*ml")):
         doc = load(path)
         contract = Contract(spec=validate(doc, ContractSpec), path=str(path))
-        _check_conditions(doc, contract)
         if contract.id in found:
             raise ConfigError(
                 f"contract id {contract.id!r} is used twice",
@@ -199,12 +201,26 @@ def _load_contracts(root: Path) -> list[Contract]:
                 hint=f"also in {found[contract.id].path}",
             )
         found[contract.id] = contract
+        docs[contract.id] = doc
     return list(found.values())
 
 
-def _check_conditions(doc: Document, contract: Contract) -> None:
-    """Row conditions are scalar expressions over the contract's columns (spec/sqlexpr.py)."""
-    columns = [c.name for c in contract.columns]
+def _check_all_conditions(
+    contracts: dict[str, Contract], docs: dict[str, Document], pipelines: dict[str, Pipeline]
+) -> None:
+    """A contract's row conditions see the silver columns of each pipeline that uses it (its
+    columns and the pipeline's derived ones); a contract no pipeline uses, its own columns."""
+    for pipeline in pipelines.values():
+        contract = pipeline.contract
+        _check_conditions(docs[contract.id], contract, pipeline.silver_columns)
+    used = {p.contract.id for p in pipelines.values()}
+    for contract_id in sorted(set(contracts) - used):
+        contract = contracts[contract_id]
+        _check_conditions(docs[contract_id], contract, [c.name for c in contract.columns])
+
+
+def _check_conditions(doc: Document, contract: Contract, columns: list[str]) -> None:
+    """Row conditions are scalar expressions over ``columns`` (spec/sqlexpr.py)."""
     table: Loc = ("schema", 0)
     for i, prop in enumerate(contract.columns):
         _check_rules(doc, (*table, "properties", i, "quality"), prop.quality, columns)
