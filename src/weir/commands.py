@@ -12,6 +12,7 @@ from weir.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from weir.cli import Output
+    from weir.lake.table import Table
     from weir.observe.record import RunRecord
     from weir.run import dag
     from weir.run.node import NodeRun
@@ -530,6 +531,72 @@ def _list_batches(project: Project, pipeline: Any, out: Output) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- repair
+def _repair_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "table",
+        help="table: PIPELINE (silver), or bronze.NAME / silver.NAME / quarantine.NAME / gold.MODEL",
+    )
+    p.add_argument(
+        "--apply",
+        action="store_true",
+        help="commit the repair (default: a dry run that only lists what it would drop)",
+    )
+
+
+def _repair(args: argparse.Namespace, out: Output) -> int:
+    project = _project(args)
+    table, name = _lake_table(project, args.table)
+    found = table.repair(apply=args.apply)
+    rows = "an unknown number of" if found.rows is None else f"{found.rows:,}"
+    result = {"table": name, "uri": table.uri, "applied": found.applied, "files": found.files}
+    result |= {"rows": found.rows, "version": found.version}
+    if not found.files:
+        out.text(f"{name}: every data file the Delta log references is on disk; nothing to repair")
+    else:
+        verb = "dropped" if found.applied else "would drop"
+        out.text(f"{name}: {verb} {len(found.files)} missing data files holding {rows} rows:")
+        for path in found.files:
+            out.text(f"  {path}")
+        out.text(
+            f"warning: those rows leave {name}"
+            + (
+                " (bronze can rebuild silver)"
+                if name.startswith(("silver.", "quarantine."))
+                else ""
+            )
+        )
+        out.text(
+            f"committed as version {found.version}"
+            if found.applied
+            else "dry run: nothing changed; run again with --apply to commit it"
+        )
+    out.json(result)
+    return 0
+
+
+def _lake_table(project: Project, text: str) -> tuple[Table, str]:
+    """The table a TABLE argument names: ``PIPELINE`` (its silver table) or ``layer.NAME``
+    (the same rule as `weir history`'s argument)."""
+    from weir.lake.table import Table
+
+    layer, _, name = text.rpartition(".")
+    layer = layer or "silver"
+    if layer not in ("bronze", "silver", "quarantine", "gold"):
+        raise UsageError(
+            f"unknown layer {layer!r}",
+            hint="use bronze.NAME, silver.NAME, quarantine.NAME or gold.MODEL",
+        )
+    table = Table(f"{project.lake}/{layer}/{name}", label=layer)
+    if not table.exists():
+        raise ConfigError(
+            f"table {layer}.{name} does not exist yet",
+            where=table.uri,
+            hint=f"run what writes it first (`weir run +{name}`)",
+        )
+    return table, f"{layer}.{name}"
+
+
 def _none(p: argparse.ArgumentParser) -> None:
     return None
 
@@ -575,5 +642,10 @@ COMMANDS: dict[str, Command] = {
         "table and column lineage: source → bronze → silver → gold → dbt, from config alone",
         _lineage_args,
         _lineage,
+    ),
+    "repair": (
+        "drop a table's references to data files missing from disk (dry run unless --apply)",
+        _repair_args,
+        _repair,
     ),
 }

@@ -1,8 +1,9 @@
-"""DuckDB connections configured for weir: bounded memory, spill to the project's .weir/tmp."""
+"""DuckDB connections configured for weir: bounded memory, spill to the project's .weir/tmp,
+and no access to anything else on the machine."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import duckdb
@@ -15,8 +16,15 @@ def connect(
     temp_dir: Path | None = None,
     salt: str | None = None,
     ordered: bool = False,
+    allowed_directories: Sequence[str | Path] = (),
 ) -> duckdb.DuckDBPyConnection:
-    """``ordered``: results keep their input's row order (for work that lines results up
+    """An in-memory connection with external access disabled before any other SQL runs:
+    files can be read or written only under ``allowed_directories`` (the lake) and
+    ``temp_dir`` (spill), and no extension can be installed or loaded from disk — so SQL
+    from config files cannot read the machine even if a check missed it. Settings cannot
+    turn it back on (DuckDB refuses while the database runs).
+
+    ``ordered``: results keep their input's row order (for work that lines results up
     with the rows they came from); otherwise DuckDB may reorder, which is faster."""
     con = duckdb.connect(":memory:")
     con.execute(f"SET memory_limit = '{memory_limit}'")
@@ -24,9 +32,15 @@ def connect(
         con.execute("SET preserve_insertion_order = false")
     # casts between TIMESTAMPTZ and TIMESTAMP mean UTC, whatever the machine's zone
     con.execute("SET TimeZone = 'UTC'")
+    allowed = [
+        str(Path(d).resolve()) if "://" not in str(d) else str(d) for d in allowed_directories
+    ]
     if temp_dir is not None:
         temp_dir.mkdir(parents=True, exist_ok=True)
         con.execute("SET temp_directory = ?", [str(temp_dir)])
+        allowed.append(str(temp_dir.resolve()))
+    con.execute("SET allowed_directories = ?", [allowed])
+    con.execute("SET enable_external_access = false")
     if salt is not None:
         con.execute("SET VARIABLE weir_salt = ?", [salt])
     return con
@@ -62,3 +76,8 @@ class RowCounter:
 
     def reader(self) -> pa.RecordBatchReader:
         return pa.RecordBatchReader.from_batches(self.source.schema, self._batches())
+
+    def close(self) -> None:
+        """Release the query's result, so the connection takes the next statement even when
+        the writer stopped half-way (DuckDB refuses a query while a result is open)."""
+        self.source.close()

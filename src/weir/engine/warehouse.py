@@ -22,7 +22,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from weir.errors import LakeError, TransformError
-from weir.lake.table import Table, translated
+from weir.lake.table import Table, check_files, qualified_name, translated
 
 MARK = "weir:"
 """Start of the comment on every view weir creates: views without it are never touched."""
@@ -126,6 +126,7 @@ def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
     weir reads its tables this way rather than through a pyarrow dataset: DuckDB prunes
     hive partitions and row groups itself, and pyarrow cannot evaluate a pushed-down string
     filter on files a delta-rs MERGE wrote with ``string_view`` columns (apache/arrow#49368)."""
+    check_files(dt)
     types = _duckdb_types(con, pa.schema(dt.schema().to_arrow()))
     files = dt.file_uris()
     if not files:
@@ -137,7 +138,17 @@ def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
         hive = ", ".join(f"{_literal(p)}: {_literal(types[p])}" for p in partitions)
         options.append(f"hive_types = {{{hive}}}")
     scan = f"read_parquet([{', '.join(_literal(f) for f in files)}], {', '.join(options)})"
-    present = {str(row[0]) for row in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+    except duckdb.Error as exc:
+        raise LakeError(
+            f"cannot read the data files of {qualified_name(dt.table_uri)}: "
+            f"{str(exc).splitlines()[0]}",
+            where=dt.table_uri,
+            hint="a data file may be damaged: restore it from a backup or restore an earlier "
+            "table version; `weir history` shows the table's log",
+        ) from exc
+    present = {str(row[0]) for row in described}
     columns = ", ".join(
         f"CAST({_ident(c) if c in present else 'NULL'} AS {t}) AS {_ident(c)}"
         for c, t in types.items()

@@ -9,6 +9,8 @@ with and skip a batch already committed.
 from __future__ import annotations
 
 import json
+import os
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from weir import faults
 from weir.errors import LakeError
+from weir.lake.native import quiet_panics
 
 WRITER = WriterProperties(max_row_group_size=131_072)
 """Row groups of 128k rows: the parquet writer buffers one per file being written, so this
@@ -53,15 +56,106 @@ class Commit:
 
 @contextmanager
 def translated(action: str, uri: str) -> Iterator[None]:
-    """Re-raise delta-rs and Arrow errors as LakeError naming the table and the action."""
+    """Re-raise delta-rs and Arrow errors as LakeError naming the table and the action (and
+    the missing files, or the full disk, when that is the cause); delta-rs's Rust panics
+    stay off stderr (lake/native.py)."""
     try:
-        yield
+        with quiet_panics():
+            yield
     except (DeltaError, OSError, pa.ArrowException) as exc:
-        raise LakeError(
-            f"could not {action}: {type(exc).__name__}: {exc}",
+        raise lake_error(action, uri, exc) from exc
+
+
+_OS_ERROR = re.compile(r"\(os error (\d+)\)|\[Errno (\d+)\]")
+_DISK_FULL = {28: "no space left on the device", 122: "the disk quota is exceeded"}
+
+
+def lake_error(action: str, uri: str, exc: Exception) -> LakeError:
+    """The LakeError for a failed delta-rs or Arrow call on the table at ``uri``."""
+    missing = _missing_after_failure(uri)
+    if missing:
+        return missing_files_error(uri, missing)
+    code = getattr(exc, "errno", None)
+    found = _OS_ERROR.search(str(exc))
+    if code is None and found:
+        code = int(found[1] or found[2])
+    if code in _DISK_FULL or code == 27:
+        cause = _DISK_FULL.get(code, "a file grew past the size limit for this process")
+        return LakeError(
+            f"could not {action}: {cause}",
             where=uri,
-            hint="check the lake path and permissions; `weir history` shows the table's log",
-        ) from exc
+            hint="free space where the lake lives (or raise the limit) and run again: nothing "
+            "was committed, so the run starts over from the last commit (partial files the "
+            "write left are in no table version)",
+        )
+    return LakeError(
+        f"could not {action}: {type(exc).__name__}: {exc}",
+        where=uri,
+        hint="check the lake path and permissions; `weir history` shows the table's log",
+    )
+
+
+def _missing_after_failure(uri: str) -> list[str]:
+    try:
+        return missing_files(DeltaTable(uri))
+    except (DeltaError, OSError):
+        return []
+
+
+def missing_files(dt: DeltaTable) -> list[str]:
+    """Data files of ``dt``'s snapshot that its log references but the disk does not hold
+    (local tables only: an object store is not checked here)."""
+    missing = []
+    for uri in dt.file_uris():
+        if "://" in uri and not uri.startswith("file://"):
+            return []
+        if not os.path.exists(uri.removeprefix("file://")):
+            missing.append(uri)
+    return missing
+
+
+def qualified_name(uri: str) -> str:
+    """``layer.name`` of a weir table from its URI (``…/silver/orders`` → ``silver.orders``)."""
+    parts = uri.rstrip("/").split("/")
+    return ".".join(parts[-2:])
+
+
+def missing_files_error(uri: str, missing: list[str]) -> LakeError:
+    uri = uri.removeprefix("file://").rstrip("/")
+    name = qualified_name(uri)
+    layer = name.partition(".")[0]
+    shown = ", ".join(os.path.basename(m) for m in missing[:3])
+    more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+    n = len(missing)
+    after = {
+        "bronze": "they are lost from bronze, though the source may still hold them",
+        "gold": "a full refresh of the model recomputes them",
+    }.get(layer, "a rebuild from bronze, `weir run --full-refresh PIPELINE`, brings them back")
+    return LakeError(
+        f"{n} data file{'s' if n > 1 else ''} of {name} that the Delta log references "
+        f"{'are' if n > 1 else 'is'} missing from disk: {shown}{more}",
+        where=uri,
+        hint="put the files back from a backup, or restore an earlier table version that "
+        f"does not reference them; or drop the references with `weir repair {name}` (a dry "
+        f"run; --apply commits it): the rows in those files leave the table ({after})",
+    )
+
+
+def check_files(dt: DeltaTable) -> None:
+    """LakeError when a data file of ``dt``'s snapshot is missing (before reading it)."""
+    missing = missing_files(dt)
+    if missing:
+        raise missing_files_error(dt.table_uri, missing)
+
+
+@dataclass(frozen=True)
+class Repair:
+    """What ``weir repair`` found (and, applied, dropped): files, their rows, the version."""
+
+    files: list[str] = field(default_factory=list)
+    rows: int | None = None
+    version: int | None = None
+    applied: bool = False
 
 
 class Table:
@@ -142,6 +236,7 @@ class Table:
         dt = self.dt
         if dt is None:
             return None
+        check_files(dt)
         with translated("read", self.uri):
             return dt.to_pyarrow_dataset()
 
@@ -242,6 +337,36 @@ class Table:
         self._after_commit()
         return metrics
 
+    def repair(self, *, apply: bool) -> Repair:
+        """Find the data files the log references but the disk lacks; with ``apply``, commit
+        their removal (delta-rs's FSCK), so the table reads again without their rows."""
+        dt = self.dt
+        if dt is None:
+            raise LakeError(f"{self.label} table is missing", where=self.uri)
+        with translated("check the table's files", self.uri):
+            found = dt.repair(dry_run=True).get("files_removed", [])
+            rows = _rows_in(dt, set(found))
+            if not apply or not found:
+                return Repair(list(found), rows, dt.version())
+            note = {"weir.repair": f"dropped {len(found)} missing data files"}
+            done = dt.repair(
+                dry_run=False, commit_properties=CommitProperties(custom_metadata=note)
+            )
+        self._after_commit()
+        return Repair(list(done.get("files_removed", [])), rows, self.version(), applied=True)
+
     def _after_commit(self) -> None:
         faults.point(f"{self.label}.after_commit")
         self._dt = None
+
+
+def _rows_in(dt: DeltaTable, paths: set[str]) -> int | None:
+    """Rows in the data files ``paths`` (relative, as the log names them), from the log's
+    statistics; None when the log has no row counts for them."""
+    if not paths:
+        return 0
+    actions = pa.table(dt.get_add_actions(flatten=True)).to_pylist()
+    counts = [a.get("num_records") for a in actions if a["path"] in paths]
+    if not counts or any(c is None for c in counts):
+        return None
+    return int(sum(counts))

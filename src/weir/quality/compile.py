@@ -10,6 +10,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
+from weir.spec import sqlexpr
 from weir.spec.contract import Contract, Quality, Severity
 
 
@@ -161,7 +162,8 @@ def _unique(cols: Sequence[str]) -> str:
 
 
 def _row_condition(q: Quality) -> str:
-    return f"NOT coalesce(({q.condition}), TRUE)"
+    """The condition as sqlglot re-generates it from the tree checked at load."""
+    return f"NOT coalesce(({sqlexpr.scalar(q.condition or 'TRUE')}), TRUE)"
 
 
 def referenced_columns(sql: str) -> tuple[str, ...]:

@@ -104,7 +104,8 @@ class NodeRun:
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
-        """This run's DuckDB connection: bounded memory, spilling to .weir/tmp."""
+        """This run's DuckDB connection: bounded memory, spilling to .weir/tmp, reading and
+        writing files only there, in the lake and in .weir/rebuild."""
         if self._con is None:
             self._con = self._connect(ordered=False)
         return self._con
@@ -123,6 +124,8 @@ class NodeRun:
             temp_dir=self.project.state_dir / "tmp",
             salt=salt,
             ordered=ordered,
+            # the lake, and the scratch tables of a rebuild (`weir run --full-refresh`)
+            allowed_directories=[self.project.lake, self.project.state_dir / "rebuild"],
         )
         con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
         return con

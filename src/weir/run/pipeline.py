@@ -603,6 +603,7 @@ class PipelineRun(NodeRun):
         try:
             metrics = load(silver, counter.reader(), commit, load_spec, con, partitions=partitions)
         finally:
+            counter.close()  # a failed write leaves the result open; the error is the write's
             con.execute("RESET threads")
         keep = (
             "num_target_files_scanned",

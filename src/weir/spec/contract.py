@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from weir.hints import did_you_mean
-from weir.spec import types
+from weir.spec import names, types
 from weir.spec.base import Strict
 
 Severity = Literal["error", "warn", "info"]
@@ -101,6 +101,16 @@ class Property(Strict):
     examples: list[Any] | None = None
     quality: list[Quality] = Field(default_factory=list)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return names.check_column(value)
+
+    @field_validator("physicalName")
+    @classmethod
+    def _source_name(cls, value: str | None) -> str | None:
+        return None if value is None else names.check_source_column(value)
+
     @field_validator("physicalType")
     @classmethod
     def _known_type(cls, value: str) -> str:
@@ -175,10 +185,14 @@ class ContractSpec(Strict):
     @model_validator(mode="after")
     def _columns(self) -> ContractSpec:
         seen: set[str] = set()
+        sources: set[str] = set()
         for prop in self.schema_[0].properties:
             if prop.name in seen:
                 raise ValueError(f"column {prop.name!r} is declared twice")
+            if prop.source_name.lower() in sources:
+                raise ValueError(f"two columns read the source column {prop.source_name!r}")
             seen.add(prop.name)
+            sources.add(prop.source_name.lower())
         for check in self.schema_[0].quality:
             for col in [*(check.columns or []), *([check.column] if check.column else [])]:
                 if col not in seen:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,13 +10,14 @@ from typing import Any
 from weir import sources
 from weir.errors import ConfigError
 from weir.hints import did_you_mean
+from weir.spec import names, sqlexpr
 from weir.spec.base import Strict, validate
-from weir.spec.contract import Contract, ContractSpec
+from weir.spec.contract import Contract, ContractSpec, Quality
 from weir.spec.dbt import DbtStepSpec, check_project, resolve_reads
 from weir.spec.model import ModelSpec
 from weir.spec.pipeline import ErrorHandling, PipelineSpec
 from weir.spec.project import ProjectSpec
-from weir.spec.yamlsrc import Document, env_names, load, loads, resolve_env
+from weir.spec.yamlsrc import Document, Loc, env_names, load, loads, read_text, resolve_env
 from weir.transform import modelsql
 
 
@@ -137,7 +137,8 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     project_doc = load(root / "weir.yml")
     missing = resolve_env(project_doc, env)
     spec = validate(project_doc, ProjectSpec)
-    contracts = {c.id: c for c in _load_contracts(root)}
+    contract_docs: dict[str, Document] = {}
+    contracts = {c.id: c for c in _load_contracts(root, contract_docs)}
     pipelines: dict[str, Pipeline] = {}
     secret_names: set[str] = set()
     dbt_docs: list[Document] = []
@@ -157,6 +158,7 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
                 hint=f"also in {pipelines[pipeline.name].path}",
             )
         pipelines[pipeline.name] = pipeline
+    _check_all_conditions(contracts, contract_docs, pipelines)
     if missing:
         raise ConfigError(
             "missing environment variables: " + "; ".join(missing),
@@ -186,7 +188,8 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     )
 
 
-def _load_contracts(root: Path) -> list[Contract]:
+def _load_contracts(root: Path, docs: dict[str, Document]) -> list[Contract]:
+    """Every contract in contracts/; ``docs`` receives each one's Document by id."""
     found: dict[str, Contract] = {}
     for path in sorted((root / "contracts").glob("*.y*ml")):
         doc = load(path)
@@ -198,7 +201,43 @@ def _load_contracts(root: Path) -> list[Contract]:
                 hint=f"also in {found[contract.id].path}",
             )
         found[contract.id] = contract
+        docs[contract.id] = doc
     return list(found.values())
+
+
+def _check_all_conditions(
+    contracts: dict[str, Contract], docs: dict[str, Document], pipelines: dict[str, Pipeline]
+) -> None:
+    """A contract's row conditions see the silver columns of each pipeline that uses it (its
+    columns and the pipeline's derived ones); a contract no pipeline uses, its own columns."""
+    for pipeline in pipelines.values():
+        contract = pipeline.contract
+        _check_conditions(docs[contract.id], contract, pipeline.silver_columns)
+    used = {p.contract.id for p in pipelines.values()}
+    for contract_id in sorted(set(contracts) - used):
+        contract = contracts[contract_id]
+        _check_conditions(docs[contract_id], contract, [c.name for c in contract.columns])
+
+
+def _check_conditions(doc: Document, contract: Contract, columns: list[str]) -> None:
+    """Row conditions are scalar expressions over ``columns`` (spec/sqlexpr.py)."""
+    table: Loc = ("schema", 0)
+    for i, prop in enumerate(contract.columns):
+        _check_rules(doc, (*table, "properties", i, "quality"), prop.quality, columns)
+    _check_rules(doc, (*table, "quality"), contract.table.quality, columns)
+
+
+def _check_rules(doc: Document, at: Loc, rules: list[Quality], columns: list[str] | None) -> None:
+    for j, q in enumerate(rules):
+        if q.condition is not None:
+            _check_sql(doc, (*at, j, "condition"), q.condition, columns, "row condition")
+
+
+def _check_sql(doc: Document, loc: Loc, sql: str, columns: list[str] | None, what: str) -> None:
+    try:
+        sqlexpr.scalar(sql, columns)
+    except sqlexpr.SqlRefused as exc:
+        raise ConfigError(f"{what}: {exc.message}", where=doc.where(loc), hint=exc.hint) from None
 
 
 def _pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
@@ -228,16 +267,20 @@ def _pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
 def _check_columns(doc: Document, pipeline: Pipeline) -> None:
     spec = pipeline.spec
     known = set(pipeline.silver_columns)
-    base = {c.name for c in pipeline.contract.columns}
+    base = [c.name for c in pipeline.contract.columns]
+    derived_names: set[str] = set()
     for i, derived in enumerate(spec.transform.derived):
-        if derived.name in base:
+        if derived.name in base or derived.name in derived_names:
             _unknown(
                 doc,
                 ("transform", "derived", i, "name"),
                 derived.name,
                 set(),
-                f"derived column {derived.name!r} clashes with a contract column",
+                f"derived column {derived.name!r} clashes with "
+                + ("a contract column" if derived.name in base else "another derived column"),
             )
+        derived_names.add(derived.name)
+        _check_sql(doc, ("transform", "derived", i, "sql"), derived.sql, base, "derived column")
     refs: list[tuple[tuple[Any, ...], str]] = []
     if spec.transform.dedupe_order_by:
         refs.append((("transform", "dedupe_order_by"), spec.transform.dedupe_order_by))
@@ -286,11 +329,11 @@ def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]
     parsed: dict[str, tuple[Path, Document, ModelSpec, modelsql.ModelSql]] = {}
     for path in sorted((root / "models").glob("*.sql")):
         name = path.stem
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", name):
+        if not names.NAME.fullmatch(name):
             raise ConfigError(
                 f"model file name {path.name!r} is not a valid model name",
                 where=str(path),
-                hint="use lower_snake_case, e.g. fct_daily_performance.sql",
+                hint=names.NAME_HINT + ", e.g. fct_daily_performance.sql",
             )
         if name in pipelines:
             raise ConfigError(
@@ -302,6 +345,7 @@ def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]
         spec = validate(doc, ModelSpec)
         from weir.quality.compile import compile_rules  # quality imports spec: not at the top
 
+        _check_rules(doc, ("checks",), spec.checks, None)
         try:
             compile_rules(spec.checks, name)
         except ValueError as exc:
@@ -319,7 +363,7 @@ def _load_models(root: Path, pipelines: dict[str, Pipeline]) -> dict[str, Model]
 
 
 def _model_header(path: Path) -> tuple[Document, str]:
-    text = path.read_text(encoding="utf-8")
+    text = read_text(path)
     header, first_line, sql_text = modelsql.split_header(text)
     sidecar = next(
         (p for p in (path.with_suffix(".yml"), path.with_suffix(".yaml")) if p.exists()), None

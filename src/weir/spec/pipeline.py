@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from weir.spec import types
+from weir.spec import names, types
 from weir.spec.base import Strict
 
 Strategy = Literal["merge", "append", "partition-swap", "truncate-reload", "scd2"]
@@ -23,6 +23,11 @@ class Derived(Strict):
     (a value computed from PII is PII): it is then computed before anything is written and
     stored as a salted digest. ``false`` keeps such a value in clear (say, an e-mail's
     domain); ``true`` hashes a column that reads no PII."""
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return names.check_column(value)
 
     @field_validator("type")
     @classmethod
@@ -60,6 +65,11 @@ class Load(Strict):
     scd2: Scd2 | None = None
     target_file_size_mb: int | None = None
 
+    @field_validator("table")
+    @classmethod
+    def _table(cls, value: str | None) -> str | None:
+        return None if value is None else names.check_name(value, "table")
+
     @model_validator(mode="after")
     def _scd2(self) -> Load:
         if self.strategy == "scd2" and self.scd2 is None:
@@ -90,13 +100,18 @@ class ErrorHandling(Strict):
 class StepSpec(Strict):
     """The Universal Pipeline Template's fields every file in pipelines/ has."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
     owner: str
     description: str | None = None
     schedule: str | None = None
     sla_minutes: int | None = Field(default=None, gt=0)
     tier: Literal[1, 2, 3] = 2
     tags: list[str] = Field(default_factory=list)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return names.check_name(value, "pipeline")
 
 
 class PipelineSpec(StepSpec):

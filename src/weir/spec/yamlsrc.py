@@ -1,4 +1,12 @@
-"""YAML with line numbers: every value of a loaded document knows where it came from."""
+"""YAML with line numbers: every value of a loaded document knows where it came from.
+
+A config file is read with limits, so a hostile or broken one is a ConfigError with
+file:line, never a crash or a hang: at most :data:`MAX_BYTES` per file, :data:`MAX_DEPTH`
+levels of nesting (PyYAML composes recursively, and so does everything that walks the
+result), :data:`MAX_NODES` values once aliases are expanded (a "billion laughs" file is a
+few lines that expand to 10⁹ values), no alias that contains itself, no duplicate keys, and
+only the plain YAML scalar types (no ``!!binary``, ``!!set``, ``!!python/…`` or custom tags).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +21,18 @@ import yaml
 from weir.errors import ConfigError
 
 Loc = tuple[str | int, ...]
-_SCALARS = yaml.SafeLoader("")
 _ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+
+MAX_DEPTH = 64
+"""Nesting levels a config document may have (weir's own files need fewer than ten)."""
+MAX_NODES = 100_000
+"""Values a config document may hold once its aliases are expanded."""
+MAX_BYTES = 4 * 1024 * 1024
+"""Size of a config file (weir.yml, a pipeline, a contract, a model): 4 MiB."""
+
+_CORE = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_CORE + t for t in ("null", "bool", "int", "float", "str", "timestamp")}
+_COLLECTION_TAGS = {_CORE + "map", _CORE + "seq"}
 
 
 @dataclass
@@ -34,46 +52,216 @@ class Document:
         return str(self.path)
 
 
-def load(path: Path) -> Document:
-    """Parse one YAML file; syntax errors become ConfigError with file:line."""
+def read_text(path: Path) -> str:
+    """A config file's text; unreadable files and invalid UTF-8 are ConfigError."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as file:
+            raw = file.read(MAX_BYTES + 1)
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror}", where=str(path)) from exc
-    return loads(text, path)
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(
+            f"the file is larger than {MAX_BYTES // (1024 * 1024)} MiB",
+            where=str(path),
+            hint="weir's config files are small; is this the file you meant?",
+        )
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
+            where=f"{path}:{line}",
+            hint="save the file as UTF-8 text",
+        ) from None
+
+
+def load(path: Path) -> Document:
+    """Parse one YAML file; syntax errors become ConfigError with file:line."""
+    return loads(read_text(path), path)
 
 
 def loads(text: str, path: Path, first_line: int = 1) -> Document:
     """Parse YAML ``text`` found in ``path`` starting at line ``first_line``."""
     text = "\n" * (first_line - 1) + text
+    doc = Document(path=path, data={})
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark
-        line = mark.line + 1 if mark is not None else 1
+        loader = _Loader(text)
+    except yaml.YAMLError as exc:  # the reader: a character YAML does not allow
+        line = text[: getattr(exc, "position", 0)].count("\n") + 1
+        char = getattr(exc, "character", None)
+        code = ord(char) if isinstance(char, str) else int(char or 0)
+        shown = f"U+{code:04X}"
         raise ConfigError(
-            f"invalid YAML: {exc.problem}",
+            f"invalid YAML: the control character {shown} is not allowed in YAML",
             where=f"{path}:{line}",
+            hint="remove control characters from the file",
+        ) from None
+    try:
+        node = loader.get_single_node()
+        if node is None:  # an empty file: errors about its missing fields point at its start
+            doc.lines[()] = first_line
+        else:
+            doc.data = _Converter(loader, doc).convert(node, (), 0)
+    except _Refused as exc:
+        raise ConfigError(exc.problem or "", where=f"{path}:{_line(exc)}", hint=exc.hint) from None
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError(
+            f"invalid YAML: {exc.problem or exc.context}",
+            where=f"{path}:{_line(exc)}",
             hint="check indentation and quoting around this line",
-        ) from exc
-    doc = Document(path=path, data=None)
-    doc.data = _convert(node, (), doc.lines) if node is not None else {}
+        ) from None
+    finally:
+        loader.dispose()
     return doc
 
 
-def _convert(node: yaml.Node, loc: Loc, lines: dict[Loc, int]) -> Any:
-    lines[loc] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
+class _Refused(yaml.MarkedYAMLError):
+    """Valid YAML that weir does not accept (too deep, too big, an odd tag …)."""
+
+    def __init__(self, mark: yaml.Mark | None, problem: str, hint: str):
+        super().__init__(problem=problem, problem_mark=mark)
+        self.hint = hint
+
+
+def _line(exc: yaml.MarkedYAMLError) -> int:
+    mark = exc.problem_mark or exc.context_mark
+    return mark.line + 1 if mark is not None else 1
+
+
+_DEEP_HINT = "weir's files need only a few levels; look for runaway or unclosed brackets"
+
+
+class _Alias(yaml.Node):
+    """An alias (``*name``) where it is used: its own place, and the node it repeats."""
+
+    def __init__(self, target: yaml.Node, mark: Any, name: str):
+        super().__init__(target.tag, target.value, mark, mark)
+        self.target = target
+        self.name = name
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe composer with a depth limit, keeping aliases as :class:`_Alias`."""
+
+    def __init__(self, stream: str):
+        super().__init__(stream)
+        self.depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+        if isinstance(event, yaml.AliasEvent):
+            target = super().compose_node(parent, index)
+            assert target is not None  # an undefined alias raised ComposerError
+            return _Alias(target, event.start_mark, str(event.anchor))
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                raise _Refused(
+                    event.start_mark, f"nested deeper than {MAX_DEPTH} levels", _DEEP_HINT
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+class _Converter:
+    """Nodes → plain values, recording lines, within the depth and size limits."""
+
+    def __init__(self, loader: _Loader, doc: Document):
+        self.loader = loader
+        self.lines = doc.lines
+        self.nodes = 0
+        self.expanding: list[_Alias] = []
+
+    def convert(self, node: yaml.Node, loc: Loc, depth: int) -> Any:
+        if isinstance(node, _Alias):
+            return self._expand(node, loc, depth)
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            self._too_many(node)
+        if depth >= MAX_DEPTH:
+            raise _Refused(node.start_mark, f"nested deeper than {MAX_DEPTH} levels", _DEEP_HINT)
+        self.lines[loc] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, loc, depth)
+        if isinstance(node, yaml.SequenceNode):
+            self._tag(node, _COLLECTION_TAGS)
+            return [self.convert(item, (*loc, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _too_many(self, node: yaml.Node) -> None:
+        used = self.expanding[0] if self.expanding else None
+        if used is None:
+            raise _Refused(
+                node.start_mark,
+                f"the file holds more than {MAX_NODES:,} values",
+                "split it: no weir file needs that many",
+            )
+        raise _Refused(
+            used.start_mark,
+            f"alias *{used.name} expands the file to more than {MAX_NODES:,} values",
+            "an alias may repeat a value, not multiply it: write the values out",
+        )
+
+    def _expand(self, alias: _Alias, loc: Loc, depth: int) -> Any:
+        if any(a.target is alias.target for a in self.expanding):
+            raise _Refused(
+                alias.start_mark,
+                f"alias *{alias.name} contains itself",
+                "an alias cannot stand for the value that holds it",
+            )
+        self.expanding.append(alias)
+        try:
+            value = self.convert(alias.target, loc, depth)
+        finally:
+            self.expanding.pop()
+        self.lines[loc] = alias.start_mark.line + 1
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, loc: Loc, depth: int) -> dict[str, Any]:
+        self._tag(node, _COLLECTION_TAGS)
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Refused(
+                    key_node.start_mark,
+                    "a key must be plain text, not a list, map or alias",
+                    "write the key as text",
+                )
             key = str(key_node.value)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
-            out[key] = _convert(value_node, (*loc, key), lines)
-            lines[(*loc, key)] = key_node.start_mark.line + 1
+            if key in out:
+                raise _Refused(
+                    key_node.start_mark,
+                    f"key {key[:60]!r} appears twice in the same map",
+                    "keep one of them",
+                )
+            self.lines[(*loc, key)] = key_line
+            out[key] = self.convert(value_node, (*loc, key), depth + 1)
+            self.lines[(*loc, key)] = key_line
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(item, (*loc, i), lines) for i, item in enumerate(node.value)]
-    return _SCALARS.construct_object(node)
+
+    def _scalar(self, node: yaml.Node) -> Any:
+        self._tag(node, _SCALAR_TAGS)
+        try:
+            return self.loader.construct_object(node)
+        except (ValueError, TypeError, AttributeError, OverflowError):
+            raise _Refused(
+                node.start_mark,
+                f"{str(node.value)[:40]!r} is not a valid {node.tag.removeprefix(_CORE)}",
+                "remove the tag, or quote the value to make it text",
+            ) from None
+
+    @staticmethod
+    def _tag(node: yaml.Node, allowed: set[str]) -> None:
+        if node.tag not in allowed:
+            tag = node.tag.replace(_CORE, "!!")
+            raise _Refused(
+                node.start_mark,
+                f"the tag {tag[:40]} is not supported in weir's files",
+                "remove the tag: weir reads plain maps, lists, text, numbers, booleans and dates",
+            )
 
 
 def resolve_env(doc: Document, environ: dict[str, str] | None = None) -> list[str]:

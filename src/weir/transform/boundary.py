@@ -35,7 +35,7 @@ from weir.quality.compile import (
     literal,
     referenced_columns,
 )
-from weir.spec import Pipeline
+from weir.spec import Pipeline, sqlexpr
 from weir.spec.pipeline import Derived
 from weir.spec.types import arrow_type, duckdb_type
 
@@ -140,7 +140,8 @@ class Boundary:
     def _sql(self) -> str:
         items = [f"{digest(ident(c))} AS {ident('__pii_' + c)}" for c in sorted(self.pii)]
         for d in self.derived:
-            value = f"CAST(({d.sql}) AS {duckdb_type(d.type)})"
+            # the expression as sqlglot re-generates it from the tree checked at load
+            value = f"CAST(({sqlexpr.scalar(d.sql)}) AS {duckdb_type(d.type)})"
             items.append(f"{digest(value) if self.hashed(d) else value} AS {ident(d.name)}")
         if self.rules:
             flags = ", ".join(

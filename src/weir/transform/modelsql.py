@@ -17,9 +17,10 @@ from pathlib import Path
 
 import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
+from sqlglot.errors import ParseError, TokenError
 
 from weir.errors import ConfigError
+from weir.spec import sqlexpr
 
 _HEADER = re.compile(r"\A(\s*)/\*\s*weir\s*\n(.*?)\*/", re.DOTALL)
 LAYERS = ("silver", "gold")
@@ -56,8 +57,21 @@ def split_header(text: str) -> tuple[str | None, int, str]:
 
 def parse(text: str, path: Path) -> ModelSql:
     """Parse one model's SQL; errors name the file and line."""
+    start = f"{path}:{text[: len(text) - len(text.lstrip())].count(chr(10)) + 1}"
     try:
         statements = [s for s in sqlglot.parse(text, read="duckdb") if s is not None]
+    except RecursionError:
+        raise ConfigError(
+            "the model's SQL is nested too deeply to parse",
+            where=start,
+            hint="flatten deeply nested expressions or subqueries, e.g. with CTEs",
+        ) from None
+    except TokenError as exc:
+        raise ConfigError(
+            f"the model's SQL does not parse: {exc}",
+            where=start,
+            hint="look for an unclosed quote or comment",
+        ) from None
     except ParseError as exc:
         first = exc.errors[0] if exc.errors else {}
         near = first.get("highlight")
@@ -69,10 +83,11 @@ def parse(text: str, path: Path) -> ModelSql:
             hint="a model is one SELECT in DuckDB's dialect",
         ) from None
     if len(statements) != 1 or not isinstance(statements[0], exp.Query):
+        odd = statements[1] if len(statements) > 1 else statements[0] if statements else None
         raise ConfigError(
             "a model is exactly one SELECT statement"
             + (f" (found {len(statements)} statements)" if len(statements) != 1 else ""),
-            where=str(path),
+            where=f"{path}:{_line(odd)}" if odd is not None else start,
             hint="put other statements in their own model, or in a dbt step",
         )
     query = statements[0]
@@ -89,7 +104,30 @@ def parse(text: str, path: Path) -> ModelSql:
         if not table.db and table.name in ctes:
             continue
         refs.append(TableRef(layer=table.db, name=table.name, line=line))
+    _refuse_outside(query, path)
     return ModelSql(text=text, expression=query, refs=tuple(refs))
+
+
+def _refuse_outside(query: exp.Query, path: Path) -> None:
+    """A model reads silver and gold tables only: no function that reads files, settings,
+    variables (weir's PII salt is one) or the environment, or changes state."""
+    for call in sqlexpr.outside_calls(query):
+        name = sqlexpr.call_name(call)
+        raise ConfigError(
+            f"{name}() reads outside the model's tables (files, settings, variables or the "
+            "environment)",
+            where=f"{path}:{_line(call)}",
+            hint="a model computes from silver and gold tables; ingest other data with a pipeline",
+        )
+
+
+def _line(node: exp.Expression) -> int:
+    """The line sqlglot recorded for ``node`` or the nearest node under it."""
+    for part in node.walk():
+        line = part.meta.get("line") if part.meta else None
+        if line is not None:
+            return int(line)
+    return 1
 
 
 def rewrite(query: exp.Query, depends_on: tuple[str, ...] = ()) -> exp.Query:

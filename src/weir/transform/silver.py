@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from weir.quality.compile import CompiledChecks, compile_checks, ident
-from weir.spec import Pipeline
+from weir.spec import Pipeline, sqlexpr
 from weir.spec.types import arrow_type, duckdb_type
 from weir.transform.boundary import PII_FLAGS, Boundary
 
@@ -54,8 +54,9 @@ class SilverSql:
         if self.boundary.rules:
             renamed.append(ident(PII_FLAGS))
         renamed += [ident(m) for m in (*self.extra, *META)]
+        # the expression as sqlglot re-generates it from the tree checked at load
         derived = [
-            f"CAST(({d.sql}) AS {duckdb_type(d.type)}) AS {ident(d.name)}"
+            f"CAST(({sqlexpr.scalar(d.sql)}) AS {duckdb_type(d.type)}) AS {ident(d.name)}"
             for d in self.pipeline.spec.transform.derived
             if d.name not in at_boundary
         ]
