@@ -106,9 +106,7 @@ def _project(root: Path) -> Path:
         }
         for name in ("customers", "orders")
     }
-    write_project(
-        root, contracts={"customers": CUSTOMERS, "orders": ORDERS}, pipelines=pipelines
-    )
+    write_project(root, contracts={"customers": CUSTOMERS, "orders": ORDERS}, pipelines=pipelines)
     write_models(root, MODELS)
     for step in STEPS:
         for rel, text in step.items():
@@ -189,7 +187,9 @@ def _versions(root: Path) -> dict[str, int]:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {str(p.relative_to(root)): p.read_bytes() for p in (root / "lake").rglob("*") if p.is_file()}
+    return {
+        str(p.relative_to(root)): p.read_bytes() for p in (root / "lake").rglob("*") if p.is_file()
+    }
 
 
 def test_forget_by_pii_value_removes_every_copy(proj: Path) -> None:
@@ -245,7 +245,9 @@ def test_the_next_run_changes_no_pipeline_and_then_nothing(proj: Path) -> None:
     assert {t: after[t] for t in pipelines} == {t: versions[t] for t in pipelines}
     assert result.stdout.count("= up to date") == 2
     # the models whose sources changed recompute once (the aggregate now without alice) …
-    revenue = {r["day"].isoformat(): r["revenue"] for r in table_rows(proj / "lake/gold/daily_revenue")}
+    revenue = {
+        r["day"].isoformat(): r["revenue"] for r in table_rows(proj / "lake/gold/daily_revenue")
+    }
     assert revenue == {"2024-01-01": 5.0, "2024-01-02": 1.0, "2024-01-03": 5.0}
     assert ALICE_CODE.encode() not in _disk(proj)
     # … and then nothing changes any more
@@ -343,7 +345,7 @@ def test_time_travel_to_a_version_that_held_the_subject_fails(proj: Path) -> Non
     assert _forget(proj, f"email={ALICE}", "--apply")[0] == 0
     assert ALICE_CODE.encode() not in _disk(proj)
     assert [r["customer_code"] for r in table_rows(silver)] == [BOB_CODE]
-    with pytest.raises(Exception, match="(?i)not found|no such file"):
+    with pytest.raises(Exception, match=r"(?i)not found|no such file"):
         DeltaTable(str(silver), version=1).to_pyarrow_table()
 
 

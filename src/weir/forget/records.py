@@ -80,6 +80,9 @@ def redact(project: Project, redaction: Redaction, *, apply: bool) -> dict[str, 
 
 
 def _redact_lines(path: Path, redaction: Redaction, *, apply: bool) -> int:
+    scratch = path.with_name(path.name + ".weir-forget.tmp")
+    if apply:
+        scratch.unlink(missing_ok=True)  # left by an earlier attempt that was killed
     if not path.is_file():
         return 0
     edits: list[tuple[int, bytes, bytes]] = []
@@ -103,7 +106,6 @@ def _redact_lines(path: Path, redaction: Redaction, *, apply: bool) -> int:
     data = path.read_bytes()
     for at, body, new in sorted(edits, reverse=True):
         data = data[:at] + new + data[at + len(body) :]
-    scratch = path.with_name(path.name + ".weir-forget.tmp")
     scratch.write_bytes(data)
     scratch.replace(path)
     return len(edits)

@@ -7,11 +7,12 @@ cannot be aimed at chosen files, so this module does it itself:
 
 1. list the table's parquet files and leave out those the current snapshot references;
 2. read each of the rest (only the columns asked for) and keep those that hold the rows;
-3. delete exactly those files, and take their statistics out of the log: a commit's add
-   action keeps the min/max values of the file it added, and a checkpoint keeps them again.
-   The add actions stay (time travel to those versions then fails on the missing file); only
-   their ``stats`` go. Checkpoints that list such a file are replaced by a new checkpoint of
-   the current version and removed.
+3. take their statistics out of the log — a commit's add action keeps the min/max values of
+   the file it added, and a checkpoint keeps them again: the add actions stay (time travel
+   to those versions then fails on the missing file), only their ``stats`` go; checkpoints
+   that list such a file are replaced by a new checkpoint of the current version — and then
+   delete exactly those files. In that order, an attempt stopped half-way leaves the files
+   for the next one to find.
 
 The caller holds the lock of every weir node writing the table: a file another writer has
 written but not yet committed would look unreferenced.
@@ -35,6 +36,7 @@ from weir.lake.table import translated
 
 _COMMIT = re.compile(r"^\d{20}\.json$")
 _CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(\.\d+\.\d+)?\.parquet$")
+_SCRATCH = ".weir-forget.tmp"
 
 
 @dataclass
@@ -126,11 +128,12 @@ def remove(uri: str, paths: Iterable[str]) -> int:
     gone = set(paths)
     if not gone:
         return 0
+    # the log first: stopped half-way, the files are still there for the next attempt to find
     with translated("remove the files that hold the subject", uri):
-        for rel in sorted(gone):
-            fs.delete_file(f"{base}/{rel}")
         _scrub_commits(fs, f"{base}/_delta_log", gone)
         _replace_checkpoints(uri, fs, f"{base}/_delta_log", gone)
+        for rel in sorted(gone):
+            fs.delete_file(f"{base}/{rel}")
     return len(gone)
 
 
@@ -142,8 +145,11 @@ def _added_paths(dt: DeltaTable) -> list[str]:
 
 def _scrub_commits(fs: pafs.FileSystem, log: str, gone: set[str]) -> None:
     """Drop the ``stats`` of every add action of a removed file, one commit file at a time
-    (written beside it, then moved over it)."""
+    (written beside it, then moved over it; a copy an earlier attempt left is removed)."""
     for info in fs.get_file_info(pafs.FileSelector(log)):
+        if info.base_name.endswith(_SCRATCH):
+            fs.delete_file(info.path)
+            continue
         if not _COMMIT.match(info.base_name):
             continue
         with fs.open_input_stream(info.path) as handle:
@@ -159,7 +165,7 @@ def _scrub_commits(fs: pafs.FileSystem, log: str, gone: set[str]) -> None:
                 lines[i] = json.dumps(action, separators=(",", ":"))
                 changed = True
         if changed:
-            scratch = f"{info.path}.weir-forget.tmp"
+            scratch = f"{info.path}{_SCRATCH}"
             with fs.open_output_stream(scratch) as out:
                 out.write(("\n".join(lines) + "\n").encode("utf-8"))
             fs.move(scratch, info.path)
