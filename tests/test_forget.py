@@ -337,6 +337,13 @@ def test_a_dry_run_changes_nothing(proj: Path) -> None:
     assert _files(proj) == files
     assert (proj / ".weir/runs.jsonl").read_bytes() == records
     assert not (proj / ".weir/audit.jsonl").exists()
+    code, output = _forget(proj, f"email={ALICE}", "--json")
+    outcome = json.loads(output)
+    assert code == 0 and outcome["applied"] is False and outcome["status"] == "dry run"
+    tables = {t["table"]: t for t in outcome["tables"]}
+    assert tables["bronze.orders"]["rows"] == 4 and tables["bronze.orders"]["files"] >= 1
+    assert [u["table"] for u in outcome["not_located"]] == ["gold.daily_revenue"]
+    assert _files(proj) == files
 
 
 def test_time_travel_to_a_version_that_held_the_subject_fails(proj: Path) -> None:

@@ -162,3 +162,25 @@ def test_forget_by_a_composite_key_typed_by_the_contract(tmp_path: Path) -> None
     assert code == 2 and "not a valid date" in output and "yesterday-ish" not in output
     code, output = _forget(root, "visits", "site=site-oslo-42")
     assert code == 2 and "not the natural key of visits (site, day)" in output
+
+
+def test_a_key_forget_without_the_salt_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contract = {**VISITS, "schema": [{**VISITS["schema"][0]}]}
+    contract["schema"][0]["properties"] = [
+        {k: v for k, v in c.items() if k != "classification"}
+        for c in VISITS["schema"][0]["properties"]
+    ]
+    pipeline = {
+        "name": "visits",
+        "owner": "data-eng",
+        "contract": "visits",
+        "extract": {"source": "files", "path": "data/*.csv"},
+    }
+    root = write_project(
+        tmp_path / "p", contracts={"visits": contract}, pipelines={"visits": pipeline}
+    )
+    monkeypatch.delenv("WEIR_PII_SALT")
+    code, output = _forget(root, "visits", "site=site-oslo-42", "day=2024-01-01")
+    assert code == 2 and "WEIR_PII_SALT is not set" in output and "hint: export" in output

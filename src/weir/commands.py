@@ -584,10 +584,10 @@ def _forget_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "selector",
         nargs="+",
-        metavar="[PIPELINE] COLUMN=VALUE",
-        help="a PII column and its value (hashed with the salt; every pipeline with that "
-        "column, or only PIPELINE), or PIPELINE and a value per natural-key column; "
-        "a VALUE of - is read from standard input",
+        metavar="SELECTOR",
+        help="[PIPELINE] COLUMN=VALUE …: a PII column and its value (hashed with the salt; "
+        "every pipeline with that column, or only PIPELINE), or PIPELINE and a value per "
+        "natural-key column; a VALUE of - is read from standard input",
     )
     p.add_argument("--reason", required=True, help="why (a request's reference); kept in the audit")
     p.add_argument(
