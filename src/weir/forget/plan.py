@@ -95,9 +95,10 @@ class Scope:
 
 def scope(project: Project, subject: Subject) -> Scope:
     pipelines = [s.pipeline for s in subject.selections]
+    tables = {p.table for p in pipelines}
     silver: dict[str, list[Pipeline]] = {}
     for p in project.pipelines.values():
-        if any(f"silver.{p.table}" == f"silver.{q.table}" for q in pipelines):
+        if p.table in tables:
             silver.setdefault(f"silver.{p.table}", []).append(p)
     reached = set(silver)
     models = []
@@ -203,20 +204,14 @@ def elsewhere(project: Project, subject: Subject, identities: Iterable[Identity]
     if subject.by != "key":
         return []
     own = {s.pipeline.table for s in subject.selections}
+    others = sorted(project.pipelines.values(), key=lambda p: p.name)
     notes = []
     for identity in identities:
         for column, digests in sorted(identity.digests.items()):
-            for other in sorted(project.pipelines.values(), key=lambda p: p.name):
+            for other in others:
                 if other.table in own or column not in other.contract.pii_columns:
                     continue
-                table = Tables.of(project, other).silver
-                schema, dt = table.schema(), table.dt
-                matcher = (
-                    Matcher.of([column], [(d,) for d in digests], schema, column)
-                    if schema
-                    else None
-                )
-                rows = find(dt, [matcher]).rows if dt is not None and matcher else 0
+                rows = _holding(Tables.of(project, other).silver, column, digests)
                 if rows:
                     notes.append(
                         f"the subject's {column} also appears in {rows} rows of "
@@ -224,6 +219,14 @@ def elsewhere(project: Project, subject: Subject, identities: Iterable[Identity]
                         f"not reach: `weir forget {column}=…` removes it everywhere"
                     )
     return notes
+
+
+def _holding(table: Table, column: str, digests: set[str]) -> int:
+    schema, dt = table.schema(), table.dt
+    if schema is None or dt is None:
+        return 0
+    matcher = Matcher.of([column], [(d,) for d in digests], schema, column)
+    return find(dt, [matcher]).rows if matcher is not None else 0
 
 
 # ---------------------------------------------------------------- gold
