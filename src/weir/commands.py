@@ -649,3 +649,71 @@ COMMANDS: dict[str, Command] = {
         _repair,
     ),
 }
+
+
+# ---------------------------------------------------------------- forget
+def _forget_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "selector",
+        nargs="+",
+        metavar="SELECTOR",
+        help="[PIPELINE] COLUMN=VALUE …: a PII column and its value (hashed with the salt; "
+        "every pipeline with that column, or only PIPELINE), or PIPELINE and a value per "
+        "natural-key column; a VALUE of - is read from standard input",
+    )
+    p.add_argument("--reason", required=True, help="why (a request's reference); kept in the audit")
+    p.add_argument(
+        "--apply",
+        action="store_true",
+        help="delete and remove the files (default: a dry run that only reports)",
+    )
+    p.add_argument("--wait", action="store_true", help="wait for running nodes instead of refusing")
+
+
+def _forget(args: argparse.Namespace, out: Output) -> int:
+    import sys
+
+    from weir.forget.forget import forget
+    from weir.forget.subject import Request
+
+    project = _project(args)
+    request = Request.parse(args.selector, lambda: sys.stdin.readline().rstrip("\r\n"))
+    outcome = forget(
+        project, request, args.reason, apply=args.apply, wait=args.wait, progress=out.progress
+    )
+    mode = "" if outcome.applied else " — dry run, nothing changed"
+    out.text(f"forget {outcome.subject.describe()}{mode}")
+    verb = "removed" if outcome.applied else "to remove"
+    for t in outcome.tables:
+        if t.rows or t.files or t.note:
+            line = f"  {t.table:<28} {t.rows:>6,} rows · {t.files} files {verb}"
+            out.text(line + (f"  ({t.note})" if t.note else ""))
+    for u in outcome.unlocated:
+        out.text(f"  {u.name:<28} not located ({u.kind}): {u.note}")
+    records = outcome.records
+    if any(records.values()):
+        out.text(
+            f"  run records: {records.get('runs.jsonl', 0)} in the JSON lines, "
+            f"{records.get('state.db', 0)} in the state store"
+            + (" redacted" if outcome.applied else " to redact")
+        )
+    if outcome.scratch:
+        out.text(f"  {outcome.scratch} files left in .weir/ by interrupted runs {verb}")
+    for warning in outcome.warnings:
+        out.text(f"  warning: {warning}")
+    if not outcome.found:
+        out.text("nothing to forget: no table, file or run record holds the subject")
+    if outcome.applied:
+        out.text(f"audit {outcome.audit_id}: recorded in the state store and .weir/audit.jsonl")
+    elif outcome.found:
+        out.text("add --apply to forget it")
+    out.json(outcome.as_dict())
+    return 0
+
+
+COMMANDS["forget"] = (
+    "remove a data subject (a PII value, or a pipeline's key) from every table and file "
+    "that holds it; a dry run unless --apply",
+    _forget_args,
+    _forget,
+)

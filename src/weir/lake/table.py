@@ -330,6 +330,22 @@ class Table:
                 commit_properties=commit.properties(),
             )
 
+    def delete(self, predicate: str, metadata: Mapping[str, str]) -> dict[str, Any]:
+        """One DELETE commit of the rows matching ``predicate`` (delta-rs SQL), carrying
+        ``metadata`` and no app transaction: the position of every pipeline and model that
+        writes here stays as it was. delta-rs records the predicate in the commit."""
+        dt = self.dt
+        assert dt is not None, "delete needs an existing table"
+        faults.point(f"{self.label}.before_commit")
+        with translated(f"delete from the {self.label} table", self.uri):
+            metrics: dict[str, Any] = dt.delete(
+                predicate,
+                writer_properties=WRITER,
+                commit_properties=CommitProperties(custom_metadata=dict(metadata)),
+            )
+        self._after_commit()
+        return metrics
+
     def execute(self, merger: Any) -> dict[str, Any]:
         faults.point(f"{self.label}.before_commit")
         with translated(f"merge into the {self.label} table", self.uri):

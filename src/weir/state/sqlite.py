@@ -1,9 +1,11 @@
-"""The state store: one row per run, queried by ``weir status`` and the health view."""
+"""The state store: one row per run, queried by ``weir status`` and the health view; and the
+audit trail of operations that change data outside runs (``weir forget``)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,10 @@ _SCHEMA = (
     )
     + ", detail TEXT, PRIMARY KEY (run_id, pipeline_name))"
 )
+_AUDIT = (
+    "CREATE TABLE IF NOT EXISTS audit (audit_id TEXT PRIMARY KEY, action TEXT NOT NULL, "
+    "started_at TEXT NOT NULL, completed_at TEXT, status TEXT NOT NULL, detail TEXT NOT NULL)"
+)
 
 
 class StateStore:
@@ -45,6 +51,7 @@ class StateStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         with closing(self._connect()) as con, con:
             con.execute(_SCHEMA)
+            con.execute(_AUDIT)
             con.execute(
                 "CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline_name, started_at)"
             )
@@ -94,6 +101,61 @@ class StateStore:
                 if r["pipeline_name"] in last:
                     last[r["pipeline_name"]]["last_loaded_at"] = r["at"]
         return last
+
+    def edit_runs(self, edit: Callable[[dict[str, Any]], dict[str, Any] | None]) -> int:
+        """Rewrite stored run records: ``edit`` gets each record (as :meth:`runs` returns
+        it) and returns the new one, or None to keep it. One transaction; returns how many
+        records changed."""
+        changed = 0
+        with closing(self._connect()) as con, con:
+            for row in con.execute("SELECT * FROM runs").fetchall():
+                new = edit(_row(row))
+                if new is None:
+                    continue
+                detail = {k: v for k, v in new.items() if k not in _COLUMNS}
+                detail.pop("last_loaded_at", None)
+                sets = ", ".join(f"{c} = ?" for c in _COLUMNS)
+                con.execute(
+                    f"UPDATE runs SET {sets}, detail = ? WHERE run_id = ? AND pipeline_name = ?",
+                    [
+                        *(new.get(c) for c in _COLUMNS),
+                        json.dumps(detail, default=str),
+                        row["run_id"],
+                        row["pipeline_name"],
+                    ],
+                )
+                changed += 1
+        return changed
+
+    def save_audit(self, entry: dict[str, Any]) -> None:
+        """Insert or update one audit entry (``audit_id``, ``action``, ``started_at``,
+        ``completed_at``, ``status``; the whole entry is kept as JSON)."""
+        with closing(self._connect()) as con, con:
+            con.execute(
+                "INSERT OR REPLACE INTO audit "
+                "(audit_id, action, started_at, completed_at, status, detail) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    entry["audit_id"],
+                    entry["action"],
+                    entry["started_at"],
+                    entry.get("completed_at"),
+                    entry["status"],
+                    json.dumps(entry, default=str, sort_keys=True),
+                ],
+            )
+
+    def audit(self, action: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Audit entries, newest first."""
+        sql = "SELECT detail FROM audit"
+        args: list[Any] = []
+        if action:
+            sql += " WHERE action = ?"
+            args.append(action)
+        sql += " ORDER BY started_at DESC LIMIT ?"
+        args.append(limit)
+        with closing(self._connect()) as con:
+            return [json.loads(r["detail"]) for r in con.execute(sql, args)]
 
 
 def _row(row: sqlite3.Row) -> dict[str, Any]:
