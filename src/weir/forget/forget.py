@@ -205,7 +205,7 @@ def _scratch(project: Project, pipelines: list[str], *, apply: bool) -> int:
     no run uses them, and the next run extracts or rebuilds them anew, so they go whole."""
     count = 0
     for name in pipelines:
-        for folder in (project.state_dir / "staging" / name, project.state_dir / "rebuild" / name):
+        for folder in (project.staging_dir(name), project.rebuild_dir(name)):
             if folder.is_dir():
                 count += sum(1 for f in folder.rglob("*") if f.is_file())
                 if apply:

@@ -125,7 +125,7 @@ class NodeRun:
             salt=salt,
             ordered=ordered,
             # the lake, and the scratch tables of a rebuild (`weir run --full-refresh`)
-            allowed_directories=[self.project.lake, self.project.state_dir / "rebuild"],
+            allowed_directories=[self.project.lake, self.project.rebuild_dir()],
         )
         con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
         return con

@@ -222,7 +222,7 @@ class PipelineRun(NodeRun):
         if last == 0:
             self.progress("nothing in bronze to rebuild from")
             return
-        scratch_dir = self.project.state_dir / "rebuild" / self.pipeline.name
+        scratch_dir = self.project.rebuild_dir(self.pipeline.name)
         shutil.rmtree(scratch_dir, ignore_errors=True)
         scratch = Tables(
             bronze=live.bronze,
@@ -403,7 +403,7 @@ class PipelineRun(NodeRun):
     ) -> tuple[Staged, dict[str, Any], str | None]:
         handling = self.project.error_handling(self.pipeline)
         attempts = 1 + (handling.max_retries if handling.strategy == "retry" else 0)
-        path = self.project.state_dir / "staging" / self.pipeline.name / f"{batch}.arrow"
+        path = self.project.staging_dir(self.pipeline.name) / f"{batch}.arrow"
         for attempt in range(1, attempts + 1):
             self.record.attempts = attempt
             try:

@@ -106,6 +106,14 @@ class Project:
     def state_dir(self) -> Path:
         return (self.root / ".weir").resolve()
 
+    def staging_dir(self, pipeline: str) -> Path:
+        """Where a pipeline's extraction is staged before its bronze commit."""
+        return self.state_dir / "staging" / pipeline
+
+    def rebuild_dir(self, pipeline: str = "") -> Path:
+        """Scratch tables of a pipeline's rebuild (``--full-refresh``); no name: their root."""
+        return self.state_dir / "rebuild" / pipeline if pipeline else self.state_dir / "rebuild"
+
     def error_handling(self, pipeline: Pipeline) -> ErrorHandling:
         return pipeline.spec.error_handling or self.spec.error_handling
 
