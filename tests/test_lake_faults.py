@@ -243,3 +243,32 @@ def test_the_panic_filter_keeps_everything_else() -> None:
         "  hint: keep blank lines that are not a panic's",
     ]
     assert panic_filter.panics == 2
+
+
+def _limited(size: int) -> None:
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+def test_a_full_disk_while_staging_is_a_lake_error_not_a_source_error(tmp_path: Path) -> None:
+    """Staging writes to .weir/; a write that fails there is not the source failing."""
+    root = _project(tmp_path / "proj")
+    _drop(root, "big.csv", "".join(f"{i},name-{i}-{i * 7919}\n" for i in range(200_000)))
+    env = {**os.environ, "WEIR_PII_SALT": SALT}
+    env.pop("WEIR_DEBUG", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "weir.cli", "run", "--project", str(root)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=lambda: _limited(1_000_000),
+    )
+    text = result.stdout + result.stderr
+    assert result.returncode == 1, text
+    assert "could not write the staging file" in text and "free space" in text
+    assert "reading the source failed" not in text
+    assert not (root / "lake" / "bronze").exists()

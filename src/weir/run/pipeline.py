@@ -191,7 +191,11 @@ class PipelineRun(NodeRun):
                         batch, staged.reader(), expected_rows=staged.rows, wait_bronze=bronze.result
                     )
             finally:
-                bronze.result()
+                try:
+                    bronze.result()
+                except WeirError:
+                    record.stage = "bronze"  # it ran beside the transform: say which failed
+                    raise
 
     @contextmanager
     def _waiting(self, batch: int) -> Iterator[None]:

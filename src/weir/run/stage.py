@@ -7,13 +7,15 @@ once it is exhausted, and only then does the bronze commit carry rows and positi
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow as pa
 
+from weir.errors import LakeError
 from weir.sources.base import Extraction
 
 META_FIELDS = [
@@ -73,7 +75,7 @@ def stage(
     ingested = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
     rows = 0
     last = time.monotonic()
-    with pa.OSFile(str(path), "wb") as sink, pa.ipc.new_file(sink, target) as writer:
+    with _staging_file(path, target) as write:
         for raw in extraction.batches():
             n = raw.num_rows
             if n == 0:
@@ -86,9 +88,48 @@ def stage(
                 pa.arange(rows, rows + n).cast(pa.int64()),
                 pa.repeat(ingested, n),
             ]
-            writer.write_batch(pa.RecordBatch.from_arrays(columns, schema=target))
+            write(pa.RecordBatch.from_arrays(columns, schema=target))
             rows += n
             if progress is not None and time.monotonic() - last > 1.0:
                 progress(rows)
                 last = time.monotonic()
     return Staged(path=path, rows=rows, schema=target)
+
+
+@contextmanager
+def _staging_file(path: Path, schema: pa.Schema) -> Iterator[Callable[[pa.RecordBatch], None]]:
+    """An Arrow IPC file being written; a failing write (a full disk, a quota) is a
+    LakeError about the staging file, never mistaken for the source failing."""
+
+    def cannot(exc: OSError) -> LakeError:
+        return LakeError(
+            f"could not write the staging file: {exc.strerror or exc}",
+            where=str(path),
+            hint="free space on the disk that holds the project's .weir/ folder, then run "
+            "again (nothing was committed)",
+        )
+
+    try:
+        sink = pa.OSFile(str(path), "wb")
+        writer = pa.ipc.new_file(sink, schema)
+    except OSError as exc:
+        raise cannot(exc) from exc
+
+    def write(batch: pa.RecordBatch) -> None:
+        try:
+            writer.write_batch(batch)
+        except OSError as exc:
+            raise cannot(exc) from exc
+
+    try:
+        yield write
+    except BaseException:
+        with suppress(OSError):
+            writer.close()
+            sink.close()
+        raise
+    try:
+        writer.close()
+        sink.close()
+    except OSError as exc:
+        raise cannot(exc) from exc
