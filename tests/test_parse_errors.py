@@ -8,6 +8,7 @@ clean or with its reasons in ``_parse_errors``; the values that parsed are kept.
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import os
 import subprocess
@@ -16,10 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from weir.errors import SchemaDriftError, SourceError, WeirError
+from weir.errors import SchemaDriftError, SourceError, TransientSourceError, WeirError
 from weir.sources import memory
 from weir.sources.base import SourceContext
 from weir.sources.files import FilesConfig, FilesSource
@@ -302,6 +304,16 @@ def test_invalid_utf8_in_ndjson_is_a_problem_of_that_value(tmp_path: Path) -> No
     ]
 
 
+def test_invalid_utf8_inside_a_nested_value_is_shown_escaped(tmp_path: Path) -> None:
+    data = b'{"id": 1, "name": {"\x80": 1}}\n'
+    assert "column name, value '{\"\\x80\": 1}' (line 1)" in str(
+        failure(tmp_path, "a.ndjson", data)
+    )
+    assert reasons(read(tmp_path, "a.ndjson", data)) == [
+        ["parse: column name, value '{\"\\x80\": 1}' (line 1)"]
+    ]
+
+
 def test_invalid_utf8_in_csv_is_a_problem_of_that_value(tmp_path: Path) -> None:
     data = b"id,name,amount\n1,\xfe\xff,1.5\n2,b,2\n"
     assert "column name, value '\\xfe\\xff' (line 2)" in str(failure(tmp_path, "a.csv", data))
@@ -424,3 +436,69 @@ def test_quarantine_batches_end_with_the_reasons_column(tmp_path: Path) -> None:
     assert batch.schema.field("_parse_errors").type == pa.list_(pa.string())
     (batch,) = source(tmp_path, "fail", path="a.csv").extract(None, SCHEMA).batches()
     assert batch.schema.names == [*SCHEMA.names, "_source_file"]
+
+
+class _Flaky(pafs.FileSystemHandler):
+    """A local tree standing in for an object store whose connection drops after the first
+    read of a file (the network edge is the one thing faked)."""
+
+    def __init__(self, root: Path):
+        self.local = pafs.SubTreeFileSystem(str(root), pafs.LocalFileSystem())
+
+    def get_type_name(self) -> str:
+        return "flaky"
+
+    def get_file_info(self, paths: list[str]) -> list[pafs.FileInfo]:
+        return self.local.get_file_info(paths)
+
+    def get_file_info_selector(self, selector: pafs.FileSelector) -> list[pafs.FileInfo]:
+        return self.local.get_file_info(selector)
+
+    def open_input_stream(self, path: str) -> pa.NativeFile:
+        return pa.PythonFile(_Dropping(self.local.open_input_stream(path).read()), mode="r")
+
+    def open_input_file(self, path: str) -> pa.NativeFile:
+        return self.open_input_stream(path)
+
+    def normalize_path(self, path: str) -> str:
+        return path
+
+    def _read_only(self, *args: Any) -> Any:
+        raise OSError("read-only")
+
+    create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = _read_only
+    delete_file = move = copy_file = open_output_stream = open_append_stream = _read_only
+
+
+class _Dropping(io.RawIOBase):
+    def __init__(self, data: bytes):
+        self.data, self.reads = data, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self.reads += 1
+        if self.reads > 1:
+            raise OSError("AWS Error NETWORK_CONNECTION during GetObject operation")
+        chunk = self.data[: min(len(buffer), 64)]
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+@pytest.mark.parametrize("name", ["a.csv", "a.ndjson"])
+def test_a_dropped_connection_is_transient_not_a_parse_problem(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str
+) -> None:
+    from weir.sources.files import listing
+
+    store = tmp_path / "store"
+    store.mkdir()
+    data = b"id\n" + b"1\n" * 100 if name.endswith(".csv") else b'{"id": 1}\n' * 100
+    (store / name).write_bytes(data)
+    flaky = pafs.PyFileSystem(_Flaky(store))
+    monkeypatch.setattr(listing, "filesystem", lambda location: (flaky, ""))
+    for mode in ("fail", "quarantine"):
+        extraction = source(tmp_path, mode, path=f"s3://bucket/{name}").extract(None, SCHEMA)
+        with pytest.raises(TransientSourceError, match="NETWORK_CONNECTION"):
+            list(extraction.batches())

@@ -150,7 +150,7 @@ def from_objects(values: Sequence[object], target: pa.DataType) -> tuple[pa.Arra
         pass
     for index, text in enumerate(texts):
         if text is not None and not valid_utf8(text):
-            bad.append((index, _escaped(text)))
+            bad.append((index, text))
             texts[index] = None
     return pa.array(texts, pa.string()), sorted(bad)
 
@@ -183,7 +183,7 @@ def plain(value: object) -> object:
 
 def _json_text(value: object) -> str:
     if isinstance(value, str):
-        return _escaped(value)
+        return value
     try:
         return json.dumps(plain(value), ensure_ascii=False, default=str)[:200]
     except (RecursionError, ValueError, TypeError):
@@ -197,14 +197,6 @@ def valid_utf8(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _escaped(text: str) -> str:
-    """Text with lone surrogates (undecodable bytes, or ``\\udcff`` escapes) shown as escapes."""
-    try:
-        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # --- the conversions -----------------------------------------------------------------------------

@@ -71,9 +71,23 @@ def file_problem(row: int, what: str) -> Problem:
 
 
 def shown(raw: str) -> str:
-    """A value as it appears in a reason: clipped, control characters escaped."""
+    """A value as it appears in a reason: clipped, control characters and lone surrogates
+    (bytes that were not UTF-8) escaped."""
     clipped = raw if len(raw) <= VALUE_LIMIT else raw[:VALUE_LIMIT] + "…"
-    return clipped.translate(_CONTROL)
+    text = clipped.translate(_CONTROL)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raw_bytes = text.encode(
+            "utf-8", "surrogateescape" if _escapes(text) else "backslashreplace"
+        )
+        text = raw_bytes.decode("utf-8", "backslashreplace")
+    return text
+
+
+def _escapes(text: str) -> bool:
+    """Whether every lone surrogate in ``text`` stands for an undecodable byte."""
+    return all(not 0xD800 <= ord(c) <= 0xDFFF or 0xDC80 <= ord(c) <= 0xDCFF for c in text)
 
 
 def reasons_column(rows: int, problems: Sequence[Problem]) -> pa.Array:

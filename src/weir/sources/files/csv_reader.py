@@ -13,8 +13,6 @@ once more with Python's csv module (exact with quoted newlines and blank lines).
 
 from __future__ import annotations
 
-import csv as py_csv
-import io
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from weir.sources.files.config import CsvOptions
+from weir.sources.files.csv_python import CsvLines, python_chunks, rows_of, text_of
 from weir.sources.files.errors import READ_ERRORS, Unreadable, content_problem
 from weir.sources.files.listing import DataFile
 from weir.sources.files.reading import (
@@ -64,12 +63,24 @@ class CsvReader:
     def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Chunk]:
         columns = len(self._first_row(file) or ())
         include = present(schema, offered).names or offered.names[:1]  # [:1] counts rows
-        lines = _Lines(self, file, columns, good=True)
-        shape = _Shape(_Lines(self, file, columns, good=False), columns)
+        lines = CsvLines(self, file, columns, good=True)
+        shape = _Shape(CsvLines(self, file, columns, good=False), columns)
         state = _Pass(block=self.block_size)
         try:
             while not (yield from self._pass(file, offered, schema, include, state, lines, shape)):
                 shape.seen = 0  # pyarrow reads the file again and reports its bad rows again
+                if state.python:
+                    yield from python_chunks(
+                        self.fs,
+                        file,
+                        self.options,
+                        schema,
+                        include,
+                        self._names(file, offered),
+                        skip=(state.done, shape.reported),
+                    )
+                    shape.seen = shape.reported
+                    break
         except READ_ERRORS as exc:
             what = _problem(exc, state.done)
             if what is None:
@@ -87,7 +98,7 @@ class CsvReader:
         schema: pa.Schema,
         include: list[str],
         state: _Pass,
-        lines: _Lines,
+        lines: CsvLines,
         shape: _Shape,
     ) -> Generator[Chunk, None, bool]:
         """Read the file from its start, skipping the rows delivered already. False: start
@@ -107,15 +118,21 @@ class CsvReader:
                     yield Chunk(batch, _label(lines, state.done))
                     state.done += batch.num_rows
                 yield from shape.chunks(schema)
-        except pa.ArrowInvalid as exc:
-            if "straddl" in str(exc) and state.block < MAX_LINE_BYTES:
+        except (pa.ArrowInvalid, UnicodeError) as exc:
+            if "straddl" in str(exc):
+                if state.block >= MAX_LINE_BYTES:
+                    raise
                 state.block = min(MAX_LINE_BYTES, state.block * _GROWTH)
-                return False
-            if "straddl" in str(exc) or state.careful:
-                raise
-            state.careful = True
+            elif state.careful:
+                state.python = True  # what pyarrow's reader cannot take at all
+            else:
+                state.careful = True
             return False
         return True
+
+    def _names(self, file: DataFile, offered: pa.Schema) -> list[str]:
+        """The columns in file order, as pyarrow names them."""
+        return (self._first_row(file) or []) if self.options.header else offered.names
 
     def _batches(
         self,
@@ -166,9 +183,9 @@ class CsvReader:
         try:
             with (
                 self.fs.open_input_stream(file.path, compression="detect") as stream,
-                _text(stream, opts.encoding, errors="surrogateescape") as text,
+                text_of(stream, opts.encoding, errors="surrogateescape") as text,
             ):
-                row: list[str] | None = next(_rows(text, opts), None)
+                row: list[str] | None = next(rows_of(text, opts), None)
         except READ_ERRORS as exc:
             what = content_problem(exc)
             if what is None:
@@ -193,6 +210,9 @@ class _Pass:
     careful: bool = False
     """Every column as bytes, converted by conform(); else the types whose parsing by
     pyarrow's CSV reader is exactly weir's rule are read typed (the fast path)."""
+    python: bool = False
+    """The rest by Python's csv module: pyarrow's reader failed on the file even carefully
+    (it cannot report a short row that is not valid UTF-8, for one)."""
 
 
 def _types(offered: pa.Schema, schema: pa.Schema, *, careful: bool) -> dict[str, pa.DataType]:
@@ -225,7 +245,7 @@ def _finite(batch: pa.RecordBatch) -> bool:
     )
 
 
-def _label(lines: _Lines, base: int) -> Callable[[int], str]:
+def _label(lines: CsvLines, base: int) -> Callable[[int], str]:
     def label(index: int) -> str:
         found = lines.next(base + index)
         return f"line {found[0]}" if found is not None else f"row {base + index + 1}"
@@ -238,7 +258,7 @@ class _Shape:
     """pyarrow's invalid-row handler: a row with the wrong number of fields is skipped, and
     becomes a problem row naming its line (found by ``lines``, in file order)."""
 
-    lines: _Lines
+    lines: CsvLines
     columns: int
     seen: int = 0
     reported: int = 0
@@ -263,68 +283,6 @@ class _Shape:
             what = f"has {fields} field{'s' if fields != 1 else ''}, expected {self.columns}"
             problems.append(line_problem(row, f"line {line}", what))
         yield null_rows(schema, fresh, problems)
-
-
-class _Lines:
-    """Physical lines of a CSV file's rows, read forwards with Python's csv module the first
-    time a problem needs one. ``good``: the rows pyarrow delivers (as many fields as the
-    header), else those it skipped. None once the two readers disagree."""
-
-    def __init__(self, reader: CsvReader, file: DataFile, columns: int, *, good: bool):
-        self._reader, self._file, self._columns, self._good = reader, file, columns, good
-        self._scan: Iterator[tuple[int, int]] | None = None
-        self._index = -1
-        self._last: tuple[int, int] | None = None
-        self._lost = False
-
-    def next(self, index: int | None) -> tuple[int, int] | None:
-        """(line, fields) of row ``index`` (asked in ascending order), or of the next row."""
-        target = self._index + 1 if index is None else index
-        if self._lost or target < self._index:
-            return None
-        if self._scan is None:
-            self._scan = self._lines()
-        while self._index < target:
-            self._last = next(self._scan, None)
-            if self._last is None:
-                self._lost = True
-                return None
-            self._index += 1
-        return self._last
-
-    def close(self) -> None:
-        if isinstance(self._scan, Generator):
-            self._scan.close()
-
-    def _lines(self) -> Iterator[tuple[int, int]]:
-        opts = self._reader.options
-        py_csv.field_size_limit(max(py_csv.field_size_limit(), MAX_LINE_BYTES))
-        try:
-            with (
-                self._reader.fs.open_input_stream(self._file.path, compression="detect") as raw,
-                _text(raw, opts.encoding, errors="replace") as text,
-            ):
-                rows = _rows(text, opts)
-                end = 0
-                if opts.header:
-                    next(rows, None)
-                    end = rows.line_num
-                for row in rows:
-                    start, end = end + 1, rows.line_num
-                    if row and (len(row) == self._columns) == self._good:
-                        yield start, len(row)
-        except (*READ_ERRORS, py_csv.Error):
-            return
-
-
-def _rows(text: io.TextIOWrapper, opts: CsvOptions) -> Any:
-    if opts.quote_char:
-        return py_csv.reader(text, delimiter=opts.delimiter, quotechar=opts.quote_char)
-    return py_csv.reader(text, delimiter=opts.delimiter, quoting=py_csv.QUOTE_NONE)
-
-
-def _text(stream: Any, encoding: str, *, errors: str) -> io.TextIOWrapper:
-    return io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline="")
 
 
 def _problem(exc: BaseException, done: int) -> str | None:

@@ -37,24 +37,33 @@ class Unreadable(Exception):
 
 def content_problem(exc: BaseException) -> str | None:
     """What is wrong with a file's content, when ``exc`` (raised while reading it) says so;
-    None when ``exc`` is an I/O failure. pyarrow's words are kept only for the messages that
-    hold no data (compression and Parquet structure)."""
+    None when ``exc`` is an I/O failure. pyarrow's words are kept only where they hold no
+    data (compression and Parquet structure); a parse error may quote a row, so only its
+    kind is kept."""
     if isinstance(exc, UnicodeDecodeError):
         return f"the file is not valid {exc.encoding}"
     text = brief(str(exc))
     if isinstance(exc, READ_ERRORS) and _CONTENT_IO.search(text):
         return f"the file is corrupt or truncated ({text})"
+    if isinstance(exc, pa.ArrowException | ValueError) and not isinstance(exc, OSError):
+        return f"the file cannot be parsed ({_kind(text)})"
     return None
 
 
 def io_error(exc: BaseException, where: str, *, remote: bool) -> WeirError:
+    detail = brief(str(exc)) if isinstance(exc, OSError) else _kind(brief(str(exc)))
     if isinstance(exc, OSError) and remote:
         return TransientSourceError(
-            f"could not read: {brief(str(exc))}",
+            f"could not read: {detail}",
             where=where,
             hint="check the network and the credentials for this object store",
         )
-    return SourceError(f"could not read: {brief(str(exc))}", where=where)
+    return SourceError(f"could not read: {detail}", where=where)
+
+
+def _kind(text: str) -> str:
+    """The kind of an error (``CSV parse error``) without what follows, which may be data."""
+    return text.split(":", 1)[0]
 
 
 @contextlib.contextmanager

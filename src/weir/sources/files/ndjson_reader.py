@@ -66,7 +66,7 @@ class NdjsonReader:
     def offered(self, file: DataFile, known: pa.Schema | None) -> pa.Schema | None:
         try:
             with self.fs.open_input_stream(file.path, compression="detect") as stream:
-                head = next(blocks(stream, self.block_size), None)
+                head = next((b for b in blocks(stream, self.block_size) if _content(b)), None)
         except READ_ERRORS as exc:
             what = content_problem(exc)
             if what is None:
@@ -77,7 +77,7 @@ class NdjsonReader:
             if what is None:
                 raise head.failure
             raise Unreadable(what)
-        if head is None or not (head.overlong or head.data.strip()):
+        if head is None:
             return None  # an empty file (or blank lines only)
         records = [decode_line(line)[0] for line in head.data.split(b"\n") if _filled(line)]
         return offered_schema([r for r in records if r is not None], known)
@@ -211,6 +211,11 @@ def _readable(fld: pa.Field) -> pa.Field:
 
 def _line(first: int, index: int) -> str:
     return f"line {first + index}"
+
+
+def _content(block: Block) -> bool:
+    """Whether a block holds more than blank lines (or ends the reading with a failure)."""
+    return block.overlong or block.failure is not None or bool(block.data.strip(b" \t\r\n"))
 
 
 def _filled(line: bytes) -> bool:
