@@ -339,7 +339,7 @@ def test_malformed_json(
         return
     if intact and elements >= 0:
         assert len(rows) == elements, "every element is one row"
-    elif data.strip() and not empty_array(data):
+    elif data.removeprefix(b"\xef\xbb\xbf").strip() and not empty_array(data):
         assert rows, "a file with content is never zero rows silently"
 
 

@@ -210,6 +210,18 @@ def test_csv_names_the_column_and_the_physical_line(tmp_path: Path) -> None:
     assert len(rows) == 4
 
 
+def test_a_short_row_that_is_not_utf8(tmp_path: Path) -> None:
+    """pyarrow's CSV reader cannot report it (its invalid-row handler fails on the bytes):
+    the rest of the file is read by Python's csv module instead."""
+    data = b"id,name,amount\n1,a,1\n\x80\n" + b"".join(b"%d,b,2\n" % n for n in range(2, 50))
+    error = failure(tmp_path, "a.csv", data)
+    assert str(error).startswith("a.csv: line 3 has 1 field, expected 3")
+    rows = read(tmp_path, "a.csv", data)
+    assert [r["id"] for r in rows] == [1, None, *range(2, 50)]
+    assert reasons(rows)[1] == ["parse: line 3 has 1 field, expected 3"]
+    assert reasons(rows)[2:] == [None] * 48
+
+
 # --- item 7: nothing crashes the process --------------------------------------------------------
 
 SEGFAULT = """

@@ -18,7 +18,7 @@ import pyarrow as pa
 
 from weir.errors import SchemaDriftError
 from weir.sources.parse import Converted, convert, expected_form
-from weir.sources.problems import REASONS, Problem, first, reasons_column, value_problem
+from weir.sources.problems import REASONS, Problem, reasons_column, value_problem
 from weir.spec.base import Strict
 
 Position = Mapping[str, Any]
@@ -152,10 +152,8 @@ def conform(
     found = [*problems, *_value_problems(failures, label or _row, hidden, every=quarantine)]
     order = {name: index for index, name in enumerate(schema.names)}
     found.sort(key=lambda p: (p.row, -1 if p.column is None else order.get(p.column, -1)))
-    if not quarantine:
-        problem = first(found)
-        if problem is not None:
-            raise problem.error(where)
+    if found and not quarantine:
+        raise found[0].error(where)
     fields = [*schema, *(fld for fld, _ in meta)]
     arrays += [array for _, array in meta]
     if quarantine:

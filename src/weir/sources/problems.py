@@ -29,7 +29,11 @@ REASONS = pa.list_(pa.string())
 """The type of the ``_parse_errors`` column: NULL for a clean row, else its reasons."""
 
 _QUARANTINE = "or set on_parse_error: quarantine to load the other rows and quarantine this one"
-_CONTROL = {n: f"\\x{n:02x}" for n in [*range(32), 127]} | {9: "\\t", 10: "\\n", 13: "\\r"}
+_CONTROL = {n: f"\\x{n:02x}" for n in [*range(32), *range(127, 160)]} | {
+    9: "\\t",
+    10: "\\n",
+    13: "\\r",
+}
 
 
 @dataclass(frozen=True)
@@ -98,8 +102,3 @@ def reasons_column(rows: int, problems: Sequence[Problem]) -> pa.Array:
     for problem in problems:
         by_row.setdefault(problem.row, []).append(problem.reason)
     return pa.array([by_row.get(row) for row in range(rows)], REASONS)
-
-
-def first(problems: Sequence[Problem]) -> Problem | None:
-    """The problem of the lowest row (the first found, among those of one row)."""
-    return min(problems, key=lambda p: p.row) if problems else None

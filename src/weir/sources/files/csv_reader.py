@@ -7,12 +7,14 @@ read again from that batch on carefully: every column as bytes, converted by ``c
 (so a bad value is a problem of that value, and invalid UTF-8 of one value, not the file).
 A row with the wrong number of fields is skipped by pyarrow and becomes a problem row; a row
 longer than ``block_size_bytes`` makes the reader start again with bigger blocks (up to
-``MAX_LINE_BYTES``). Line numbers are found only when a problem needs one, by reading the file
-once more with Python's csv module (exact with quoted newlines and blank lines).
+``MAX_LINE_BYTES``). Should pyarrow's reader fail even carefully, the rest of the file is read
+by Python's csv module (:mod:`.csv_python`), which also finds the line of a row when a problem
+needs one (exact with quoted newlines and blank lines).
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -61,11 +63,18 @@ class CsvReader:
         return pa.schema([offered_field(name, known, pa.string) for name in names])
 
     def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Chunk]:
-        columns = len(self._first_row(file) or ())
+        try:
+            first = self._first_row(file) or []
+        except Unreadable as exc:
+            yield unreadable(schema, exc.what)
+            return
+        names = first if self.options.header else offered.names  # as pyarrow names them
+        columns = len(first)
         include = present(schema, offered).names or offered.names[:1]  # [:1] counts rows
         lines = CsvLines(self, file, columns, good=True)
         shape = _Shape(CsvLines(self, file, columns, good=False), columns)
         state = _Pass(block=self.block_size)
+        _quiet_handler_reports()
         try:
             while not (yield from self._pass(file, offered, schema, include, state, lines, shape)):
                 shape.seen = 0  # pyarrow reads the file again and reports its bad rows again
@@ -76,7 +85,7 @@ class CsvReader:
                         self.options,
                         schema,
                         include,
-                        self._names(file, offered),
+                        names,
                         skip=(state.done, shape.reported),
                     )
                     shape.seen = shape.reported
@@ -129,10 +138,6 @@ class CsvReader:
                 state.careful = True
             return False
         return True
-
-    def _names(self, file: DataFile, offered: pa.Schema) -> list[str]:
-        """The columns in file order, as pyarrow names them."""
-        return (self._first_row(file) or []) if self.options.header else offered.names
 
     def _batches(
         self,
@@ -283,6 +288,23 @@ class _Shape:
             what = f"has {fields} field{'s' if fields != 1 else ''}, expected {self.columns}"
             problems.append(line_problem(row, f"line {line}", what))
         yield null_rows(schema, fresh, problems)
+
+
+def _quiet_handler_reports() -> None:
+    """pyarrow decodes a short row as UTF-8 before it calls the invalid-row handler; on bytes
+    that are not UTF-8 that fails inside pyarrow, and Python prints the failure on stderr as
+    an ignored exception: a traceback nobody can act on, since weir then reads the file with
+    Python's csv module instead. Such reports are dropped, for weir's handlers only."""
+    previous = sys.unraisablehook
+    if getattr(previous, "weir_csv", False):
+        return
+
+    def hook(unraisable: Any) -> None:
+        if not isinstance(unraisable.object, _Shape):
+            previous(unraisable)
+
+    hook.weir_csv = True  # type: ignore[attr-defined]
+    sys.unraisablehook = hook
 
 
 def _problem(exc: BaseException, done: int) -> str | None:
