@@ -150,3 +150,40 @@ def test_a_column_converts_like_its_values_one_by_one(
     assert whole.values.to_pylist() == [one.values.to_pylist()[0] for one in alone]
     assert list(whole.failed) == [n for n, one in enumerate(alone) if one.failed]
     assert not any(texts[n] is None for n in whole.failed)
+
+
+CSV_TYPES = [
+    pa.float64(),
+    pa.float32(),
+    pa.decimal128(6, 2),
+    pa.bool_(),
+    pa.date32(),
+    pa.timestamp("us"),
+]
+NULLS = {"", "NA", "NULL", "null"}
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    target=st.sampled_from(CSV_TYPES),
+    texts=st.lists(st.lists(PIECES, max_size=4).map("".join), min_size=1, max_size=30),
+)
+def test_the_csv_fast_path_reads_by_the_same_rule(
+    tmp_path_factory: pytest.TempPathFactory, target: pa.DataType, texts: list[str]
+) -> None:
+    """Columns pyarrow's CSV reader parses typed (the fast path) hold exactly what the rule
+    gives for their text: the values it takes, NULL with a reason for the ones it refuses."""
+    from weir.sources.base import SourceContext
+    from weir.sources.files import FilesConfig, FilesSource
+
+    root = tmp_path_factory.mktemp("fast")
+    quoted = ['"' + text.replace('"', '""') + '"' for text in texts]
+    (root / "a.csv").write_text("v\n" + "\n".join(quoted) + "\n", encoding="utf-8")
+    schema = pa.schema([pa.field("v", target)])
+    context = SourceContext("p", str(root), "r", on_parse_error="quarantine")
+    source = FilesSource(FilesConfig(path="a.csv"), context)
+    rows = [row for b in source.extract(None, schema).batches() for row in b.to_pylist()]
+    rule = convert(pa.array([None if t in NULLS else t for t in texts], pa.string()), target)
+    assert [row["v"] for row in rows] == rule.values.to_pylist()
+    assert [n for n, row in enumerate(rows) if row["_parse_errors"]] == list(rule.failed)

@@ -390,6 +390,23 @@ def test_a_file_that_is_not_parquet(tmp_path: Path) -> None:
     assert rows[0]["_parse_errors"][0].startswith("parse: not a readable Parquet file")
 
 
+def test_a_parquet_file_that_breaks_off(tmp_path: Path) -> None:
+    """pyarrow reports a corrupt page as an OSError: of a local file, that is its content."""
+    table = pa.table({"id": list(range(300)), "name": [f"n{n}" for n in range(300)]})
+    pq.write_table(table, tmp_path / "good.parquet", row_group_size=100, compression="none")
+    data = bytearray((tmp_path / "good.parquet").read_bytes())
+    offset = (
+        pq.ParquetFile(tmp_path / "good.parquet").metadata.row_group(2).column(0).data_page_offset
+    )
+    data[offset : offset + 8] = b"\xff" * 8  # the third row group's first page header
+    error = failure(tmp_path, "a.parquet", bytes(data))
+    assert "the file is corrupt or truncated" in str(error)
+    rows = read(tmp_path, "a.parquet", bytes(data))
+    assert [r["id"] for r in rows[:200]] == list(range(200))
+    assert rows[-1]["_parse_errors"][0].startswith("parse: the file is corrupt or truncated (")
+    assert rows[-1]["_parse_errors"][0].endswith("; read 200 rows, the rest is not read")
+
+
 def test_a_json_file_that_is_not_an_array(tmp_path: Path) -> None:
     error = failure(tmp_path, "a.json", b'{"id": 1}\n{"id": 2}\n')
     assert isinstance(error, SourceError) and "ndjson" in str(error)

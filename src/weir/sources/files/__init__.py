@@ -98,14 +98,14 @@ class FilesSource(Source):
         return list_files(self.config.path, self.config.format, self.context)
 
     def _reader(self, found: Listing) -> Reader:
-        config, hidden = self.config, frozenset(self.context.pii)
+        config, hidden, local = self.config, frozenset(self.context.pii), not found.remote
         if found.format == "csv":
-            return CsvReader(found.fs, config.csv, config.block_size_bytes)
+            return CsvReader(found.fs, config.csv, config.block_size_bytes, local)
         if found.format == "parquet":
-            return ParquetReader(found.fs, config.block_size_bytes, config.batch_size_rows)
+            return ParquetReader(found.fs, config.block_size_bytes, config.batch_size_rows, local)
         if found.format == "json":
-            return JsonArrayReader(found.fs, config.batch_size_rows, hidden)
-        return NdjsonReader(found.fs, config.block_size_bytes, hidden)
+            return JsonArrayReader(found.fs, config.batch_size_rows, hidden, local)
+        return NdjsonReader(found.fs, config.block_size_bytes, hidden, local)
 
 
 def _failure(exc: Unreadable, where: str) -> WeirError:

@@ -48,6 +48,8 @@ class CsvReader:
     fs: Any
     options: CsvOptions
     block_size: int
+    local: bool = True
+    """A local file (not an object store): an OSError while reading it is its content's."""
 
     def offered(self, file: DataFile, known: pa.Schema | None) -> pa.Schema | None:
         names = self._first_row(file)
@@ -91,7 +93,7 @@ class CsvReader:
                     shape.seen = shape.reported
                     break
         except READ_ERRORS as exc:
-            what = _problem(exc, state.done)
+            what = _problem(exc, state.done, local=self.local)
             if what is None:
                 raise
             yield unreadable(schema, what)
@@ -192,7 +194,7 @@ class CsvReader:
             ):
                 row: list[str] | None = next(rows_of(text, opts), None)
         except READ_ERRORS as exc:
-            what = content_problem(exc)
+            what = content_problem(exc, local=self.local)
             if what is None:
                 raise
             raise Unreadable(what) from exc
@@ -307,13 +309,13 @@ def _quiet_handler_reports() -> None:
     sys.unraisablehook = hook
 
 
-def _problem(exc: BaseException, done: int) -> str | None:
+def _problem(exc: BaseException, done: int, *, local: bool) -> str | None:
     if "straddl" in str(exc):
         return (
             f"a row after data row {done} is longer than {size(MAX_LINE_BYTES)}; "
             "the rest of the file is not read"
         )
-    what = content_problem(exc)
+    what = content_problem(exc, local=local)
     if what is None:
         return None
     return f"{what}; read {done} data rows, the rest of the file is not read" if done else what

@@ -21,8 +21,8 @@ from weir.errors import SourceError, TransientSourceError, WeirError
 READ_ERRORS = (pa.ArrowException, OSError, ValueError)
 
 _CONTENT_IO = re.compile(
-    r"compressed stream|inflate failed|decompress failed|decompression failed|"
-    r"unexpected end of stream|thrift|corrupt|magic bytes|parquet",
+    r"compressed stream|inflate failed|decompress failed|decompression failed|snappy|"
+    r"unexpected end of stream|thrift|deserializ|page header|corrupt|magic bytes|parquet",
     re.IGNORECASE,
 )
 
@@ -35,17 +35,21 @@ class Unreadable(Exception):
         self.what = what
 
 
-def content_problem(exc: BaseException) -> str | None:
+def content_problem(exc: BaseException, *, local: bool) -> str | None:
     """What is wrong with a file's content, when ``exc`` (raised while reading it) says so;
-    None when ``exc`` is an I/O failure. pyarrow's words are kept only where they hold no
-    data (compression and Parquet structure); a parse error may quote a row, so only its
-    kind is kept."""
+    None when ``exc`` is an I/O failure. pyarrow reports many content errors as OSError: one
+    of a local file without an errno is content, one of an object store only when its words
+    say so (else it may be the network). pyarrow's words are kept only where they hold no data
+    (compression and Parquet structure); a parse error may quote a row, so only its kind is
+    kept."""
     if isinstance(exc, UnicodeDecodeError):
         return f"the file is not valid {exc.encoding}"
     text = brief(str(exc))
     if isinstance(exc, READ_ERRORS) and _CONTENT_IO.search(text):
         return f"the file is corrupt or truncated ({text})"
-    if isinstance(exc, pa.ArrowException | ValueError) and not isinstance(exc, OSError):
+    if isinstance(exc, OSError):
+        return f"the file is corrupt or truncated ({text})" if local and not exc.errno else None
+    if isinstance(exc, pa.ArrowException | ValueError):
         return f"the file cannot be parsed ({_kind(text)})"
     return None
 

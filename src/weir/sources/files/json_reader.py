@@ -41,6 +41,7 @@ class JsonArrayReader:
     fs: Any
     batch_rows: int
     hidden: frozenset[str] = frozenset()
+    local: bool = True
     _last: tuple[str, _Scan] | None = None
 
     def offered(self, file: DataFile, known: pa.Schema | None) -> pa.Schema | None:
@@ -74,7 +75,7 @@ class JsonArrayReader:
             with self.fs.open_input_stream(file.path, compression="detect") as stream:
                 content = stream.read()
         except READ_ERRORS as exc:
-            what = content_problem(exc)
+            what = content_problem(exc, local=self.local)
             if what is None:
                 raise
             found = _Scan(failure=what)

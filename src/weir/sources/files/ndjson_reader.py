@@ -62,18 +62,19 @@ class NdjsonReader:
     fs: Any
     block_size: int
     hidden: frozenset[str] = frozenset()
+    local: bool = True
 
     def offered(self, file: DataFile, known: pa.Schema | None) -> pa.Schema | None:
         try:
             with self.fs.open_input_stream(file.path, compression="detect") as stream:
                 head = next((b for b in blocks(stream, self.block_size) if _content(b)), None)
         except READ_ERRORS as exc:
-            what = content_problem(exc)
+            what = content_problem(exc, local=self.local)
             if what is None:
                 raise
             raise Unreadable(what) from exc
         if head is not None and head.failure is not None:
-            what = content_problem(head.failure)
+            what = content_problem(head.failure, local=self.local)
             if what is None:
                 raise head.failure
             raise Unreadable(what)
@@ -90,7 +91,7 @@ class NdjsonReader:
 
     def _chunk(self, block: Block, *, schema: pa.Schema, readable: pa.Schema) -> Chunk:
         if block.failure is not None:
-            what = content_problem(block.failure)
+            what = content_problem(block.failure, local=self.local)
             if what is None:
                 raise block.failure
             return unreadable(schema, f"{what} (after line {block.line - 1})")

@@ -1,4 +1,5 @@
-"""Parquet files: read a page at a time; columns cast strictly (safely) by ``conform()``."""
+"""Parquet files: read a row group at a time, in batches; columns converted by ``conform()``
+(safe casts, finite floats, valid UTF-8). A file that breaks off keeps the row groups before."""
 
 from __future__ import annotations
 
@@ -20,13 +21,14 @@ class ParquetReader:
     fs: Any
     block_size: int
     batch_size: int
+    local: bool = True
 
     def offered(self, file: DataFile, known: pa.Schema | None) -> pa.Schema:
         try:
             with self.fs.open_input_file(file.path) as handle:
                 schema = pq.ParquetFile(handle).schema_arrow
         except READ_ERRORS as exc:
-            what = _problem(exc)
+            what = _problem(exc, local=self.local)
             if what is None:
                 raise
             raise Unreadable(what) from exc
@@ -38,20 +40,23 @@ class ParquetReader:
         try:
             with self.fs.open_input_file(file.path) as handle:
                 parquet = pq.ParquetFile(handle, buffer_size=self.block_size, pre_buffer=False)
-                for batch in parquet.iter_batches(batch_size=self.batch_size, columns=columns):
-                    yield Chunk(batch, partial(_row, done))
-                    done += batch.num_rows
+                for group in range(parquet.num_row_groups):  # a bad group keeps the ones before
+                    for batch in parquet.iter_batches(
+                        batch_size=self.batch_size, row_groups=[group], columns=columns
+                    ):
+                        yield Chunk(batch, partial(_row, done))
+                        done += batch.num_rows
         except READ_ERRORS as exc:
-            what = _problem(exc)
+            what = _problem(exc, local=self.local)
             if what is None:
                 raise
             yield unreadable(schema, f"{what}; read {done} rows, the rest is not read")
 
 
-def _problem(exc: BaseException) -> str | None:
+def _problem(exc: BaseException, *, local: bool) -> str | None:
     if isinstance(exc, pa.ArrowInvalid | pa.ArrowNotImplementedError):
         return f"not a readable Parquet file ({str(exc).strip().splitlines()[0][:160]})"
-    return content_problem(exc)
+    return content_problem(exc, local=local)
 
 
 def _row(base: int, index: int) -> str:
