@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv as py_csv
 import io
+import threading
 from collections.abc import Generator, Iterator
 from typing import Any
 
@@ -27,7 +28,8 @@ _BATCH_ROWS = 10_000
 class CsvLines:
     """Physical lines of a CSV file's rows, read forwards with Python's csv module the first
     time a problem needs one. ``good``: the rows pyarrow delivers (as many fields as the
-    header), else those it skipped. None once the two readers disagree."""
+    header), else those it skipped. None once the two readers disagree. Safe to ask from
+    several threads; a row before the last one asked reads the file again from its start."""
 
     def __init__(self, reader: Any, file: DataFile, columns: int, *, good: bool):
         self._reader, self._file, self._columns, self._good = reader, file, columns, good
@@ -35,21 +37,26 @@ class CsvLines:
         self._index = -1
         self._last: tuple[int, int] | None = None
         self._lost = False
+        self._lock = threading.Lock()
 
     def next(self, index: int | None) -> tuple[int, int] | None:
-        """(line, fields) of row ``index`` (asked in ascending order), or of the next row."""
-        target = self._index + 1 if index is None else index
-        if self._lost or target < self._index:
-            return None
-        if self._scan is None:
-            self._scan = self._lines()
-        while self._index < target:
-            self._last = next(self._scan, None)
-            if self._last is None:
-                self._lost = True
+        """(line, fields) of row ``index``, or of the row after the last one asked."""
+        with self._lock:
+            target = self._index + 1 if index is None else index
+            if target < self._index:
+                self.close()
+                self._scan, self._index, self._lost = None, -1, False
+            if self._lost:
                 return None
-            self._index += 1
-        return self._last
+            if self._scan is None:
+                self._scan = self._lines()
+            while self._index < target:
+                self._last = next(self._scan, None)
+                if self._last is None:
+                    self._lost = True
+                    return None
+                self._index += 1
+            return self._last
 
     def close(self) -> None:
         if isinstance(self._scan, Generator):

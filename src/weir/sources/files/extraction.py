@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -12,7 +13,15 @@ from weir.sources.base import Extraction, SourceContext, conform
 from weir.sources.files.errors import Unreadable, io_errors
 from weir.sources.files.listing import DataFile
 from weir.sources.files.position import summary
-from weir.sources.files.reading import SOURCE_FILE, Chunk, Reader, require, unreadable
+from weir.sources.files.reading import (
+    SOURCE_FILE,
+    WORKERS,
+    Piece,
+    Reader,
+    in_order,
+    require,
+    unreadable,
+)
 
 _SOURCE_FILE = pa.field(SOURCE_FILE, pa.string())
 
@@ -38,22 +47,26 @@ class FilesExtraction(Extraction):
         return summary(self.position()["files"])
 
     def _file_batches(self, file: DataFile) -> Iterator[pa.RecordBatch]:
-        """One file's rows (checked against the contract before the first), conformed."""
+        """One file's rows (checked against the contract before the first), conformed on a
+        few threads ahead of the consumer, in order."""
         with io_errors(file.key, remote=self.remote):
-            for chunk in self._chunks(file):
-                batch = conform(
-                    chunk.batch,
-                    self.schema,
-                    where=file.key,
-                    context=self.context,
-                    label=chunk.label,
-                    meta=[(_SOURCE_FILE, pa.repeat(pa.scalar(file.key), chunk.batch.num_rows))],
-                    problems=chunk.problems,
-                )
+            for batch in in_order(partial(self._conform, file), self._chunks(file), WORKERS):
                 for start in range(0, batch.num_rows, self.batch_size_rows):
                     yield batch.slice(start, self.batch_size_rows)
 
-    def _chunks(self, file: DataFile) -> Iterator[Chunk]:
+    def _conform(self, file: DataFile, piece: Piece) -> pa.RecordBatch:
+        chunk = piece() if callable(piece) else piece
+        return conform(
+            chunk.batch,
+            self.schema,
+            where=file.key,
+            context=self.context,
+            label=chunk.label,
+            meta=[(_SOURCE_FILE, pa.repeat(pa.scalar(file.key), chunk.batch.num_rows))],
+            problems=chunk.problems,
+        )
+
+    def _chunks(self, file: DataFile) -> Iterator[Piece]:
         assert self.reader is not None
         try:
             offered = self.reader.offered(file, self.schema)

@@ -14,31 +14,31 @@ in order.
 
 from __future__ import annotations
 
-import os
 import re
-from collections import deque
-from collections.abc import Callable, Generator, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.json as pa_json
 
 from weir.sources.files.errors import READ_ERRORS, Unreadable, content_problem
 from weir.sources.files.listing import DataFile
-from weir.sources.files.reading import MAX_LINE_BYTES, Chunk, null_rows, size, unreadable
+from weir.sources.files.reading import (
+    MAX_LINE_BYTES,
+    Chunk,
+    Piece,
+    null_rows,
+    size,
+    unreadable,
+)
 from weir.sources.files.records import Record, decode_line, offered_schema, records_chunk
 from weir.sources.problems import Problem, line_problem
 
 _BOM = b"\xef\xbb\xbf"
 _NOT_AN_OBJECT = re.compile(rb"\n[^{]")
 """A line that does not start with ``{`` (or is blank): such a block is read line by line."""
-_WORKERS = max(1, min(4, os.cpu_count() or 1))
-
-T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -83,11 +83,12 @@ class NdjsonReader:
         records = [decode_line(line)[0] for line in head.data.split(b"\n") if _filled(line)]
         return offered_schema([r for r in records if r is not None], known)
 
-    def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Chunk]:
-        fields = [_readable(fld) for fld in schema]
-        parse = partial(self._chunk, schema=schema, readable=pa.schema(fields))
+    def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Piece]:
+        """Blocks are cut here; each is parsed where it is converted (on a worker thread)."""
+        readable = pa.schema([_readable(fld) for fld in schema])
         with self.fs.open_input_stream(file.path, compression="detect") as stream:
-            yield from in_order(parse, blocks(stream, self.block_size), _WORKERS)
+            for block in blocks(stream, self.block_size):
+                yield partial(self._chunk, block, schema=schema, readable=readable)
 
     def _chunk(self, block: Block, *, schema: pa.Schema, readable: pa.Schema) -> Chunk:
         if block.failure is not None:
@@ -183,22 +184,6 @@ def _skip_line(stream: Any, size: int, line: int) -> Generator[Block, None, tupl
         end = chunk.find(b"\n")
         if not chunk or end >= 0:
             return bytearray(chunk[end + 1 :] if end >= 0 else b""), line + 1
-
-
-def in_order(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
-    """``fn`` of each item, computed ahead on ``workers`` threads, yielded in order."""
-    with ThreadPoolExecutor(workers, thread_name_prefix="weir-ndjson") as pool:
-        pending: deque[Future[R]] = deque()
-        try:
-            for item in items:
-                pending.append(pool.submit(fn, item))
-                if len(pending) > workers:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
 
 
 def _readable(fld: pa.Field) -> pa.Field:

@@ -8,9 +8,12 @@ reader never raises for a file's content — it yields the problem and stops —
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import pyarrow as pa
 
@@ -22,6 +25,12 @@ from weir.sources.problems import Problem, file_problem
 SOURCE_FILE = "_source_file"
 RESERVED = frozenset({SOURCE_FILE, PARSE_ERRORS})
 """Column names weir adds; a file's own columns of these names are not offered."""
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+"""Threads that parse or convert ahead of the consumer (pyarrow releases the GIL)."""
 
 MAX_LINE_BYTES = 64 << 20
 """The longest line (NDJSON) or row (CSV) read; longer ones are a parse problem. Lines longer
@@ -39,6 +48,10 @@ class Chunk:
     problems: list[Problem] = field(default_factory=list)
 
 
+Piece = Chunk | Callable[[], Chunk]
+"""What a reader yields: a chunk, or the work that makes one (run on a worker thread)."""
+
+
 class Reader(Protocol):
     def offered(self, file: DataFile, known: pa.Schema | None) -> pa.Schema | None:
         """The columns the file offers: contract types where ``known`` names them, else what
@@ -46,7 +59,7 @@ class Reader(Protocol):
         columns cannot be told without the contract. Raises Unreadable when the content
         cannot be read far enough to tell."""
 
-    def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Chunk]:
+    def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Piece]:
         """The columns of ``schema`` the file has (NDJSON/JSON: all of them). Content problems
         are yielded, never raised: a file that cannot be read further ends with a one-row
         chunk saying why."""
@@ -101,3 +114,19 @@ def require(file: DataFile, offered: pa.Schema, schema: pa.Schema) -> None:
 def size(count: int) -> str:
     """A byte count for messages: ``64 MiB``, ``16 KiB``."""
     return f"{count >> 20} MiB" if count >= 1 << 20 else f"{count >> 10} KiB"
+
+
+def in_order(fn: Callable[[T], R], items: Iterator[T], workers: int) -> Iterator[R]:
+    """``fn`` of each item, computed ahead on ``workers`` threads, yielded in order."""
+    with ThreadPoolExecutor(workers, thread_name_prefix="weir-files") as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(fn, item))
+                if len(pending) > workers:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
