@@ -222,6 +222,22 @@ def test_a_short_row_that_is_not_utf8(tmp_path: Path) -> None:
     assert reasons(rows)[2:] == [None] * 48
 
 
+def test_csv_lines_are_exact_across_many_batches(tmp_path: Path) -> None:
+    """Batches are converted on several threads; each reason still names its own line."""
+    lines, expected, line = ["id,name,amount"], [], 2
+    for n in range(3000):
+        name = '"two\nlines"' if n % 7 == 0 else "a"
+        amount = "x" if n % 97 == 0 else "1.5"
+        if amount == "x":
+            expected.append(f"parse: column amount, value 'x' (line {line})")
+        lines.append(f"{n},{name},{amount}")
+        line += 2 if n % 7 == 0 else 1
+    data = ("\n".join(lines) + "\n").encode()
+    rows = read(tmp_path, "a.csv", data, block_size_bytes=1024)
+    assert [r["id"] for r in rows] == list(range(3000))
+    assert [reason for r in reasons(rows) if r for reason in r] == expected
+
+
 # --- item 7: nothing crashes the process --------------------------------------------------------
 
 SEGFAULT = """
