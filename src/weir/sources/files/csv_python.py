@@ -44,8 +44,7 @@ class CsvLines:
         with self._lock:
             target = self._index + 1 if index is None else index
             if target < self._index:
-                self.close()
-                self._scan, self._index, self._lost = None, -1, False
+                self._reset()
             if self._lost:
                 return None
             if self._scan is None:
@@ -59,8 +58,14 @@ class CsvLines:
             return self._last
 
     def close(self) -> None:
+        """Release the file; a later question (a batch still being converted) reopens it."""
+        with self._lock:
+            self._reset()
+
+    def _reset(self) -> None:
         if isinstance(self._scan, Generator):
             self._scan.close()
+        self._scan, self._index, self._last, self._lost = None, -1, None, False
 
     def _lines(self) -> Iterator[tuple[int, int]]:
         try:
