@@ -107,7 +107,7 @@ def test_unparsable_pii_value_is_not_echoed(
     assert main(["run", "--project", str(root)]) == 1
     out = capsys.readouterr()
     text = _all_text(root, out.out + out.err)
-    assert "column 'ssn' cannot be read as int64" in text and "value hidden" in text
+    assert "column ssn, value '***' (line 3) is not a valid int64" in text
     assert "078-05-1120" not in text
 
 

@@ -10,16 +10,27 @@ never persists anything itself.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
+from weir.errors import SchemaDriftError
+from weir.sources.parse import Converted, convert, expected_form
+from weir.sources.problems import REASONS, Problem, reasons_column, value_problem
 from weir.spec.base import Strict
 
 Position = Mapping[str, Any]
 """JSON-serialisable; what the source needs to continue where the last commit ended."""
+
+OnParseError = Literal["quarantine", "fail"]
+
+PARSE_ERRORS = "_parse_errors"
+"""With ``on_parse_error: quarantine``, the last column of every batch a source yields (after
+the contract's and the source's meta columns), typed ``list<string>``: NULL for a row that
+parsed cleanly, else its reasons (``parse: column <name>, value '<v>' (line <n>)``, see
+:mod:`weir.sources.problems`). The values that could not be parsed are NULL in that row."""
 
 
 def _silent(message: str) -> None:
@@ -41,6 +52,10 @@ class SourceContext:
     """Where the source reports what it is doing while it reads (a retry and its wait). The
     engine shows these notices, scrubbed of secrets; a source never logs by itself. Notices
     are not warnings: what the run record must keep goes in :attr:`Extraction.warnings`."""
+    on_parse_error: OnParseError = "fail"
+    """``fail``: the first value, line or file that cannot be parsed raises (SchemaDriftError
+    for a value, SourceError for a line or a file). ``quarantine``: the source yields such rows
+    with their reasons in :data:`PARSE_ERRORS` and reads on."""
 
 
 @dataclass
@@ -103,14 +118,30 @@ class Source(abc.ABC):
         return ", ".join(f"{k}={v}" for k, v in position.items() if not isinstance(v, list | dict))
 
 
-def conform(batch: pa.RecordBatch, schema: pa.Schema, *, where: str) -> pa.RecordBatch:
-    """Shape ``batch`` as ``schema``: reorder, cast safely, fill absent nullable columns.
+def conform(
+    batch: pa.RecordBatch,
+    schema: pa.Schema,
+    *,
+    where: str,
+    context: SourceContext | None = None,
+    label: Callable[[int], str] | None = None,
+    meta: Sequence[tuple[pa.Field, pa.Array]] = (),
+    problems: Sequence[Problem] = (),
+) -> pa.RecordBatch:
+    """Shape ``batch`` as ``schema``: reorder, convert strictly (see :mod:`weir.sources.parse`),
+    fill absent nullable columns with NULL, then append the ``meta`` columns.
 
-    Raises SchemaDriftError when a required column is missing or a cast would lose data.
+    A NULL is never an error here, not even in a required column: the engine quarantines such
+    rows. A required column missing from the batch altogether is breaking drift
+    (SchemaDriftError). A value that cannot be converted is a problem, as are ``problems`` (a
+    source's own findings for rows of ``batch``, e.g. a line that is not a record): with
+    ``context.on_parse_error`` ``fail`` (or no context) the first one raises; with
+    ``quarantine`` the result has one more column, :data:`PARSE_ERRORS`. ``label`` names a
+    row for the reasons (``line 7``); default ``row <n>``, counted from 1 in the batch.
     """
-    from weir.errors import SchemaDriftError
-
-    arrays = []
+    hidden = frozenset(context.pii) if context is not None else frozenset()
+    arrays: list[pa.Array] = []
+    failures: list[tuple[int, pa.Field, Converted]] = []
     for fld in schema:
         index = batch.schema.get_field_index(fld.name)
         if index < 0:
@@ -122,15 +153,55 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema, *, where: str) -> pa.Recor
                 )
             arrays.append(pa.nulls(batch.num_rows, fld.type))
             continue
-        column = batch.column(index)
-        if column.type != fld.type:
-            try:
-                column = column.cast(fld.type, safe=True)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise SchemaDriftError(
-                    f"column {fld.name!r} has type {column.type}, contract says {fld.type}: {exc}",
-                    where=where,
-                    hint="fix the source or change the column's physicalType in the contract",
-                ) from exc
-        arrays.append(column)
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+        converted = convert(batch.column(index), fld.type)
+        failures += [(row, fld, converted) for row in converted.failed]
+        arrays.append(converted.values)
+    quarantine = context is not None and context.on_parse_error == "quarantine"
+    found = [*problems, *_value_problems(failures, label or _row, hidden, every=quarantine)]
+    order = {name: index for index, name in enumerate(schema.names)}
+    found.sort(key=lambda p: (p.row, -1 if p.column is None else order.get(p.column, -1)))
+    if found and not quarantine:
+        raise found[0].error(where)
+    fields = [*schema, *(fld for fld, _ in meta)]
+    arrays += [array for _, array in meta]
+    if quarantine:
+        fields.append(pa.field(PARSE_ERRORS, REASONS))
+        arrays.append(reasons_column(batch.num_rows, found))
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _value_problems(
+    failures: list[tuple[int, pa.Field, Converted]],
+    label: Callable[[int], str],
+    hidden: frozenset[str],
+    *,
+    every: bool,
+) -> list[Problem]:
+    """Problems for the values that failed, rows labelled in ascending order (a label may
+    read the file forwards); only the first one unless ``every``."""
+    if not failures:
+        return []
+    failures.sort(key=lambda failure: failure[0])
+    if not every:
+        failures = failures[:1]
+    labels: dict[int, str] = {}
+    problems = []
+    for row, fld, converted in failures:
+        if row not in labels:
+            labels[row] = label(row)
+        raw = converted.raw(row)
+        problems.append(
+            value_problem(
+                row,
+                fld.name,
+                raw,
+                labels[row],
+                expected_form(fld.type),
+                hidden=fld.name in hidden,
+            )
+        )
+    return problems
+
+
+def _row(index: int) -> str:
+    return f"row {index + 1}"

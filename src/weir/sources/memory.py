@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from weir.errors import ConfigError, SourceError
 from weir.hints import did_you_mean
-from weir.sources.base import Extraction, Position, Source, conform
+from weir.sources.base import Extraction, Position, Source, SourceContext, conform
 from weir.spec.base import Strict
 
 _DATASETS: dict[str, list[pa.RecordBatch]] = {}
@@ -45,6 +45,7 @@ class MemoryExtraction(Extraction):
     start: int = 0
     fail_after: int | None = None
     dataset: str = ""
+    context: SourceContext | None = None
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         from weir.errors import TransientSourceError
@@ -52,7 +53,8 @@ class MemoryExtraction(Extraction):
         for n, batch in enumerate(self.pending):
             if self.fail_after is not None and n >= self.fail_after:
                 raise TransientSourceError(f"memory dataset {self.dataset!r} failed on purpose")
-            yield conform(batch, self.schema, where=f"memory:{self.dataset}#{self.start + n}")
+            where = f"memory:{self.dataset}#{self.start + n}"
+            yield conform(batch, self.schema, where=where, context=self.context)
 
     def position(self) -> dict[str, Any]:
         return {"batches": self.start + len(self.pending)}
@@ -94,6 +96,7 @@ class MemorySource(Source):
             start=start,
             fail_after=self.config.fail_after_batches,
             dataset=self.config.dataset,
+            context=self.context,
         )
 
     @staticmethod

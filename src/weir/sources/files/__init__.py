@@ -1,0 +1,115 @@
+"""Files source: CSV, NDJSON, JSON and Parquet files from a directory, one file or a glob.
+
+Listing (:mod:`.listing`): a directory, a file or a glob, local or on an object store
+(``pyarrow.fs``). Position (:mod:`.position`): the set of ingested files, committed with the
+rows; the same key is the ``_source_file`` column of every row. One reader per format
+(``csv_reader``, ``ndjson_reader``, ``json_reader``, ``parquet_reader``) yields rows as read;
+``conform()`` converts them by weir's strict rules (:mod:`weir.sources.parse`).
+
+Types are never inferred: every value is converted to the contract's type by one rule per
+type, whatever the format. What cannot be read — a value, a line, a file — is a parse problem
+(:mod:`weir.sources.problems`): with ``on_parse_error: fail`` the first one fails the run
+naming the file, the column, the line and the value (``***`` for PII); with ``quarantine``
+the row is yielded with its reasons in ``_parse_errors`` and the rest of the file loads. A
+file that cannot be read at all yields one such row, so it is recorded as ingested and
+nothing passes silently. I/O failures are errors, never parse problems: the file is read
+again by the next run.
+
+Memory stays bounded whatever the file size: CSV and NDJSON are read by blocks
+(``block_size_bytes``; pyarrow's CSV reader reads up to 32 blocks ahead, about 40 MiB with
+the default 1 MiB), Parquet a page at a time, and batches hold at most ``batch_size_rows``
+rows. ``format: json`` (one top-level array) is read whole, for small files. CSV and JSON
+files ending in ``.gz``, ``.bz2``, ``.zst``, ``.lz4`` or ``.br`` are decompressed on the fly.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import pyarrow as pa
+
+from weir.errors import WeirError
+from weir.sources.base import Extraction, Position, Source
+from weir.sources.files.config import CsvOptions, FilesConfig, Format
+from weir.sources.files.csv_reader import CsvReader
+from weir.sources.files.errors import Unreadable, io_errors
+from weir.sources.files.extraction import FilesExtraction
+from weir.sources.files.json_reader import JsonArrayReader
+from weir.sources.files.listing import Listing, list_files
+from weir.sources.files.ndjson_reader import NdjsonReader
+from weir.sources.files.parquet_reader import ParquetReader
+from weir.sources.files.position import ingested, pending, summary
+from weir.sources.files.reading import SOURCE_FILE, Reader, union
+from weir.sources.problems import file_problem
+
+
+class FilesSource(Source):
+    kind = "files"
+    Config = FilesConfig
+    meta_columns: ClassVar[dict[str, pa.DataType]] = {SOURCE_FILE: pa.string()}
+
+    config: FilesConfig
+
+    def probe(self, position: Position | None, schema: pa.Schema | None = None) -> pa.Schema | None:
+        """Union of what the pending files offer, from CSV headers, Parquet footers and the
+        first block of NDJSON. Pass the contract's ``schema`` to get its types for the CSV
+        columns it knows (others are strings); without it every CSV column is a string and
+        headerless CSV files offer nothing. A file whose content cannot be read offers
+        nothing with ``on_parse_error: quarantine`` (its read yields the problem), and fails
+        the probe naming it with ``fail``."""
+        found = self._listing()
+        todo, _ = pending(found.files, ingested(position))
+        if not todo:
+            return None
+        reader = self._reader(found)
+        offers = []
+        for file in todo:
+            with io_errors(file.key, remote=found.remote):
+                try:
+                    offered = reader.offered(file, schema)
+                except Unreadable as exc:
+                    if self.context.on_parse_error == "fail":
+                        raise _failure(exc, file.key) from None
+                    continue
+            if offered is not None and len(offered):
+                offers.append(offered)
+        return union(offers) if offers else None
+
+    def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:
+        found = self._listing()
+        done = ingested(position)
+        todo, changed = pending(found.files, done)
+        return FilesExtraction(
+            schema=schema,
+            warnings=[*found.warnings, *changed],
+            pending=todo,
+            ingested=done,
+            reader=self._reader(found) if todo else None,
+            batch_size_rows=self.config.batch_size_rows,
+            remote=found.remote,
+            context=self.context,
+        )
+
+    @staticmethod
+    def describe(position: Position | None) -> str | None:
+        return summary(ingested(position)) if position else None
+
+    def _listing(self) -> Listing:
+        return list_files(self.config.path, self.config.format, self.context)
+
+    def _reader(self, found: Listing) -> Reader:
+        config, hidden, local = self.config, frozenset(self.context.pii), not found.remote
+        if found.format == "csv":
+            return CsvReader(found.fs, config.csv, config.block_size_bytes, local)
+        if found.format == "parquet":
+            return ParquetReader(found.fs, config.block_size_bytes, config.batch_size_rows, local)
+        if found.format == "json":
+            return JsonArrayReader(found.fs, config.batch_size_rows, hidden, local)
+        return NdjsonReader(found.fs, config.block_size_bytes, hidden, local)
+
+
+def _failure(exc: Unreadable, where: str) -> WeirError:
+    return file_problem(0, exc.what).error(where)
+
+
+__all__ = ["SOURCE_FILE", "CsvOptions", "FilesConfig", "FilesExtraction", "FilesSource", "Format"]

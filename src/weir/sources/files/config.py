@@ -1,0 +1,62 @@
+"""The ``extract:`` settings of a files source."""
+
+from __future__ import annotations
+
+import codecs
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from weir.spec.base import Strict
+
+Format = Literal["csv", "ndjson", "json", "parquet"]
+
+URL_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "file")
+URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+class CsvOptions(Strict):
+    """How CSV files are parsed (``extract.csv`` in a pipeline file)."""
+
+    delimiter: str = Field(default=",", min_length=1, max_length=1)
+    quote_char: str | None = Field(default='"', min_length=1, max_length=1)
+    """None: fields are never quoted."""
+    header: bool = True
+    """False: the file has no header line; its columns are the contract's, in order."""
+    null_values: tuple[str, ...] = ("", "NA", "NULL", "null")
+    encoding: str = "utf8"
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            codecs.lookup(value)
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}") from None
+        return value
+
+
+class FilesConfig(Strict):
+    source: str = "files"
+    path: str = Field(min_length=1)
+    """Directory, file or glob; relative to the project, or a URL (s3://, gs://, abfs://…)."""
+    format: Format | None = None
+    """Default: from the extension (``.csv``, ``.ndjson``/``.jsonl``, ``.json``, ``.parquet``)."""
+    csv: CsvOptions = Field(default_factory=CsvOptions)
+    batch_size_rows: int = Field(default=65_536, gt=0)
+    block_size_bytes: int = Field(default=1 << 20, ge=1024)
+    """Input parsed at a time by the CSV and NDJSON readers. A longer row or line is read
+    whole all the same, up to ``MAX_LINE_BYTES`` (64 MiB). Memory is about 32 times this for
+    CSV (pyarrow's read-ahead) and a few times this for NDJSON."""
+
+    @field_validator("path")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        match = URL.match(value)
+        if match and match[1].lower() not in URL_SCHEMES:
+            raise ValueError(
+                f"unsupported URL scheme {match[1]!r}; pyarrow.fs reads "
+                + ", ".join(f"{s}://" for s in URL_SCHEMES)
+            )
+        return value
