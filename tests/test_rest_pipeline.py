@@ -281,3 +281,23 @@ def test_max_pages_fails_the_run_and_commits_nothing(
     assert "kept paginating past max_pages=2" in run["error_message"]
     assert len(server.data_requests) == 2  # not retried: asking again paginates the same way
     assert _versions(root) == {}
+
+
+def test_an_unparsable_record_is_quarantined_and_the_page_loads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The REST source converts values by the same strict rules as files: a hex id or an
+    overflowing amount is a parse problem of that record, not a value (items 5 and 6)."""
+    records = sample_records(4)
+    records[1]["id"] = "0x10"
+    records[2]["amount"] = "1e999999"
+    with RestServer(records, token=TOKEN) as srv:
+        root = _project(tmp_path / "p", srv.url, incremental=None)
+        run = _run(root, capsys)
+    assert run["status"] == "partial", run["error_message"]
+    assert run["rows_extracted"] == 4 and run["rows_loaded"] == 2 and run["rows_quarantined"] == 2
+    reasons = sorted(r["_reasons"][0] for r in table_rows(root / "lake/quarantine/items"))
+    assert reasons == [
+        "parse: column amount, value '1e999999' (page 1, record 3)",
+        "parse: column id, value '0x10' (page 1, record 2)",
+    ]

@@ -44,10 +44,11 @@ from weir.lake import scd2
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
 from weir.observe.record import Status
-from weir.quality.compile import ident
+from weir.quality.compile import CheckResult, ident
 from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import META_FIELDS, Staged, stage
-from weir.sources.base import Position, Source, SourceContext
+from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
+from weir.sources.problems import REASONS
 from weir.spec import Pipeline, Project
 from weir.spec.types import arrow_type, duckdb_type, type_name
 from weir.transform.boundary import Boundary, pii_derived
@@ -352,6 +353,7 @@ class PipelineRun(NodeRun):
             keys=tuple(source_names[k] for k in self.pipeline.keys if k in source_names),
             pii=tuple(source_names[c] for c in contract.pii_columns),
             notify=self.progress,  # scrubbed (run/node.py)
+            on_parse_error=self.pipeline.spec.on_parse_error,
         )
         return self.pipeline.source_kind(self.pipeline.source_config, context)
 
@@ -360,6 +362,7 @@ class PipelineRun(NodeRun):
         """Contract schema, plus columns evolved earlier or new in the pending data."""
         expected = source_schema(self.pipeline)
         meta = {f.name for f in META_FIELDS} | set(source.meta_columns) | self.boundary.outputs
+        meta.add(PARSE_ERRORS)
         fields = list(expected)
         bronze = self.tables.bronze.schema()
         if bronze is not None:
@@ -415,6 +418,8 @@ class PipelineRun(NodeRun):
                 offered = pa.schema(
                     [*schema, *(pa.field(n, t) for n, t in source.meta_columns.items())]
                 )
+                if self.pipeline.spec.on_parse_error == "quarantine":
+                    offered = offered.append(pa.field(PARSE_ERRORS, REASONS))
                 staged = stage(
                     extraction,
                     path,
@@ -644,9 +649,23 @@ class PipelineRun(NodeRun):
                 cur = self.con.execute(plan.sample(column, rule.name, limit), [rule.name])
                 names = [d[0] for d in cur.description or []]
                 result.samples = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        if plan.parsed:
+            results.append(self._parse_result(plan, limit))
         for result in results:
             self.record.add_check({"batch": batch, **result.as_dict()}, failed=result.failed)
         return total, errors
+
+    def _parse_result(self, plan: SilverSql, limit: int) -> CheckResult:
+        """Rows the source could not parse (quarantined with their reasons), as a check."""
+        [(failing,)] = self.con.execute(
+            f"SELECT count(*) FROM flagged WHERE {plan.unparsed()}"
+        ).fetchall()
+        result = CheckResult("parse", "error", not failing, int(failing))
+        if failing and limit:
+            cur = self.con.execute(plan.parse_sample(limit))
+            names = [d[0] for d in cur.description or []]
+            result.samples = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        return result
 
 
 def _guarded(staged: Staged) -> pa.RecordBatchReader:

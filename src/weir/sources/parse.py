@@ -122,6 +122,11 @@ class JsonNumber(str):
     not the JSON parser, decides what it means (``parse_int``/``parse_float`` of ``json``)."""
 
 
+JSON_DECODER = json.JSONDecoder(
+    parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=JsonNumber
+)
+"""Decodes JSON with every number kept as its text (:class:`JsonNumber`)."""
+
 Shown = tuple[int, str]
 """A position and the value there as written."""
 

@@ -123,6 +123,11 @@ class PipelineSpec(StepSpec):
     load: Load = Field(default_factory=Load)
     quality_gates: QualityGates = Field(default_factory=QualityGates)
     error_handling: ErrorHandling | None = None
+    on_parse_error: Literal["quarantine", "fail"] = "quarantine"
+    """A value, line or file the source cannot parse: ``quarantine`` (the default, as for any
+    row that breaks an error-level rule: nothing is dropped and one bad row does not hold back
+    the file) carries the row to quarantine with ``parse: column <name>, value '<v>' (line
+    <n>)`` and loads the rest; ``fail`` fails the run naming the file, column and line."""
 
     @field_validator("extract")
     @classmethod

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from weir.quality.compile import CompiledChecks, compile_checks, ident
+from weir.sources.base import PARSE_ERRORS
 from weir.spec import Pipeline, sqlexpr
 from weir.spec.types import arrow_type, duckdb_type
 from weir.transform.boundary import PII_FLAGS, Boundary
@@ -29,6 +30,9 @@ class SilverSql:
     boundary: Boundary
     """What happened before bronze: PII columns arrive as digests, some derived columns and
     rule verdicts arrive computed (transform/boundary.py)."""
+    parsed: bool = False
+    """Whether bronze carries ``_parse_errors``: the reasons why the source could not parse
+    some of a row's values; such rows are quarantined with those reasons."""
 
     @classmethod
     def plan(cls, pipeline: Pipeline, bronze: pa.Schema) -> SilverSql:
@@ -38,8 +42,10 @@ class SilverSql:
         checks = compile_checks(pipeline.contract, pipeline.keys, required)
         boundary = Boundary.of(pipeline, checks)
         known = {c.source_name for c in pipeline.contract.columns} | set(META) | boundary.outputs
+        known.add(PARSE_ERRORS)
         extra = tuple(f.name for f in bronze if f.name not in known)
-        return cls(pipeline, boundary.silver_checks(checks), extra, boundary)
+        parsed = PARSE_ERRORS in bronze.names
+        return cls(pipeline, boundary.silver_checks(checks), extra, boundary, parsed)
 
     def flagged(self) -> str:
         contract = self.pipeline.contract
@@ -54,6 +60,8 @@ class SilverSql:
         if self.boundary.rules:
             renamed.append(ident(PII_FLAGS))
         renamed += [ident(m) for m in (*self.extra, *META)]
+        if self.parsed:
+            renamed.append(ident(PARSE_ERRORS))
         # the expression as sqlglot re-generates it from the tree checked at load
         derived = [
             f"CAST(({sqlexpr.scalar(d.sql)}) AS {duckdb_type(d.type)}) AS {ident(d.name)}"
@@ -61,10 +69,36 @@ class SilverSql:
             if d.name not in at_boundary
         ]
         derived_sql = ", " + ", ".join(derived) if derived else ""
-        return (
+        flagged = (
             f"WITH renamed AS (SELECT {', '.join(renamed)} FROM input), "
             f"derived AS (SELECT *{derived_sql} FROM renamed) "
             f"SELECT *, {self.checks.flag_columns()} FROM derived"
+        )
+        if not self.parsed:
+            return flagged
+        # the source's parse reasons come first among a row's errors
+        errors = ident(PARSE_ERRORS)
+        return (
+            f"SELECT * EXCLUDE ({errors}, _errors), "
+            f"list_concat(coalesce({errors}, []), _errors) AS _errors FROM ({flagged})"
+        )
+
+    def unparsed(self) -> str:
+        """The condition of ``flagged`` rows the source could not parse."""
+        return "len(list_filter(_errors, lambda e: starts_with(e, 'parse:'))) > 0"
+
+    def parse_sample(self, limit: int) -> str:
+        """Samples of unparsable rows: the key (PII masked) and the parse reasons (which
+        mask PII values themselves)."""
+        pii = set(self.pipeline.contract.pii_columns)
+        cols = [
+            f"'***' AS {ident(k)}" if k in pii else f"CAST({ident(k)} AS VARCHAR) AS {ident(k)}"
+            for k in self.pipeline.keys
+        ]
+        cols.append("list_filter(_errors, lambda e: starts_with(e, 'parse:')) AS reasons")
+        return (
+            f"SELECT {', '.join(cols)} FROM flagged WHERE {self.unparsed()} "
+            f"ORDER BY _batch, _row LIMIT {int(limit)}"
         )
 
     def _values(self) -> list[str]:
@@ -139,7 +173,10 @@ class SilverSql:
         for d in self.pipeline.spec.transform.derived:
             digest = d in self.boundary.derived and self.boundary.hashed(d)
             columns[d.name] = _column(rows, d.name, pa.string() if digest else arrow_type(d.type))
-        columns["_reasons"] = pa.array([[f"rejected: {reason}"]] * n, pa.list_(pa.string()))
+        parse = rows.column(PARSE_ERRORS).to_pylist() if self.parsed else [None] * n
+        columns["_reasons"] = pa.array(
+            [[f"rejected: {reason}", *(found or [])] for found in parse], pa.list_(pa.string())
+        )
         columns["dq_flags"] = pa.array([[]] * n, pa.list_(pa.string()))
         for name in (*self.extra, *META):
             columns[name] = _valid_text(rows.column(name))

@@ -9,7 +9,6 @@ value. ``conform()`` converts the rest strictly, like every other source's.
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Iterable
 from functools import partial
@@ -18,10 +17,10 @@ from typing import Any
 import pyarrow as pa
 
 from weir.sources.files.reading import RESERVED, Chunk, offered_field
-from weir.sources.parse import JsonNumber, expected_form, from_objects, plain, valid_utf8
+from weir.sources.parse import JSON_DECODER, expected_form, from_objects, plain, valid_utf8
 from weir.sources.problems import Problem, value_problem
 
-DECODER = json.JSONDecoder(parse_float=JsonNumber, parse_int=JsonNumber, parse_constant=JsonNumber)
+DECODER = JSON_DECODER
 Record = dict[str, Any]
 
 

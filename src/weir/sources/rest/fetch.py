@@ -20,6 +20,7 @@ import pyarrow as pa
 import tenacity
 
 from weir.errors import SchemaDriftError, SourceError, TransientSourceError
+from weir.sources.problems import Problem
 from weir.sources.rest.client import Redactor, public_url, retry_after, status_error
 from weir.sources.rest.config import RestConfig
 from weir.sources.rest.parse import Malformed, Parsed
@@ -46,6 +47,8 @@ class Page:
     next_url: str | None
     url: str
     body: bytes
+    problems: tuple[Problem, ...] = ()
+    """Records of the page that are parse problems already (see PageParser)."""
 
 
 class _Retry(Exception):
@@ -63,7 +66,7 @@ class Fetcher:
         self,
         client: httpx.Client,
         config: RestConfig,
-        parse: Callable[[bytes], Parsed],
+        parse: Callable[[bytes, int], Parsed],
         *,
         sleep: Callable[[float], None],
         clock: Callable[[], datetime],
@@ -89,11 +92,11 @@ class Fetcher:
         where = f"{public_url(request.url)} (page {number})"
         retrying = self._retrying.copy(before_sleep=lambda state: self._announce(state, where))
         try:
-            return retrying(self._attempt, request, where)
+            return retrying(self._attempt, request, where, number)
         except _Retry as failure:
             raise self._gave_up(failure, number, where) from None
 
-    def _attempt(self, request: Request, where: str) -> Page:
+    def _attempt(self, request: Request, where: str, number: int) -> Page:
         try:
             response = self.client.get(request.url, params=request.params or None)
         except httpx.TimeoutException as exc:
@@ -109,7 +112,7 @@ class Fetcher:
             raise status_error(response, where, self.config)
         body = response.content
         try:
-            parsed = self.parse(body)
+            parsed = self.parse(body, number)
         except Malformed as exc:
             raise _Retry(f"malformed page: {exc}", malformed=True) from None
         except (SourceError, SchemaDriftError) as exc:
@@ -119,6 +122,7 @@ class Fetcher:
             batch=parsed.batch,
             cursor=parsed.cursor,
             total=parsed.total,
+            problems=parsed.problems,
             next_url=response.links.get("next", {}).get("url"),
             url=str(response.url),
             body=body,

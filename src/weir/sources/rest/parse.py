@@ -8,14 +8,16 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from weir.errors import SchemaDriftError, SourceError
-from weir.sources.base import conform
+from weir.sources.base import SourceContext, conform
+from weir.sources.parse import JSON_DECODER, expected_form, from_objects
+from weir.sources.problems import Problem, line_problem, value_problem
 from weir.sources.rest.watermark import TS_UTC
 
 _CHANGED = re.compile(r"Column\((?P<path>[^)]*)\) changed from \w+ to (?P<got>\w+)")
@@ -37,6 +39,8 @@ class Parsed:
     cursor: str | None
     total: int | None
     """The API's count of matching records at ``total_path``, when configured and present."""
+    problems: tuple[Problem, ...] = ()
+    """Records that are parse problems already (found by the careful path)."""
 
 
 class PageParser:
@@ -57,6 +61,7 @@ class PageParser:
         cursor_path: str = "",
         total_path: str = "",
         hidden: str | None = None,
+        pii: frozenset[str] = frozenset(),
     ):
         self.schema = schema
         self.wrap = not records_path
@@ -71,10 +76,15 @@ class PageParser:
         self.extra_fields: dict[str, int] = {}
         self._options: dict[bool, pj.ParseOptions] = {}
         self.infer = True
+        self.pii = pii
+        """Source-side names of PII fields: their values never appear in a reason."""
 
-    def parse(self, body: bytes) -> Parsed:
+    def parse(self, body: bytes, page: int = 0) -> Parsed:
         data = b'{"' + _WRAP.encode() + b'":' + body + b"}" if self.wrap else body
-        table, inferred = self._read(data)
+        try:
+            table, inferred = self._read(data)
+        except SchemaDriftError:  # a field pyarrow cannot read as one type: go carefully
+            return self._careful(data, page)
         if table.num_rows != 1:
             raise Malformed(f"expected one JSON document, got {table.num_rows}")
         listing = _dig(table, self.records)
@@ -97,6 +107,48 @@ class PageParser:
             batch=pa.RecordBatch.from_struct_array(records),
             cursor=cursor,
             total=None if total is None else int(total),
+        )
+
+    def _careful(self, data: bytes, page: int) -> Parsed:
+        """The slow path for a page whose values pyarrow cannot read as one type per field
+        (``"0x10"`` beside numbers, ``1.5`` for an integer): Python's ``json`` decodes it,
+        numbers kept as their text, and every field goes to conform()'s strict rules as text;
+        a record that is not an object, or an object or array in a scalar field, is a parse
+        problem of that record (``page <p>, record <n>``)."""
+        try:
+            doc = JSON_DECODER.decode(data.decode("utf-8", "surrogateescape"))
+        except (ValueError, RecursionError) as exc:
+            raise Malformed(f"not valid JSON ({type(exc).__name__})") from None
+        listing = _walk(doc, self.records)
+        if not isinstance(listing, list):
+            raise Malformed(f"records_path {'.'.join(self.records)!r} is not a list")
+        where = [f"page {page}, record {n + 1}" for n in range(len(listing))]
+        problems = [
+            line_problem(n, where[n], "is not a JSON object")
+            for n, record in enumerate(listing)
+            if not isinstance(record, dict)
+        ]
+        rows = [record if isinstance(record, dict) else {} for record in listing]
+        arrays = []
+        for name, read in self.types.items():
+            target = self.schema.field(name).type if name in self.schema.names else read
+            array, bad = from_objects([row.get(name) for row in rows], target)
+            expected = expected_form(target)
+            hidden = name in self.pii
+            problems += [
+                value_problem(n, name, raw, where[n], expected, hidden=hidden) for n, raw in bad
+            ]
+            arrays.append(array)
+        for row in rows:
+            for name in row.keys() - self.types.keys():
+                self.extra_fields[name] = self.extra_fields.get(name, 0) + 1
+        cursor = _walk(doc, self.cursor) if self.cursor else None
+        total = _walk(doc, self.total) if self.total else None
+        return Parsed(
+            batch=pa.RecordBatch.from_arrays(arrays, names=list(self.types)),
+            cursor=None if cursor is None or cursor == "" else str(cursor),
+            total=None if total is None else int(float(str(total))),
+            problems=tuple(sorted(problems, key=lambda p: p.row)),
         )
 
     def _read(self, data: bytes) -> tuple[pa.Table, bool]:
@@ -211,32 +263,27 @@ class PageParser:
                 self.extra_fields[name] = self.extra_fields.get(name, 0) + 1
 
 
-def shape(raw: pa.RecordBatch, schema: pa.Schema, where: str) -> pa.RecordBatch:
-    """Cast fields read as strings, check required ones, and conform to ``schema``.
-
-    Messages name fields and types, never values (they may be personal data).
-    """
-    arrays = []
-    for fld in schema:
-        column = raw.column(fld.name)
-        if column.type != fld.type:
-            try:
-                column = pc.cast(column, fld.type, safe=True)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                raise SchemaDriftError(
-                    f"field {fld.name!r} has values that cannot be read as {fld.type}",
-                    where=where,
-                    hint="fix the source or change the column's physicalType in the contract",
-                ) from None
-        if not fld.nullable and column.null_count:
-            raise SchemaDriftError(
-                f"required field {fld.name!r} is missing or null in {column.null_count} of "
-                f"{len(column)} records",
-                where=where,
-                hint="the API dropped or renamed it; update the contract or the source",
-            )
-        arrays.append(column)
-    return conform(pa.RecordBatch.from_arrays(arrays, schema=schema), schema, where=where)
+def shape(
+    raw: pa.RecordBatch,
+    schema: pa.Schema,
+    where: str,
+    context: SourceContext | None = None,
+    page: int = 0,
+    problems: Sequence[Problem] = (),
+) -> pa.RecordBatch:
+    """The contract's fields of a page, converted by the engine's strict rules
+    (:func:`weir.sources.base.conform`): fields read as strings are parsed like CSV text, a
+    NULL never fails, and an unparsable value fails the read or, with ``on_parse_error:
+    quarantine``, becomes a parse reason naming the page and record (PII masked)."""
+    batch = pa.RecordBatch.from_arrays([raw.column(f.name) for f in schema], names=schema.names)
+    return conform(
+        batch,
+        schema,
+        where=where,
+        context=context,
+        label=lambda index: f"page {page}, record {index + 1}",
+        problems=problems,
+    )
 
 
 def _read_type(dtype: pa.DataType) -> pa.DataType:
@@ -264,3 +311,10 @@ def _dig(table: pa.Table, path: list[str]) -> pa.Array:
     for name in path[1:]:
         node = node.field(name)
     return node
+
+
+def _walk(doc: Any, path: list[str]) -> Any:
+    """The value at a dotted path of a decoded document (None where it is missing)."""
+    for name in path:
+        doc = doc.get(name) if isinstance(doc, dict) else None
+    return doc

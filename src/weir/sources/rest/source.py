@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pyarrow as pa
 
 from weir.sources.base import Extraction, Position, Source, SourceContext
+from weir.sources.problems import Problem
 from weir.sources.rest.client import make_client, public_url
 from weir.sources.rest.config import CursorPagination, RestConfig
 from weir.sources.rest.fetch import Fetcher
@@ -66,6 +67,7 @@ class RestSource(Source):
             cursor_path=pager.path if isinstance(pager, CursorPagination) else "",
             total_path=config.total_path or "",
             hidden=hidden,
+            pii=frozenset(self.context.pii),
         )
         return RestExtraction(
             schema=schema,
@@ -74,6 +76,7 @@ class RestSource(Source):
             sleep=self.sleep,
             clock=self.clock,
             notify=self.context.notify,
+            context=self.context,
             since=since,
             latest=latest,
         )
@@ -94,6 +97,8 @@ class RestExtraction(Extraction):
     clock: Callable[[], datetime]
     notify: Callable[[str], None]
     """Where retry notices go (the run's progress output)."""
+    context: SourceContext | None = None
+    """The run's context: PII names and what an unparsable value does (``on_parse_error``)."""
     since: int | None
     """The value sent in ``incremental.param``, µs since the epoch (UTC)."""
     latest: int | None
@@ -116,17 +121,19 @@ class RestExtraction(Extraction):
                 request, self.pages = step
                 page = fetcher.fetch(request, self.pages)
                 where = f"{public_url(page.url)} (page {self.pages})"
-                batch = self._accept(page.batch, where)
+                batch = self._accept(page.batch, where, page.problems)
                 pager.took(request, page, where)
                 if batch.num_rows:
                     yield batch
 
-    def _accept(self, raw: pa.RecordBatch, where: str) -> pa.RecordBatch:
+    def _accept(
+        self, raw: pa.RecordBatch, where: str, problems: Sequence[Problem] = ()
+    ) -> pa.RecordBatch:
         for name in self.parser.extra_fields:
             message = f"field {name!r} is not in the contract; ignored"
             if message not in self.warnings:
                 self.warnings.append(message)
-        batch = shape(raw, self.schema, where)
+        batch = shape(raw, self.schema, where, self.context, self.pages, problems)
         inc = self.config.incremental
         if inc is not None and raw.num_rows:
             column = (
