@@ -98,6 +98,8 @@ def test_run_failure_exit_code_1_and_json_error(
     (root / "data/orders/orders_2024_01_01.csv").write_text(
         "id,status,amount,updated_at\nx,placed,1,2024\n"
     )
+    with (root / "pipelines/orders.yml").open("a") as pipeline:
+        pipeline.write("on_parse_error: fail\n")  # by default the row is quarantined
     capsys.readouterr()
     result = _json(capsys, ["run", "--project", str(root)], code=1)
     run = result["runs"][0]

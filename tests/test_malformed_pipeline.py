@@ -190,3 +190,11 @@ def test_malformed_parquet_through_a_pipeline(
 ) -> None:
     data, _ = damage.draw(damaged(file[0]))
     _through_a_pipeline("parquet", data)
+
+
+def test_a_field_outside_the_contract_holding_only_empty_objects_is_not_kept() -> None:
+    """Found by the generator: `"extra": {}` made bronze try to store an empty struct, which
+    Parquet cannot; the run failed for a column nobody asked for."""
+    row = {"id": 0, "email": "x", "name": None, "extra": {}}
+    _through_a_pipeline("json", json.dumps([row]).encode())
+    _through_a_pipeline("ndjson", json.dumps(row).encode() + b"\n")

@@ -133,6 +133,7 @@ def test_every_check_kind(project_dir: Callable[..., Path]) -> None:
         "one_kind_per_user": (False, 3),  # u1 click ×3 (ids 1, 6, 7)
         "clicks_score": (False, 1),
         "events.row_count": (False, 0),  # 7 rows > 5
+        "parse": (True, 0),  # every value could be parsed
     }
     assert record.quality_checks_failed == 8  # the info rule records, never fails
     assert record.rows_quarantined == 1 and record.rows_loaded == 6

@@ -12,7 +12,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from conftest import SALT, orders_pipeline
+from conftest import SALT, orders_pipeline, table_rows
 from weir.cli import main
 from weir.sources import memory
 
@@ -83,15 +83,19 @@ def _people_project(root: Path, columns: list[dict[str, Any]], extract: dict[str
     """A one-pipeline project named ``people`` with the given contract columns and source."""
     from conftest import write_project
 
-    contract = {
+    pipe = orders_pipeline(name="people", contract="people", transform={}, extract=extract)
+    contracts = {"people": _people_contract(columns)}
+    return write_project(root, contracts=contracts, pipelines={"people": pipe})
+
+
+def _people_contract(columns: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
         "apiVersion": "v3.0.2",
         "kind": "DataContract",
         "id": "people",
         "version": "1",
         "schema": [{"name": "people", "properties": columns}],
     }
-    pipe = orders_pipeline(name="people", contract="people", transform={}, extract=extract)
-    return write_project(root, contracts={"people": contract}, pipelines={"people": pipe})
 
 
 def test_unparsable_pii_value_is_not_echoed(
@@ -104,9 +108,32 @@ def test_unparsable_pii_value_is_not_echoed(
     root = _people_project(tmp_path / "p", columns, {"source": "files", "path": "data/*.csv"})
     (root / "data").mkdir()
     (root / "data/people.csv").write_text("id,ssn\n1,123456789\n2,078-05-1120\n")
-    assert main(["run", "--project", str(root)]) == 1
+    assert main(["run", "--project", str(root)]) == 0  # the row is quarantined
     out = capsys.readouterr()
-    text = _all_text(root, out.out + out.err)
+    [quarantined] = table_rows(root / "lake/quarantine/people")
+    assert quarantined["_reasons"] == ["parse: column ssn, value '***' (line 3)"]
+    disk = b"".join(
+        p.read_bytes() for p in root.rglob("*") if p.is_file() and "data" not in p.parts
+    )
+    assert b"078-05-1120" not in disk and "078-05-1120" not in out.out + out.err
+    # and with on_parse_error: fail, the message masks it too
+    from conftest import write_project
+
+    pipe = orders_pipeline(
+        name="people",
+        contract="people",
+        transform={},
+        extract={"source": "files", "path": "data/*.csv"},
+        on_parse_error="fail",
+    )
+    write_project(
+        tmp_path / "f", contracts={"people": _people_contract(columns)}, pipelines={"people": pipe}
+    )
+    (tmp_path / "f/data").mkdir()
+    (tmp_path / "f/data/people.csv").write_text("id,ssn\n1,123456789\n2,078-05-1120\n")
+    assert main(["run", "--project", str(tmp_path / "f")]) == 1
+    out = capsys.readouterr()
+    text = _all_text(tmp_path / "f", out.out + out.err)
     assert "column ssn, value '***' (line 3) is not a valid int64" in text
     assert "078-05-1120" not in text
 

@@ -50,7 +50,7 @@ from weir.run.stage import META_FIELDS, Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
 from weir.sources.problems import REASONS
 from weir.spec import Pipeline, Project
-from weir.spec.types import arrow_type, duckdb_type, type_name
+from weir.spec.types import arrow_type, duckdb_type, storable, type_name
 from weir.transform.boundary import Boundary, pii_derived
 from weir.transform.definition import (
     changed_parts,
@@ -397,11 +397,21 @@ class PipelineRun(NodeRun):
                 )
             have = {f.name for f in fields}
             for name, typ in change.added:
-                if name not in have:
-                    fields.append(pa.field(name, observed.field(name).type, nullable=True))
-                    note = f"new column {name!r} ({typ}) is not in the contract; tables evolved to keep it"
-                    self.record.schema_changes.append(note)
-                    self.record.warnings.append(note)
+                if name in have:
+                    continue
+                dtype = observed.field(name).type
+                if not storable(dtype):  # e.g. only empty objects so far: nothing to keep yet
+                    self.record.warnings.append(
+                        f"new column {name!r} ({typ}) is not in the contract and has no "
+                        "storable type yet (no value, or empty objects only); not kept"
+                    )
+                    continue
+                fields.append(pa.field(name, dtype, nullable=True))
+                note = (
+                    f"new column {name!r} ({typ}) is not in the contract; tables evolved to keep it"
+                )
+                self.record.schema_changes.append(note)
+                self.record.warnings.append(note)
         return pa.schema(fields)
 
     # ---------------------------------------------------------------- extract

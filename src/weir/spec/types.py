@@ -104,3 +104,17 @@ def widening(source: str, target: str) -> bool:
     if source in _INT_ORDER and target.startswith("decimal"):
         return True
     return source == "date" and target in ("timestamp", "timestamptz")
+
+
+def storable(dtype: pa.DataType) -> bool:
+    """Whether Parquet (so a Delta table) can store a column of ``dtype``: not the null type,
+    no struct without fields, anywhere inside it."""
+    if pa.types.is_null(dtype) or (pa.types.is_struct(dtype) and dtype.num_fields == 0):
+        return False
+    if pa.types.is_struct(dtype):
+        return all(storable(dtype.field(i).type) for i in range(dtype.num_fields))
+    if pa.types.is_list(dtype) or pa.types.is_large_list(dtype):
+        return storable(dtype.value_type)
+    if pa.types.is_map(dtype):
+        return storable(dtype.key_type) and storable(dtype.item_type)
+    return True
