@@ -354,24 +354,11 @@ def _history_args(p: argparse.ArgumentParser) -> None:
 
 
 def _history(args: argparse.Namespace, out: Output) -> int:
-    from weir.lake.table import Table
-
     project = _project(args)
-    layer, _, name = args.table.rpartition(".")
-    layer = layer or "silver"
-    if layer not in ("bronze", "silver", "quarantine", "gold"):
-        raise UsageError(
-            f"unknown layer {layer!r}",
-            hint="use bronze.NAME, silver.NAME, quarantine.NAME or gold.MODEL",
-        )
-    table = Table(f"{project.lake}/{layer}/{name}", label=layer)
+    table, qualified = _lake_table(project, args.table)
+    layer, _, name = qualified.partition(".")
     dt = table.dt
-    if dt is None:
-        raise ConfigError(
-            f"table {layer}.{name} does not exist yet",
-            where=table.uri,
-            hint=f"run what writes it first (`weir run +{name}`)",
-        )
+    assert dt is not None  # _lake_table checked that it exists
     entries = []
     for info in dt.history(args.limit):
         metrics = info.get("operationMetrics", {})

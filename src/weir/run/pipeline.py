@@ -37,6 +37,7 @@ from weir.errors import (
     ReconciliationError,
     SchemaDriftError,
     SourceError,
+    TransformError,
     TransientSourceError,
     WeirError,
 )
@@ -297,11 +298,7 @@ class PipelineRun(NodeRun):
             # not a load: an empty batch would be an empty snapshot to scd2's hard deletes
             tables.silver.mark(commit)
         else:  # the first batch: silver is created, shaped by its strategy, with no rows
-            con.register("input", rows.schema.empty_table())
-            try:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
-            finally:
-                con.unregister("input")
+            self._flag(plan, pa.RecordBatchReader.from_batches(rows.schema, []))
             self._load_silver(plan, batch, commit, 0)
             con.execute("DROP TABLE flagged")
         record.rows_quarantined += rows.num_rows
@@ -514,17 +511,7 @@ class PipelineRun(NodeRun):
         record.stage = "transform"
         con.execute("SET VARIABLE weir_run_ts = ?", [at or record.started_at])
         plan = SilverSql.plan(self.pipeline, reader.schema)
-        con.register("input", reader)
-        try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
-        except duckdb.Error as exc:
-            raise WeirError(
-                f"the silver transform failed: {exc}",
-                where=str(self.pipeline.path),
-                hint="check transform.derived SQL and the contract's check conditions",
-            ) from exc
-        finally:
-            con.unregister("input")
+        self._flag(plan, reader)
         counts = self._checks(plan, batch)
         total, errors = counts
         valid = total - errors
@@ -575,6 +562,21 @@ class PipelineRun(NodeRun):
         record.rows_superseded += superseded
         record.batches.append(batch)
         con.execute("DROP TABLE flagged")
+
+    def _flag(self, plan: SilverSql, reader: pa.RecordBatchReader) -> None:
+        """Temp table ``flagged``: the batch renamed, typed, derived and checked."""
+        con = self.con
+        con.register("input", reader)
+        try:
+            con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
+        except duckdb.Error as exc:
+            raise TransformError(
+                f"the silver transform failed: {exc}",
+                where=str(self.pipeline.path),
+                hint="check transform.derived SQL and the contract's check conditions",
+            ) from exc
+        finally:
+            con.unregister("input")
 
     def _load_silver(
         self, plan: SilverSql, batch: int, commit: Commit, valid: int
