@@ -162,10 +162,9 @@ def through_boundary(boundary: Boundary, table: pa.Table, salt: str) -> pa.Table
     values evaluated (weir.transform.boundary), so silver's SQL reads what it reads in a run."""
     con = connect(salt=salt, ordered=True)
     try:
-        out = [boundary.apply(con, batch) for batch in table.to_batches()]
+        return boundary.apply(con, table)
     finally:
         con.close()
-    return pa.Table.from_batches(out, schema=boundary.schema(table.schema))
 
 
 def staged_file(csv: Path, path: Path) -> None:

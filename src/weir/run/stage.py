@@ -56,6 +56,11 @@ def bronze_schema(source_schema: pa.Schema) -> pa.Schema:
     return pa.schema(fields + META_FIELDS)
 
 
+BOUNDARY_ROWS = 262_144
+"""Rows the boundary gets at a time: enough for DuckDB to use every core, few enough to stay
+small in memory (tens of MB)."""
+
+
 def stage(
     extraction: Extraction,
     path: Path,
@@ -63,7 +68,7 @@ def stage(
     schema: pa.Schema,
     run_id: str,
     batch: int,
-    boundary: Callable[[pa.RecordBatch], pa.RecordBatch] | None = None,
+    boundary: Callable[[pa.Table], pa.Table] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Staged:
     """Write every batch of ``extraction`` with meta columns to ``path``.
@@ -75,13 +80,18 @@ def stage(
     ingested = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
     rows = 0
     last = time.monotonic()
-    with _staging_file(path, target) as write:
-        for raw in extraction.batches():
-            n = raw.num_rows
-            if n == 0:
-                continue
-            data = boundary(raw) if boundary is not None else raw
-            columns = [data.column(f.name) for f in schema]
+    pending: list[pa.RecordBatch] = []
+
+    def flush() -> None:
+        nonlocal rows, last
+        if not pending:
+            return
+        group = pa.Table.from_batches(pending)
+        pending.clear()
+        data = boundary(group) if boundary is not None else group
+        for part in data.to_batches():
+            n = part.num_rows
+            columns = [part.column(f.name) for f in schema]
             columns += [
                 pa.repeat(pa.scalar(run_id, pa.string()), n),
                 pa.repeat(pa.scalar(batch, pa.int64()), n),
@@ -90,9 +100,17 @@ def stage(
             ]
             write(pa.RecordBatch.from_arrays(columns, schema=target))
             rows += n
-            if progress is not None and time.monotonic() - last > 1.0:
-                progress(rows)
-                last = time.monotonic()
+        if progress is not None and time.monotonic() - last > 1.0:
+            progress(rows)
+            last = time.monotonic()
+
+    with _staging_file(path, target) as write:
+        for raw in extraction.batches():
+            if raw.num_rows:
+                pending.append(raw)
+            if boundary is None or sum(b.num_rows for b in pending) >= BOUNDARY_ROWS:
+                flush()
+        flush()
     return Staged(path=path, rows=rows, schema=target)
 
 

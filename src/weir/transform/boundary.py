@@ -102,16 +102,17 @@ class Boundary:
             fields.append(pa.field(PII_FLAGS, pa.list_(pa.string())))
         return pa.schema(fields)
 
-    def apply(self, con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """``batch`` (contract-typed, source names) as it may be written to disk.
+    def apply(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> pa.Table:
+        """``rows`` (contract-typed, source names) as they may be written to disk.
 
-        ``con`` must preserve row order (weir.engine.duckdb.connect(ordered=True))."""
-        target = self.schema(batch.schema)
-        if not self.active or batch.num_rows == 0:
-            return _conform(batch, target)
+        ``con`` must preserve row order (weir.engine.duckdb.connect(ordered=True)). Give it
+        a few hundred thousand rows at a time: DuckDB computes a small input on one thread."""
+        target = self.schema(rows.schema)
+        if not self.active or rows.num_rows == 0:
+            return rows.select(target.names).cast(target)
         contract = self.pipeline.contract.columns
-        named = pa.RecordBatch.from_arrays(
-            [batch.column(c.source_name) for c in contract], names=[c.name for c in contract]
+        named = pa.Table.from_arrays(
+            [rows.column(c.source_name) for c in contract], names=[c.name for c in contract]
         )
         con.register("boundary_rows", named)
         try:
@@ -130,12 +131,12 @@ class Boundary:
         arrays = []
         for fld in target:
             if fld.name in by_source:
-                arrays.append(computed.column(f"__pii_{by_source[fld.name]}").combine_chunks())
+                arrays.append(computed.column(f"__pii_{by_source[fld.name]}"))
             elif fld.name in self.outputs:
-                arrays.append(computed.column(fld.name).combine_chunks().cast(fld.type))
+                arrays.append(computed.column(fld.name).cast(fld.type))
             else:
-                arrays.append(batch.column(fld.name))
-        return pa.RecordBatch.from_arrays(arrays, schema=target)
+                arrays.append(rows.column(fld.name))
+        return pa.Table.from_arrays(arrays, schema=target)
 
     def _sql(self) -> str:
         items = [f"{digest(ident(c))} AS {ident('__pii_' + c)}" for c in sorted(self.pii)]
@@ -175,12 +176,6 @@ def reads_pii_value(rule: RowRule, pii: frozenset[str]) -> bool:
 
 def _at_boundary(derived: Derived, pii: frozenset[str]) -> bool:
     return bool(derived.pii) or bool(set(referenced_columns(derived.sql)) & pii)
-
-
-def _conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    if batch.schema.equals(schema):
-        return batch
-    return pa.RecordBatch.from_arrays([batch.column(f.name) for f in schema], schema=schema)
 
 
 def pii_derived(pipeline: Pipeline) -> Sequence[Derived]:
