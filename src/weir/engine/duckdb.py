@@ -4,10 +4,13 @@ and no access to anything else on the machine."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+
+from weir.errors import TransformError
 
 
 def connect(
@@ -44,6 +47,15 @@ def connect(
     if salt is not None:
         con.execute("SET VARIABLE weir_salt = ?", [salt])
     return con
+
+
+@contextmanager
+def transform_sql(what: str, *, where: str, hint: str) -> Iterator[None]:
+    """A DuckDB error in the block, raised as the TransformError ``what``: DuckDB's message."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise TransformError(f"{what}: {exc}", where=where, hint=hint) from exc
 
 
 def fetch_table(

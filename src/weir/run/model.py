@@ -18,8 +18,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from weir.engine.duckdb import fetch_table
-from weir.errors import ConfigError, LakeError, QualityError, TransformError
+from weir.engine.duckdb import fetch_table, transform_sql
+from weir.errors import ConfigError, LakeError, QualityError
 from weir.lake import materialize, scd2
 from weir.lake.table import Commit, Table
 from weir.quality.compile import CompiledChecks, compile_rules, ident
@@ -185,14 +185,12 @@ class ModelRun(NodeRun):
             self.progress(f"recomputing rows with {bound.column} >= {bound.start} (window)")
         else:
             self.progress(f"computing {self.model.name} in full ({spec.materialized})")
-        try:
+        with transform_sql(
+            f"model {self.model.name!r} failed in DuckDB",
+            where=str(self.model.path),
+            hint="run the SELECT by hand against the silver tables to see the problem",
+        ):
             con.execute(f"CREATE OR REPLACE TEMP TABLE {NEW} AS {select}")
-        except duckdb.Error as exc:
-            raise TransformError(
-                f"model {self.model.name!r} failed in DuckDB: {exc}",
-                where=str(self.model.path),
-                hint="run the SELECT by hand against the silver tables to see the problem",
-            ) from exc
         [(rows,)] = con.execute(f"SELECT count(*) FROM {NEW}").fetchall()
         self.record.rows_extracted = self.record.rows_transformed = int(rows)
         self._check_keys()

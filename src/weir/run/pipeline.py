@@ -24,20 +24,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from weir import faults
-from weir.engine.duckdb import RowCounter, fetch_reader, fetch_table
+from weir.engine.duckdb import RowCounter, fetch_reader, fetch_table, transform_sql
 from weir.errors import (
     LakeError,
     QualityError,
     ReconciliationError,
     SchemaDriftError,
     SourceError,
-    TransformError,
     TransientSourceError,
     WeirError,
 )
@@ -568,13 +566,12 @@ class PipelineRun(NodeRun):
         con = self.con
         con.register("input", reader)
         try:
-            con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
-        except duckdb.Error as exc:
-            raise TransformError(
-                f"the silver transform failed: {exc}",
+            with transform_sql(
+                "the silver transform failed",
                 where=str(self.pipeline.path),
                 hint="check transform.derived SQL and the contract's check conditions",
-            ) from exc
+            ):
+                con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
         finally:
             con.unregister("input")
 

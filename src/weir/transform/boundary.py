@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import duckdb
 import pyarrow as pa
 
+from weir.engine.duckdb import transform_sql
 from weir.quality.compile import (
     CompiledChecks,
     RowRule,
@@ -116,15 +117,12 @@ class Boundary:
         )
         con.register("boundary_rows", named)
         try:
-            computed = con.sql(self._sql()).to_arrow_table()
-        except duckdb.Error as exc:
-            from weir.errors import TransformError
-
-            raise TransformError(
-                f"a derived column or rule over PII failed: {str(exc).splitlines()[0]}",
+            with transform_sql(
+                "a derived column or rule over PII failed",
                 where=str(self.pipeline.path),
                 hint="check transform.derived SQL and the contract's rules on PII columns",
-            ) from exc
+            ):
+                computed = con.sql(self._sql()).to_arrow_table()
         finally:
             con.unregister("boundary_rows")
         by_source = {c.source_name: c.name for c in contract if c.pii}
