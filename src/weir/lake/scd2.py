@@ -169,10 +169,11 @@ def _absent(
     ).fetchall()
     example = None
     if late:
-        row = con.execute(
+        # fetchall, not fetchone: a result left open blocks the connection
+        [row] = con.execute(
             f"SELECT {cols} FROM target_rows WHERE {absent} AND NOT {closes} LIMIT 1", [as_of]
-        ).fetchone()
-        example = dict(zip(keys, row or (), strict=True))
+        ).fetchall()
+        example = dict(zip(keys, row, strict=True))
     return {"closed": int(closed), "late": int(late), "example": example}
 
 

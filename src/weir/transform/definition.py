@@ -61,10 +61,9 @@ def digest(value: Any) -> str:
 
 def engine_settings(engine: str, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     # current_setting() per name: listing duckdb_settings() costs a few milliseconds per run
-    values = con.execute(
+    [values] = con.execute(
         "SELECT " + ", ".join(f"CAST(current_setting('{n}') AS VARCHAR)" for n in RESULT_SETTINGS)
-    ).fetchone()
-    assert values is not None
+    ).fetchall()  # fetchall: a result left open (fetchone) blocks the connection
     return {"engine": engine, **{n: str(v) for n, v in zip(RESULT_SETTINGS, values, strict=True)}}
 
 
