@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +121,46 @@ def test_history_of_missing_table_is_a_clear_error(
 def test_no_project_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", "--project", str(tmp_path)]) == 2
     assert "weir init" in capsys.readouterr().err
+
+
+def test_init_names_the_project_after_its_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in ("my_shop", "Shop data"):
+        main(["init", str(tmp_path / name)])
+        capsys.readouterr()
+        assert _json(capsys, ["validate", "--project", str(tmp_path / name)])["name"] == name
+
+
+def test_shared_options_work_before_or_after_the_command(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "shop"
+    main(["init", str(root)])
+    capsys.readouterr()
+    assert main(["--json", "--project", str(root), "validate"]) == 0
+    before = json.loads(capsys.readouterr().out)
+    assert main(["validate", "--project", str(root), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == before
+    # given before the command, a subcommand's own default does not reset it
+    assert main(["--project", str(root), "-q", "run"]) == 0
+    captured = capsys.readouterr()
+    assert "…" not in captured.err and "orders" in captured.out  # quiet: results, no progress
+    assert main(["run", "--project", str(root)]) == 0
+    assert "…" in capsys.readouterr().err
+
+
+def test_a_closed_output_pipe_is_quiet(tmp_path: Path) -> None:
+    """`weir status --json | head`: no 'internal error', exit 141 as for SIGPIPE."""
+    root = tmp_path / "shop"
+    main(["init", str(root)])
+    child = subprocess.Popen(
+        [sys.executable, "-m", "weir.cli", "status", "--json", "--project", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    child.stdout.close()  # before the child has imported anything, so every write fails
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=120) == 141, err
+    assert "internal error" not in err and "Traceback" not in err and err == ""

@@ -1,11 +1,13 @@
 """The ``weir`` command: a thin layer over the library.
 
-Exit codes: 0 success, 1 a run failed, 2 configuration or usage error.
+Exit codes: 0 success, 1 a run failed, 2 configuration or usage error, 141 the output pipe
+closed early (``weir status | head``), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.abc
 import json
 import os
@@ -17,15 +19,19 @@ from typing import Any
 from weir import __version__
 from weir.errors import WeirError
 
+BROKEN_PIPE = 141
+"""The exit code of a process whose output pipe closed early (128 + SIGPIPE, as shells report)."""
+
 
 class Output:
     """Human text on stdout, progress on stderr; with --json only JSON on stdout."""
 
-    def __init__(self, as_json: bool):
+    def __init__(self, as_json: bool, quiet: bool = False):
         self.as_json = as_json
+        self.quiet = quiet
 
     def progress(self, message: str) -> None:
-        if not self.as_json:
+        if not self.as_json and not self.quiet:
             print(f"  … {message}", file=sys.stderr, flush=True)
 
     def text(self, message: str = "") -> None:
@@ -37,11 +43,29 @@ class Output:
             print(json.dumps(payload, indent=2, default=str, sort_keys=True), flush=True)
 
 
-def _common(parser: argparse.ArgumentParser) -> None:
+def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
+    """The options every command takes, before or after its name. Only the top-level parser
+    sets defaults, so a subcommand's parser cannot reset a value given before the command."""
+
+    def default(value: object) -> object:
+        return value if top else argparse.SUPPRESS
+
     parser.add_argument(
-        "--project", type=Path, default=Path("."), help="project directory (default: .)"
+        "--project", type=Path, default=default(Path(".")), help="project directory (default: .)"
     )
-    parser.add_argument("--json", action="store_true", help="print machine-readable JSON only")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        default=default(False),
+        help="print machine-readable JSON only",
+    )
+    parser.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=default(False),
+        help="no progress lines on stderr (results and errors still print)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,6 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Exit codes: 0 success, 1 a run failed, 2 configuration or usage error.",
     )
     parser.add_argument("--version", action="version", version=f"weir {__version__}")
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (help_text, configure, _) in COMMANDS.items():
         command = sub.add_parser(name, help=help_text, description=help_text)
@@ -74,7 +99,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command != "init":
         _pyarrow_without_pandas()
-    out = Output(args.json)
+    out = Output(args.json, quiet=args.quiet)
     handler: Callable[[argparse.Namespace, Output], int] = COMMANDS[args.command][2]
     try:
         return handler(args, out)
@@ -84,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `weir status | head`: the reader has what it wanted
+        _drop_stdout()
+        return BROKEN_PIPE
     except Exception as exc:  # a bug in weir, not a user mistake
         if os.environ.get("WEIR_DEBUG"):
             raise
@@ -137,9 +165,20 @@ def entry() -> None:
     successful run into exit code 134. Every table write has committed by now, so skipping
     interpreter teardown loses nothing."""
     code = main()
-    sys.stdout.flush()
-    sys.stderr.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        code = BROKEN_PIPE
+    with contextlib.suppress(BrokenPipeError):
+        sys.stderr.flush()
     os._exit(code)
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null so that flushing what is left fails no more."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

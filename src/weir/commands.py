@@ -70,6 +70,7 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
     out.json(
         {
             "ok": True,
+            "name": project.spec.name,
             "pipelines": sorted(project.pipelines),
             "contracts": sorted(project.contracts),
             "models": sorted(project.models),

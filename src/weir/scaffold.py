@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from weir.errors import UsageError
 
 FILES: dict[str, str] = {
     "weir.yml": """\
-name: my_project
+name: {name}
 lake: lake            # Delta tables: lake/bronze, lake/silver, lake/quarantine
 state: .weir/state.db # run history (SQLite)
 error_handling:
@@ -83,7 +85,14 @@ def scaffold(directory: Path, *, force: bool = False) -> list[Path]:
     written = []
     for name, text in FILES.items():
         path = directory / name
+        if name == "weir.yml":  # the project is named after its directory
+            text = text.replace("{name}", _yaml_text(directory.resolve().name), 1)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
         written.append(path)
     return written
+
+
+def _yaml_text(value: str) -> str:
+    """``value`` as a YAML scalar: bare when plain, quoted (JSON is YAML) otherwise."""
+    return value if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.-]*", value) else json.dumps(value)
