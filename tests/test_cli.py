@@ -48,8 +48,11 @@ def test_init_validate_run_status_history_verify_schema(
     second = _json(capsys, ["run", "--project", str(root)])["runs"][0]
     assert second["changed"] is False and second["table_versions"] == first["table_versions"]
 
-    status = _json(capsys, ["status", "--project", str(root)])["pipelines"][0]
-    assert status["status"] == "success" and status["stale"] is False  # the re-run
+    status = _json(capsys, ["status", "--project", str(root)])
+    assert status["ok"] is True and status["failing"] == []
+    [node] = status["nodes"]
+    assert node["kind"] == "pipeline" and node["name"] == "orders"
+    assert node["status"] == "success" and node["stale"] is False  # the re-run
 
     history = _json(capsys, ["history", "orders", "--project", str(root)])
     assert [v["batch"] for v in history["versions"]] == ["1"]
@@ -107,6 +110,35 @@ def test_run_failure_exit_code_1_and_json_error(
     run = result["runs"][0]
     assert run["status"] == "failed" and "orders_2024_01_01.csv" in run["error_message"]
     assert "Traceback" not in run["error_message"]
+
+    # a monitoring probe sees it: status exits 1 naming the node, unless told not to
+    status = _json(capsys, ["status", "--project", str(root)], code=1)
+    assert status["ok"] is False and status["failing"] == ["orders"]
+    assert main(["status", "--project", str(root), "--fail-on", "none"]) == 0
+    assert "failing" not in capsys.readouterr().out
+
+
+def test_status_fails_on_stale_data_and_never_run_nodes_as_asked(tmp_path: Path) -> None:
+    """Freshness against the contract's SLA (24 h for the scaffold), at a later clock."""
+    from datetime import UTC, datetime, timedelta
+
+    from weir.observe.health import health
+    from weir.spec import load_project
+
+    root = tmp_path / "shop"
+    main(["init", str(root)])
+    project = load_project(root)
+    [never] = health(project)
+    assert never.status == "never" and never.stale is None
+    assert not never.failing("stale") and never.failing("never")
+
+    assert main(["run", "--project", str(root)]) == 0
+    [fresh] = health(project)
+    assert fresh.stale is False and not fresh.failing("stale")
+    later = datetime.now(UTC) + timedelta(hours=25)
+    [stale] = health(project, now=later)
+    assert stale.freshness_sla_hours == 24 and stale.stale is True
+    assert stale.failing("stale") and not stale.failing("failed")
 
 
 def test_history_of_missing_table_is_a_clear_error(

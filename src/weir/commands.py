@@ -13,6 +13,7 @@ from weir.errors import ConfigError, UsageError
 if TYPE_CHECKING:
     from weir.cli import Output
     from weir.lake.table import Table
+    from weir.observe.health import NodeHealth
     from weir.observe.record import RunRecord
     from weir.run import dag
     from weir.run.node import NodeRun
@@ -287,62 +288,51 @@ def _names(names: list[str], limit: int = 6) -> str:
 
 
 # ---------------------------------------------------------------- status
+def _status_args(p: argparse.ArgumentParser) -> None:
+    from weir.observe.health import FAIL_ON
+
+    p.add_argument(
+        "--fail-on",
+        choices=[*FAIL_ON, "none"],
+        default="stale",
+        help="exit 1 when a node's last run failed (failed), that or a pipeline is past its "
+        "freshness SLA (stale, the default), any of those or a node never ran (never); "
+        "none: always exit 0",
+    )
+
+
 def _status(args: argparse.Namespace, out: Output) -> int:
-    from weir.state.sqlite import StateStore
+    from weir.observe.health import health
 
-    project = _project(args)
-    last = StateStore(project.root / project.spec.state).last_runs()
-    rows = []
-    for name, pipeline in sorted(project.pipelines.items()):
-        run = last.get(name)
-        rows.append(
-            _status_row(name, pipeline.contract.freshness_hours, pipeline.spec.sla_minutes, run)
-        )
-    for name in sorted([*project.models, *project.dbt_steps]):
-        rows.append(_status_row(name, None, None, last.get(name)))
-    for row in rows:
+    nodes = health(_project(args))
+    failing = [n.name for n in nodes if args.fail_on != "none" and n.failing(args.fail_on)]
+    for n in nodes:
         out.text(
-            f"{row['pipeline']:<16} {row['status']:<8} {row['last_run'] or 'never':<26} "
-            f"{row['freshness']}   {row['runtime']}"
+            f"{n.name:<16} {n.kind:<8} {n.status:<8} {n.last_run or 'never':<26} "
+            f"{_freshness(n)}   {_runtime(n)}"
         )
-    out.json({"pipelines": rows})
-    return 0
+    if failing:
+        out.text(f"\nfailing (--fail-on {args.fail_on}): {', '.join(failing)}")
+    out.json({"ok": not failing, "failing": failing, "nodes": [n.as_dict() for n in nodes]})
+    return 1 if failing else 0
 
 
-def _status_row(
-    name: str, sla_hours: float | None, sla_minutes: int | None, run: dict[str, Any] | None
-) -> dict[str, Any]:
-    if run is None:
-        return {
-            "pipeline": name,
-            "status": "never",
-            "last_run": None,
-            "freshness": "no runs yet",
-            "runtime": "",
-            "stale": None,
-        }
-    loaded_at = run.get("last_loaded_at")
-    age_h = None
-    if loaded_at:
-        age_h = (datetime.now(UTC) - datetime.fromisoformat(loaded_at)).total_seconds() / 3600
-    stale = None if sla_hours is None or age_h is None else age_h > sla_hours
-    fresh = "no data loaded yet" if age_h is None else f"data loaded {age_h:.1f}h ago"
-    if sla_hours is not None and age_h is not None:
-        fresh += f" (SLA {sla_hours:g}h: {'STALE' if stale else 'fresh'})"
-    runtime = f"took {run['duration_seconds']:.1f}s"
-    if sla_minutes:
-        runtime += f" (SLA {sla_minutes} min)"
-    return {
-        "pipeline": name,
-        "status": run["status"],
-        "last_run": run["started_at"],
-        "freshness": fresh,
-        "runtime": runtime,
-        "stale": stale,
-        "age_hours": age_h,
-        "rows_loaded": run["rows_loaded"],
-        "error_message": run["error_message"],
-    }
+def _freshness(n: NodeHealth) -> str:
+    if n.status == "never":
+        return "no runs yet"
+    if n.age_hours is None:
+        return "no data loaded yet"
+    text = f"data loaded {n.age_hours:.1f}h ago"
+    if n.freshness_sla_hours is not None:
+        text += f" (SLA {n.freshness_sla_hours:g}h: {'STALE' if n.stale else 'fresh'})"
+    return text
+
+
+def _runtime(n: NodeHealth) -> str:
+    if n.duration_seconds is None:
+        return ""
+    text = f"took {n.duration_seconds:.1f}s"
+    return text + (f" (SLA {n.runtime_sla_minutes} min)" if n.runtime_sla_minutes else "")
 
 
 # ---------------------------------------------------------------- history
@@ -608,7 +598,12 @@ COMMANDS: dict[str, Command] = {
         _run_args,
         _run,
     ),
-    "status": ("last run of every pipeline, with freshness against its SLA", _none, _status),
+    "status": (
+        "last run of every node, with freshness against its SLA; exits 1 when one failed or "
+        "is stale (see --fail-on)",
+        _status_args,
+        _status,
+    ),
     "batches": (
         "a pipeline's batches between bronze and silver; `batches reject` moves a stuck one "
         "to quarantine",
