@@ -121,3 +121,61 @@ def test_cli_unknown_pipeline(
     root = project_dir()
     assert main(["run", "order", "--project", str(root)]) == 2
     assert "did you mean 'orders'?" in capsys.readouterr().err
+
+
+def test_problems_in_several_files_are_listed_together(project_dir: Callable[..., Path]) -> None:
+    """One `weir validate` names every broken pipeline file, each with its file:line."""
+    root = project_dir(
+        pipelines={
+            "orders": orders_pipeline(tier="high"),
+            "refunds": orders_pipeline(name="refunds", load={"strategy": "mrge"}),
+        }
+    )
+    message = _error(root)
+    assert message.startswith("2 problems in the project")
+    assert "orders.yml:" in message and "tier: 'high' is not one of 1, 2, 3" in message
+    assert "refunds.yml:" in message and "did you mean 'merge'?" in message
+
+
+def test_two_pipelines_cannot_write_one_table(project_dir: Callable[..., Path]) -> None:
+    root = project_dir(
+        pipelines={
+            "orders": orders_pipeline(),
+            "orders_again": orders_pipeline(
+                name="orders_again", load={"strategy": "merge", "table": "orders"}
+            ),
+        }
+    )
+    message = _error(root)
+    assert "pipelines 'orders' and 'orders_again' both write the table 'orders'" in message
+    assert "orders_again.yml:" in message and "load.table" in message
+
+
+@pytest.mark.parametrize("schedule", ["every day", "0 6 * *", "61 * * * *", "0 6 * * * *"])
+def test_a_schedule_must_be_a_cron_expression(
+    project_dir: Callable[..., Path], schedule: str
+) -> None:
+    root = project_dir(pipelines={"orders": orders_pipeline(schedule=schedule)})
+    message = _error(root)
+    assert f"schedule: {schedule!r} is not a cron expression" in message
+
+
+@pytest.mark.parametrize("schedule", ["0 6 * * *", "*/15 * * * 1-5", "@daily", "@hourly"])
+def test_cron_expressions_and_nicknames_are_schedules(
+    project_dir: Callable[..., Path], schedule: str
+) -> None:
+    root = project_dir(pipelines={"orders": orders_pipeline(schedule=schedule)})
+    assert load_project(root, environ={"WEIR_PII_SALT": "x" * 8}).pipelines["orders"]
+
+
+def test_messages_speak_config_not_pydantic(project_dir: Callable[..., Path]) -> None:
+    """No class names, no 'Input should be', no 'Input tag … found using'."""
+    rest = {"source": "rest", "url": "http://127.0.0.1:1/x", "pagination": {"style": "pages"}}
+    source = _error(project_dir(pipelines={"orders": orders_pipeline(extract=rest)}))
+    assert "'pages' is not one of" in source and "did you mean 'page'?" in source
+    assert "hint: see docs/sources.md (rest)" in source
+    spec = _error(project_dir(pipelines={"orders": orders_pipeline(sla_minutes=0)}))
+    assert "sla_minutes: must be greater than 0" in spec and "hint: see docs/pipelines.md" in spec
+    for message in (source, spec):
+        for leak in ("Input should", "Input tag", "Spec", "Config fields", "Value error"):
+            assert leak not in message, (leak, message)

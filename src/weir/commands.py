@@ -106,13 +106,21 @@ def _run_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--threads",
-        type=int,
+        type=_threads,
         default=None,
         help="independent nodes run in parallel, up to this many (default: weir.yml threads)",
     )
     p.add_argument(
         "--wait", action="store_true", help="wait for a running instance instead of refusing"
     )
+
+
+def _threads(text: str) -> int:
+    from weir.spec.project import MAX_THREADS
+
+    if not text.isdigit() or not 1 <= int(text) <= MAX_THREADS:
+        raise argparse.ArgumentTypeError(f"a whole number from 1 to {MAX_THREADS}, not {text!r}")
+    return int(text)
 
 
 def run_nodes(
@@ -129,8 +137,6 @@ def run_nodes(
 
     nodes = dag.graph(project)
     selected = dag.select(nodes, selectors)
-    if threads is not None and threads < 1:
-        raise UsageError("--threads must be at least 1")
 
     def run(node: dag.Node) -> RunRecord:
         progress = out.progress if len(selected) == 1 else _prefixed(out, node.name)

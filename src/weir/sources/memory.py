@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pyarrow as pa
 
@@ -33,6 +33,8 @@ def append(name: str, data: pa.RecordBatch | pa.Table) -> None:
 
 
 class MemoryConfig(Strict):
+    reference: ClassVar[str] = "docs/sources.md"
+    """Where the fields are documented (config errors point there)."""
     source: str = "memory"
     dataset: str
     fail_after_batches: int | None = None

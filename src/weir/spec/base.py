@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -44,7 +45,13 @@ def config_error(
     first = problems[0]
     more = "\n".join(problems[1:])
     message = first + ("\n" + more if more else "")
-    return ConfigError(message, hint=f"see the reference in docs/ for {model.__name__} fields")
+    return ConfigError(message, hint=f"see {_reference(model)}")
+
+
+def _reference(model: type[BaseModel]) -> str:
+    """The docs page that describes ``model``'s fields."""
+    page = getattr(model, "reference", None)
+    return page if isinstance(page, str) else "the reference in docs/"
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -52,12 +59,36 @@ def _is_union_tag(part: Any) -> bool:
 
 
 def _message(err: Any) -> str:
-    kind = err["type"]
+    """pydantic's message in weir's words: no class names, no "Input should be"."""
+    kind, ctx = err["type"], err.get("ctx") or {}
     if kind == "extra_forbidden":
         return "unknown field"
     if kind == "missing":
         return "field required"
-    return str(err["msg"])
+    if kind == "literal_error":
+        return _choice(err["input"], _options(ctx.get("expected", "")))
+    if kind == "union_tag_invalid":
+        return _choice(ctx.get("tag"), _options(ctx.get("expected_tags", "")))
+    if kind == "union_tag_not_found":
+        return f"needs {ctx.get('discriminator', 'a kind').strip(chr(39))}"
+    msg = str(err["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        msg = msg.removeprefix(prefix)
+    return re.sub(r"^Input should be\b", "must be", msg)
+
+
+def _options(expected: str) -> list[str]:
+    """pydantic's "'a', 'b' or 'c'" (or "1, 2 or 3") as its items, quotes kept."""
+    quoted = re.findall(r"'[^']*'", expected)
+    return quoted or [o for o in re.split(r", | or ", expected) if o]
+
+
+def _choice(value: Any, options: list[str]) -> str:
+    shown = repr(value) if isinstance(value, str) else str(value)
+    message = f"{shown[:80]} is not one of {', '.join(options)}"
+    names = [o.strip("'") for o in options]
+    close = did_you_mean(str(value), names) if isinstance(value, str) else None
+    return message + (f" ({close})" if close and close.startswith("did you") else "")
 
 
 def _hint(model: type[BaseModel], err: Any, loc: Loc) -> str | None:

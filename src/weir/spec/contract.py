@@ -10,7 +10,7 @@ pii → ``classification: pii``, checks → ``quality``, breaking-change policy 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -161,6 +161,8 @@ class Description(Strict):
 
 
 class ContractSpec(Strict):
+    reference: ClassVar[str] = "docs/contracts.md"
+    """Where the fields are documented (config errors point there)."""
     apiVersion: str
     kind: Literal["DataContract"]
     id: str

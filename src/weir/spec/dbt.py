@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -53,6 +53,8 @@ class DbtOptions(Strict):
 
 
 class DbtStepSpec(StepSpec):
+    reference: ClassVar[str] = "docs/dbt.md"
+    """Where the fields are documented (config errors point there)."""
     kind: Literal["dbt"]
     dbt: DbtOptions = Field(default_factory=DbtOptions)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -126,6 +128,39 @@ class Project:
         return self.pipelines[name]
 
 
+class Problems:
+    """Config errors gathered across files, so that one `weir validate` names them all."""
+
+    SHOWN = 20
+
+    def __init__(self) -> None:
+        self.errors: list[ConfigError] = []
+
+    def add(self, error: ConfigError) -> None:
+        self.errors.append(error)
+
+    @contextmanager
+    def collect(self) -> Iterator[None]:
+        """Record a ConfigError raised in the block and go on after it."""
+        try:
+            yield
+        except ConfigError as exc:
+            self.errors.append(exc)
+
+    def raise_any(self) -> None:
+        if len(self.errors) == 1:
+            raise self.errors[0]
+        if self.errors:
+            shown = [str(e).replace("\n", "\n  ") for e in self.errors[: self.SHOWN]]
+            more = len(self.errors) - len(shown)
+            raise ConfigError(
+                f"{len(self.errors)} problems in the project:\n- "
+                + "\n- ".join(shown)
+                + (f"\n… and {more} more" if more > 0 else ""),
+                hint="fix them and run `weir validate` again",
+            )
+
+
 def find_root(start: Path) -> Path:
     """The project directory: ``start`` or the nearest parent holding weir.yml."""
     start = start.resolve()
@@ -145,8 +180,10 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     project_doc = load(root / "weir.yml")
     missing = resolve_env(project_doc, env)
     spec = validate(project_doc, ProjectSpec)
+    problems = Problems()
     contract_docs: dict[str, Document] = {}
-    contracts = {c.id: c for c in _load_contracts(root, contract_docs)}
+    contracts = {c.id: c for c in _load_contracts(root, contract_docs, problems)}
+    problems.raise_any()  # pipelines name contracts: a broken one would only echo here
     pipelines: dict[str, Pipeline] = {}
     secret_names: set[str] = set()
     dbt_docs: list[Document] = []
@@ -158,20 +195,19 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
         if _kind(doc) == "dbt":
             dbt_docs.append(doc)
             continue
-        pipeline = _pipeline(doc, contracts)
-        if pipeline.name in pipelines:
-            raise ConfigError(
-                f"pipeline {pipeline.name!r} is declared twice",
-                where=doc.where(("name",)),
-                hint=f"also in {pipelines[pipeline.name].path}",
-            )
-        pipelines[pipeline.name] = pipeline
-    _check_all_conditions(contracts, contract_docs, pipelines)
+        with problems.collect():
+            pipeline = _pipeline(doc, contracts)
+            _check_unique(pipeline, doc, pipelines)
+            pipelines[pipeline.name] = pipeline
+    _check_all_conditions(contracts, contract_docs, pipelines, problems)
     if missing:
-        raise ConfigError(
-            "missing environment variables: " + "; ".join(missing),
-            hint="export them before running (values are never logged)",
+        problems.add(
+            ConfigError(
+                "missing environment variables: " + "; ".join(missing),
+                hint="export them before running (values are never logged)",
+            )
         )
+    problems.raise_any()
     needs_salt = any(p.contract.pii_columns for p in pipelines.values())
     if needs_salt and not env.get(spec.pii_salt_env):
         raise ConfigError(
@@ -196,35 +232,60 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     )
 
 
-def _load_contracts(root: Path, docs: dict[str, Document]) -> list[Contract]:
+def _load_contracts(root: Path, docs: dict[str, Document], problems: Problems) -> list[Contract]:
     """Every contract in contracts/; ``docs`` receives each one's Document by id."""
     found: dict[str, Contract] = {}
     for path in sorted((root / "contracts").glob("*.y*ml")):
-        doc = load(path)
-        contract = Contract(spec=validate(doc, ContractSpec), path=str(path))
-        if contract.id in found:
-            raise ConfigError(
-                f"contract id {contract.id!r} is used twice",
-                where=doc.where(("id",)),
-                hint=f"also in {found[contract.id].path}",
-            )
-        found[contract.id] = contract
-        docs[contract.id] = doc
+        with problems.collect():
+            doc = load(path)
+            contract = Contract(spec=validate(doc, ContractSpec), path=str(path))
+            if contract.id in found:
+                raise ConfigError(
+                    f"contract id {contract.id!r} is used twice",
+                    where=doc.where(("id",)),
+                    hint=f"also in {found[contract.id].path}",
+                )
+            found[contract.id] = contract
+            docs[contract.id] = doc
     return list(found.values())
 
 
+def _check_unique(pipeline: Pipeline, doc: Document, pipelines: dict[str, Pipeline]) -> None:
+    """One pipeline per name, and one per table: two writing the same bronze, silver and
+    quarantine tables would mix their batches and positions."""
+    if pipeline.name in pipelines:
+        raise ConfigError(
+            f"pipeline {pipeline.name!r} is declared twice",
+            where=doc.where(("name",)),
+            hint=f"also in {pipelines[pipeline.name].path}",
+        )
+    for other in pipelines.values():
+        if other.table == pipeline.table:
+            raise ConfigError(
+                f"pipelines {other.name!r} and {pipeline.name!r} both write the table "
+                f"{pipeline.table!r}",
+                where=doc.where(("load", "table") if pipeline.spec.load.table else ("name",)),
+                hint=f"give one of them another load.table (the other is {other.path})",
+            )
+
+
 def _check_all_conditions(
-    contracts: dict[str, Contract], docs: dict[str, Document], pipelines: dict[str, Pipeline]
+    contracts: dict[str, Contract],
+    docs: dict[str, Document],
+    pipelines: dict[str, Pipeline],
+    problems: Problems,
 ) -> None:
     """A contract's row conditions see the silver columns of each pipeline that uses it (its
     columns and the pipeline's derived ones); a contract no pipeline uses, its own columns."""
     for pipeline in pipelines.values():
         contract = pipeline.contract
-        _check_conditions(docs[contract.id], contract, pipeline.silver_columns)
+        with problems.collect():
+            _check_conditions(docs[contract.id], contract, pipeline.silver_columns)
     used = {p.contract.id for p in pipelines.values()}
     for contract_id in sorted(set(contracts) - used):
         contract = contracts[contract_id]
-        _check_conditions(docs[contract_id], contract, [c.name for c in contract.columns])
+        with problems.collect():
+            _check_conditions(docs[contract_id], contract, [c.name for c in contract.columns])
 
 
 def _check_conditions(doc: Document, contract: Contract, columns: list[str]) -> None:

@@ -15,7 +15,7 @@ or the same YAML in ``models/<name>.yml`` beside the SQL (not both).
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -70,6 +70,8 @@ class Snapshot(Strict):
 
 
 class ModelSpec(Strict):
+    reference: ClassVar[str] = "docs/models.md (the /* weir … */ header)"
+    """Where the fields are documented (config errors point there)."""
     materialized: Materialized = "table"
     description: str | None = None
     owner: str | None = None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -104,6 +104,7 @@ class StepSpec(Strict):
     owner: str
     description: str | None = None
     schedule: str | None = None
+    """A cron expression (five fields, or a nickname such as ``@daily``), in UTC."""
     sla_minutes: int | None = Field(default=None, gt=0)
     tier: Literal[1, 2, 3] = 2
     tags: list[str] = Field(default_factory=list)
@@ -113,8 +114,24 @@ class StepSpec(Strict):
     def _name(cls, value: str) -> str:
         return names.check_name(value, "pipeline")
 
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        from croniter import croniter
+
+        fields = value.split() if value is not None else []
+        nickname = len(fields) == 1 and fields[0].startswith("@")
+        if value is not None and not ((len(fields) == 5 or nickname) and croniter.is_valid(value)):
+            raise ValueError(
+                f"{value[:80]!r} is not a cron expression: five fields, minute hour "
+                "day-of-month month day-of-week (e.g. '0 6 * * *'), or @hourly, @daily, @weekly"
+            )
+        return value
+
 
 class PipelineSpec(StepSpec):
+    reference: ClassVar[str] = "docs/pipelines.md"
+    """Where the fields are documented (config errors point there)."""
     kind: Literal["pipeline"] = "pipeline"
     """``kind: dbt`` files in pipelines/ are dbt steps (spec/dbt.py)."""
     contract: str

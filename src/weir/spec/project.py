@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -42,7 +42,13 @@ class OpenLineage(Strict):
         return self
 
 
+MAX_THREADS = 64
+"""The most nodes `weir run` runs at once (weir.yml `threads` and `--threads` alike)."""
+
+
 class ProjectSpec(Strict):
+    reference: ClassVar[str] = "docs/pipelines.md (weir.yml)"
+    """Where the fields are documented (config errors point there)."""
     name: str
     description: str | None = None
     lake: str = "lake"
@@ -54,7 +60,7 @@ class ProjectSpec(Strict):
     duckdb_memory_limit: str = "512MB"
     """DuckDB's share of memory; it spills to .weir/tmp beyond this. A run's peak is about
     this plus ~0.7 GB of Arrow and delta-rs buffers, whatever the input size (bench/)."""
-    threads: int = Field(default=2, ge=1, le=64)
+    threads: int = Field(default=2, ge=1, le=MAX_THREADS)
     """How many independent pipelines and models `weir run` runs at once."""
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     logging: Logging = Field(default_factory=Logging)

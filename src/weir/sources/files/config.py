@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -38,6 +38,8 @@ class CsvOptions(Strict):
 
 
 class FilesConfig(Strict):
+    reference: ClassVar[str] = "docs/sources.md (files)"
+    """Where the fields are documented (config errors point there)."""
     source: str = "files"
     path: str = Field(min_length=1)
     """Directory, file or glob; relative to the project, or a URL (s3://, gs://, abfs://…)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -101,6 +101,8 @@ class Incremental(Strict):
 
 
 class RestConfig(Strict):
+    reference: ClassVar[str] = "docs/sources.md (rest)"
+    """Where the fields are documented (config errors point there)."""
     source: str = "rest"
     url: str
     records_path: str = ""
