@@ -196,3 +196,33 @@ def test_a_closed_output_pipe_is_quiet(tmp_path: Path) -> None:
     err = child.stderr.read().decode()
     assert child.wait(timeout=120) == 141, err
     assert "internal error" not in err and "Traceback" not in err and err == ""
+
+
+def test_every_json_document_says_ok_as_the_exit_code_does(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "shop"
+    p = ["--project", str(root)]
+    commands = [
+        ["init", str(root)],
+        ["validate", *p],
+        ["run", *p],
+        ["status", *p],
+        ["batches", "orders", *p],
+        ["history", "orders", *p],
+        ["lineage", *p],
+        ["verify", "orders", *p],
+        ["schema", "diff", "orders", *p],
+        ["repair", "silver.orders", *p],
+        ["history", "nothing", *p],  # a usage error: ok false, with the error
+        ["run", "nothing", *p],
+    ]
+    seen = set()
+    for argv in commands:
+        code = main([*argv, "--json"])
+        document = json.loads(capsys.readouterr().out)
+        assert document["ok"] is (code == 0), (argv, code, document)
+        if code != 0:
+            assert document["error"] and document["kind"].endswith("Error"), document
+        seen.add(code == 0)
+    assert seen == {True, False}

@@ -24,11 +24,16 @@ BROKEN_PIPE = 141
 
 
 class Output:
-    """Human text on stdout, progress on stderr; with --json only JSON on stdout."""
+    """Human text on stdout, progress on stderr; with --json only JSON on stdout.
+
+    The JSON document is printed once, when the command has finished, with ``ok`` set from
+    its exit code: every ``--json`` output has ``ok``, and ``ok`` is true exactly when the
+    command exited 0."""
 
     def __init__(self, as_json: bool, quiet: bool = False):
         self.as_json = as_json
         self.quiet = quiet
+        self.payload: dict[str, Any] = {}
 
     def progress(self, message: str) -> None:
         if not self.as_json and not self.quiet:
@@ -38,9 +43,14 @@ class Output:
         if not self.as_json:
             print(message, flush=True)
 
-    def json(self, payload: Any) -> None:
+    def json(self, payload: dict[str, Any]) -> None:
+        """The command's JSON result (printed by :meth:`finish`)."""
+        self.payload.update(payload)
+
+    def finish(self, code: int) -> None:
         if self.as_json:
-            print(json.dumps(payload, indent=2, default=str, sort_keys=True), flush=True)
+            document = {**self.payload, "ok": code == 0}
+            print(json.dumps(document, indent=2, default=str, sort_keys=True), flush=True)
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -102,10 +112,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(args.json, quiet=args.quiet)
     handler: Callable[[argparse.Namespace, Output], int] = COMMANDS[args.command][2]
     try:
-        return handler(args, out)
-    except WeirError as exc:
-        _report(out, exc)
-        return exc.exit_code
+        code = _handle(handler, args, out)
+        out.finish(code)
+        return code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -115,12 +124,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug in weir, not a user mistake
         if os.environ.get("WEIR_DEBUG"):
             raise
-        print(
-            f"internal error: {type(exc).__name__}: {exc}\n  hint: this is a bug in weir; "
-            "re-run with WEIR_DEBUG=1 for the traceback and report it",
-            file=sys.stderr,
-        )
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        hint = "this is a bug in weir; re-run with WEIR_DEBUG=1 for the traceback and report it"
+        print(f"{message}\n  hint: {hint}", file=sys.stderr)
+        if out.as_json:
+            out.payload = {"error": message, "where": None, "hint": hint, "kind": "InternalError"}
+            with contextlib.suppress(BrokenPipeError):
+                out.finish(1)
         return 1
+
+
+def _handle(
+    handler: Callable[[argparse.Namespace, Output], int], args: argparse.Namespace, out: Output
+) -> int:
+    try:
+        return handler(args, out)
+    except WeirError as exc:
+        _report(out, exc)
+        return exc.exit_code
 
 
 def _pyarrow_without_pandas() -> None:
@@ -149,10 +170,15 @@ class _NoPandas(importlib.abc.MetaPathFinder):
 
 
 def _report(out: Output, exc: WeirError) -> None:
+    """A user-facing error: on stderr, or with --json as the document (``ok`` false, and the
+    error's ``error`` message, ``where``, ``hint`` and ``kind``, e.g. ConfigError)."""
     if out.as_json:
-        out.json(
-            {"error": exc.message, "where": exc.where, "hint": exc.hint, "kind": type(exc).__name__}
-        )
+        out.payload = {
+            "error": exc.message,
+            "where": exc.where,
+            "hint": exc.hint,
+            "kind": type(exc).__name__,
+        }
     else:
         print(f"error: {exc}", file=sys.stderr)
 

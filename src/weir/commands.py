@@ -453,7 +453,12 @@ def _lineage(args: argparse.Namespace, out: Output) -> int:
     lineage = project_lineage(_project(args))
     result = render(lineage, args.target, "json" if out.as_json else args.format)
     if isinstance(result, dict):
-        (out if out.as_json else Output(as_json=True)).json(result)
+        if out.as_json:
+            out.json(result)
+        else:  # --format json: the same document, printed here
+            alone = Output(as_json=True)
+            alone.json(result)
+            alone.finish(0)
         return 0
     out.text(result)
     for note in lineage.notes:
