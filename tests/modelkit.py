@@ -16,9 +16,8 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from conftest import write_project
-from weir.cli import Output
-from weir.commands import run_nodes
 from weir.observe.record import RunRecord
+from weir.run import api
 from weir.sources import memory
 from weir.spec import load_project
 
@@ -126,9 +125,7 @@ def events_csv(rows: list[Event]) -> str:
 
 def run(root: Path, *selectors: str, full_refresh: bool = False) -> dict[str, RunRecord]:
     """``weir run`` in process (quiet); the records by node name."""
-    records = run_nodes(
-        load_project(root), list(selectors), Output(as_json=True), full_refresh=full_refresh
-    )
+    records = api.run(load_project(root), selectors, full_refresh=full_refresh)
     return {r.pipeline_name: r for r in records}
 
 

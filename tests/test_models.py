@@ -853,8 +853,9 @@ def test_validate_status_and_history_show_models(
     assert [v["version"] for v in versions] == [1, 0]
     assert versions[0]["operation"] == "MERGE" and versions[0]["batch"] == "2"
     assert main(["status", "--project", str(root), "--json"]) == 0
-    rows = {r["pipeline"]: r for r in json.loads(capsys.readouterr().out)["pipelines"]}
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)["nodes"]}
     assert rows["daily"]["status"] == "success" and rows["events"]["status"] == "success"
+    assert rows["daily"]["kind"] == "model" and rows["events"]["kind"] == "pipeline"
 
 
 def test_a_string_filter_reads_files_a_merge_wrote(tmp_path: Path) -> None:

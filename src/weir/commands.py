@@ -15,8 +15,7 @@ if TYPE_CHECKING:
     from weir.lake.table import Table
     from weir.observe.health import NodeHealth
     from weir.observe.record import RunRecord
-    from weir.run import dag
-    from weir.run.node import NodeRun
+    from weir.run import api
     from weir.spec import Project
 
 
@@ -123,82 +122,36 @@ def _threads(text: str) -> int:
     return int(text)
 
 
-def run_nodes(
-    project: Project,
-    selectors: list[str],
-    out: Output,
-    *,
-    wait: bool = False,
-    full_refresh: bool = False,
-    threads: int | None = None,
-) -> list[RunRecord]:
-    """Run the selected nodes in dependency order; a failure skips only its descendants."""
-    from weir.run import dag
+class _RunDisplay:
+    """Shows a run's events: progress on stderr (prefixed by node when several run), a
+    summary per node on stdout."""
 
-    nodes = dag.graph(project)
-    selected = dag.select(nodes, selectors)
+    def __init__(self, out: Output):
+        self.out = out
+        self.prefix = False
 
-    def run(node: dag.Node) -> RunRecord:
-        progress = out.progress if len(selected) == 1 else _prefixed(out, node.name)
-        return _runner(project, node, progress, wait=wait, full_refresh=full_refresh).execute()
+    def __call__(self, event: api.Event) -> None:
+        from weir.run import api
 
-    def done(node: dag.Node, record: RunRecord) -> None:
-        out.text(f"■ {node.name} ({node.kind})\n{summary(record)}")
-
-    return dag.execute(
-        project,
-        nodes,
-        selected,
-        run,
-        threads=threads or project.spec.threads,
-        on_start=lambda n: out.progress(f"▶ {n.name} ({n.kind})"),
-        on_done=done,
-    )
-
-
-def _prefixed(out: Output, name: str) -> Callable[[str], None]:
-    return lambda message: out.progress(f"[{name}] {message}")
-
-
-def _runner(
-    project: Project,
-    node: dag.Node,
-    progress: Callable[[str], None],
-    *,
-    wait: bool,
-    full_refresh: bool,
-) -> NodeRun:
-    if node.kind == "model":
-        from weir.run.model import ModelRun
-
-        return ModelRun(
-            project,
-            project.models[node.name],
-            wait=wait,
-            progress=progress,
-            full_refresh=full_refresh,
-        )
-    if node.kind == "dbt":
-        from weir.run.dbt import DbtRun
-
-        return DbtRun(project, project.dbt_steps[node.name], wait=wait, progress=progress)
-    from weir.run.pipeline import PipelineRun
-
-    return PipelineRun(
-        project,
-        project.pipelines[node.name],
-        wait=wait,
-        progress=progress,
-        full_refresh=full_refresh,
-    )
+        out = self.out
+        if isinstance(event, api.RunStarted):
+            self.prefix = len(event.nodes) > 1
+        elif isinstance(event, api.NodeStarted):
+            out.progress(f"▶ {event.node} ({event.kind})")
+        elif isinstance(event, api.NodeProgress):
+            out.progress(f"[{event.node}] {event.message}" if self.prefix else event.message)
+        elif isinstance(event, api.NodeFinished):
+            out.text(f"■ {event.node} ({event.kind})\n{summary(event.record)}")
 
 
 def _run(args: argparse.Namespace, out: Output) -> int:
+    from weir.run import api
+
     project = _project(args)
-    records = run_nodes(
+    records = api.run(
         project,
         [*args.nodes, *args.select],
-        out,
+        observers=[_RunDisplay(out)],
         wait=args.wait,
         full_refresh=args.full_refresh,
         threads=args.threads,
