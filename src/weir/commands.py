@@ -95,7 +95,15 @@ def _run_args(p: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="SELECTOR",
-        help="name, tag:TAG, +NAME (with upstream), NAME+ (with downstream); repeatable",
+        help="name, tag:TAG, +NAME (with upstream), NAME+ (with downstream), 2+NAME / NAME+1 "
+        "(that many levels); repeatable",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="SELECTOR",
+        help="leave out what this selects (same syntax); repeatable",
     )
     p.add_argument(
         "--full-refresh",
@@ -151,6 +159,7 @@ def _run(args: argparse.Namespace, out: Output) -> int:
     records = api.run(
         project,
         [*args.nodes, *args.select],
+        exclude=args.exclude,
         observers=[_RunDisplay(out)],
         wait=args.wait,
         full_refresh=args.full_refresh,

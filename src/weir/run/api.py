@@ -69,18 +69,20 @@ def run(
     project: Project,
     selectors: Sequence[str] = (),
     *,
+    exclude: Sequence[str] = (),
     observers: Sequence[Observer] = (),
     wait: bool = False,
     full_refresh: bool = False,
     threads: int | None = None,
 ) -> list[RunRecord]:
-    """Run the selected nodes (all without selectors) in dependency order, independent ones
+    """Run the selected nodes (all without selectors; minus what ``exclude`` selects) in
+    dependency order, independent ones
     in parallel (``threads``, default weir.yml's); a failure skips only its descendants.
 
     ``wait``: wait for another run holding a node's lock instead of failing that node.
     ``full_refresh``: rebuild pipelines' silver from bronze and recompute models in full."""
     nodes = dag.graph(project)
-    selected = dag.select(nodes, list(selectors))
+    selected = dag.select(nodes, list(selectors), exclude)
 
     def emit(event: Event) -> None:
         for observer in observers:

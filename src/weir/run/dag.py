@@ -3,13 +3,16 @@ parallel executor: a node starts when everything it reads has finished; a failed
 its descendants only.
 
 Selectors (``weir run --select``), dbt-style: ``name``, ``tag:daily``, ``+name`` (it and
-everything upstream), ``name+`` (it and everything downstream), ``+name+`` (both).
+everything upstream), ``name+`` (it and everything downstream), ``+name+`` (both), with a
+depth: ``2+name`` (two levels upstream), ``name+1`` (its direct downstream). ``--exclude``
+takes the same selectors.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
@@ -84,51 +87,77 @@ def order(nodes: dict[str, Node]) -> list[str]:
     return done
 
 
-def select(nodes: dict[str, Node], selectors: list[str]) -> list[str]:
-    """The selected node names in dependency order; no selectors: every node."""
-    items = [part for s in selectors for part in s.replace(",", " ").split()]
-    if not items:
-        return order(nodes)
+_SELECTOR = re.compile(r"(?:(?P<up>\d*)\+)?(?P<core>[^+\s]+)(?:\+(?P<down>\d*))?")
+
+
+def select(nodes: dict[str, Node], selectors: list[str], exclude: Sequence[str] = ()) -> list[str]:
+    """The selected node names in dependency order; no selectors: every node. Nodes that
+    ``exclude`` selects (same syntax) are left out."""
+    items = _items(selectors)
+    chosen = _resolve(nodes, items) if items else set(nodes)
+    dropped = _resolve(nodes, _items(exclude))
+    left = chosen - dropped
+    if dropped and not left:
+        raise UsageError(
+            "the selection is empty: --exclude leaves out every selected node",
+            hint="check the selectors; `weir validate` lists the nodes",
+        )
+    return [n for n in order(nodes) if n in left]
+
+
+def _items(selectors: Sequence[str]) -> list[str]:
+    return [part for s in selectors for part in s.replace(",", " ").split()]
+
+
+def _resolve(nodes: dict[str, Node], items: list[str]) -> set[str]:
     children = downstream(nodes)
     chosen: set[str] = set()
     for item in items:
-        up, down = item.startswith("+"), item.endswith("+")
-        core = item.strip("+")
-        if core.startswith("tag:"):
-            tag = core[4:]
-            roots = [n.name for n in nodes.values() if tag in n.tags]
-            if not roots:
-                tags = {t for n in nodes.values() for t in n.tags}
-                raise UsageError(
-                    f"no node is tagged {tag!r}",
-                    hint=did_you_mean(tag, tags)
-                    or f"tags in use: {', '.join(sorted(tags)) or 'none'}",
-                )
-        elif core in nodes:
-            roots = [core]
-        else:
+        match = _SELECTOR.fullmatch(item)
+        if match is None:
             raise UsageError(
-                f"nothing named {core!r} to run (from selector {item!r})",
-                hint=did_you_mean(core, nodes)
-                or "name a pipeline, model or dbt step; `weir validate` lists them",
+                f"cannot read the selector {item!r}",
+                hint="NAME, tag:TAG, +NAME / 2+NAME (upstream, all or N levels), "
+                "NAME+ / NAME+1 (downstream)",
             )
-        for root in roots:
+        core, up, down = match["core"], match["up"], match["down"]
+        for root in _roots(nodes, core, item):
             chosen.add(root)
-            if up:
-                chosen |= _closure(root, lambda n: nodes[n].upstream)
-            if down:
-                chosen |= _closure(root, lambda n: children[n])
-    return [n for n in order(nodes) if n in chosen]
+            if up is not None:
+                chosen |= _closure(root, lambda n: nodes[n].upstream, int(up) if up else None)
+            if down is not None:
+                chosen |= _closure(root, lambda n: children[n], int(down) if down else None)
+    return chosen
 
 
-def _closure(start: str, step: Callable[[str], Iterable[str]]) -> set[str]:
+def _roots(nodes: dict[str, Node], core: str, item: str) -> list[str]:
+    if core.startswith("tag:"):
+        tag = core[4:]
+        roots = [n.name for n in nodes.values() if tag in n.tags]
+        if not roots:
+            tags = {t for n in nodes.values() for t in n.tags}
+            raise UsageError(
+                f"no node is tagged {tag!r}",
+                hint=did_you_mean(tag, tags) or f"tags in use: {', '.join(sorted(tags)) or 'none'}",
+            )
+        return roots
+    if core in nodes:
+        return [core]
+    raise UsageError(
+        f"nothing named {core!r} to run (from selector {item!r})",
+        hint=did_you_mean(core, nodes)
+        or "name a pipeline, model or dbt step; `weir validate` lists them",
+    )
+
+
+def _closure(start: str, step: Callable[[str], Iterable[str]], depth: int | None) -> set[str]:
+    """Nodes reachable from ``start`` by ``step``, at most ``depth`` steps away (None: any)."""
     found: set[str] = set()
-    todo = list(step(start))
-    while todo:
-        name = todo.pop()
-        if name not in found:
-            found.add(name)
-            todo += step(name)
+    level, frontier = 0, [start]
+    while frontier and (depth is None or level < depth):
+        frontier = [n for name in frontier for n in step(name) if n not in found]
+        found |= set(frontier)
+        level += 1
     return found
 
 
