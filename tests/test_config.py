@@ -72,17 +72,76 @@ def test_unknown_column_reference_suggests(project_dir: Callable[..., Path]) -> 
     assert "transform" in message or "orders.yml:" in message
 
 
+def _missing(root: Path, environ: dict[str, str], node: str = "orders") -> str:
+    """What running ``node`` says about the environment it lacks (loading works)."""
+    project = load_project(root, environ=environ)
+    with pytest.raises(ConfigError) as info:
+        project.require_env([node])
+    return str(info.value)
+
+
 def test_missing_env_vars_are_named_together(project_dir: Callable[..., Path]) -> None:
     pipe = orders_pipeline(
         extract={"source": "memory", "dataset": "${env:DATASET_A}-${env:DATASET_B}"}
     )
-    message = _error(project_dir(pipelines={"orders": pipe}), environ={"WEIR_PII_SALT": "x" * 8})
-    assert "DATASET_A" in message and "DATASET_B" in message and "orders.yml:" in message
+    message = _missing(project_dir(pipelines={"orders": pipe}), {"WEIR_PII_SALT": "x" * 8})
+    assert "DATASET_A is not set" in message and "DATASET_B is not set" in message
+    assert "orders.yml:" in message
 
 
-def test_missing_pii_salt_is_an_error(project_dir: Callable[..., Path]) -> None:
-    message = _error(project_dir(), environ={})
-    assert "WEIR_PII_SALT" in message
+def test_missing_pii_salt_stops_the_pipelines_that_hash(project_dir: Callable[..., Path]) -> None:
+    message = _missing(project_dir(), {})
+    assert "WEIR_PII_SALT is not set" in message and "PII" in message
+
+
+def test_an_empty_value_is_missing_unless_a_default_allows_it(
+    project_dir: Callable[..., Path],
+) -> None:
+    salt = {"WEIR_PII_SALT": "x" * 8}
+    pipe = orders_pipeline(extract={"source": "memory", "dataset": "${env:DATASET}"})
+    root = project_dir(pipelines={"orders": pipe})
+    assert "DATASET is empty" in _missing(root, {**salt, "DATASET": ""})
+    for text, environ, expected in [
+        ("${env:DATASET:-orders}", salt, "orders"),  # unset: the default
+        ("${env:DATASET:-orders}", {**salt, "DATASET": ""}, "orders"),  # empty: the default
+        ("${env:DATASET:-orders}", {**salt, "DATASET": "other"}, "other"),
+        ("x${env:DATASET:-}", salt, "x"),  # an explicit empty default allows empty
+    ]:
+        pipe = orders_pipeline(extract={"source": "memory", "dataset": text})
+        project = load_project(project_dir(pipelines={"orders": pipe}), environ=environ)
+        assert project.missing_env == {}, text
+        assert project.pipelines["orders"].spec.extract["dataset"] == expected, text
+
+
+def test_a_value_that_fails_because_its_variable_is_missing_says_so(
+    project_dir: Callable[..., Path],
+) -> None:
+    rest = {"source": "rest", "url": "${env:API_URL}"}
+    message = _error(project_dir(pipelines={"orders": orders_pipeline(extract=rest)}))
+    assert "missing environment variables: API_URL is not set" in message
+
+
+def test_a_run_needs_only_the_secrets_of_its_nodes(
+    project_dir: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    secret = orders_pipeline(
+        name="refunds", extract={"source": "memory", "dataset": "${env:REFUNDS_DATASET}"}
+    )
+    root = project_dir(pipelines={"orders": orders_pipeline(), "refunds": secret})
+    project = load_project(root, environ={"WEIR_PII_SALT": "x" * 8})
+    assert list(project.missing_env) == ["refunds"]
+    project.require_env(["orders"])  # nothing missing for it
+    assert "REFUNDS_DATASET is not set" in _missing(root, {"WEIR_PII_SALT": "x" * 8}, "refunds")
+
+    # validate lists it and succeeds; --strict fails on it
+    assert main(["validate", "--project", str(root)]) == 0
+    assert "refunds cannot run here: REFUNDS_DATASET is not set" in capsys.readouterr().out
+    assert main(["validate", "--strict", "--project", str(root)]) == 2
+    assert "REFUNDS_DATASET" in capsys.readouterr().err
+    # running it fails before anything runs, naming the variable
+    assert main(["run", "refunds", "--project", str(root)]) == 2
+    assert "REFUNDS_DATASET is not set" in capsys.readouterr().err
+    assert not (root / "lake").exists()
 
 
 def test_invalid_yaml_has_line(project_dir: Callable[..., Path]) -> None:

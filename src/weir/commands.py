@@ -44,10 +44,20 @@ def _init(args: argparse.Namespace, out: Output) -> int:
 
 
 # ---------------------------------------------------------------- validate
+def _validate_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail when a node lacks an environment variable it needs (default: list them)",
+    )
+
+
 def _validate(args: argparse.Namespace, out: Output) -> int:
     from weir.transform.conventions import check_conventions
 
     project = _project(args)
+    if args.strict:
+        project.require_env(sorted(project.missing_env))
     findings = check_conventions(project.models)
     out.text(
         f"{project.root}: ok — {len(project.pipelines)} pipelines, "
@@ -67,6 +77,8 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
         out.text(f"  {step.name}: dbt project {step.spec.dbt.project_dir}")
     for f in findings:
         out.text(f"  warning [{f.rule}] {f.path}: {f.message}\n    hint: {f.hint}")
+    for name, lacking in sorted(project.missing_env.items()):
+        out.text(f"  warning: {name} cannot run here: {'; '.join(lacking)}")
     out.json(
         {
             "ok": True,
@@ -76,6 +88,7 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
             "models": sorted(project.models),
             "dbt_steps": sorted(project.dbt_steps),
             "warnings": [f.as_dict() for f in findings],
+            "missing_env": project.missing_env,
         }
     )
     return 0
@@ -563,7 +576,7 @@ COMMANDS: dict[str, Command] = {
     ),
     "validate": (
         "validate weir.yml, pipelines and contracts without touching data",
-        _none,
+        _validate_args,
         _validate,
     ),
     "run": (

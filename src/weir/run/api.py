@@ -83,6 +83,7 @@ def run(
     ``full_refresh``: rebuild pipelines' silver from bronze and recompute models in full."""
     nodes = dag.graph(project)
     selected = dag.select(nodes, list(selectors), exclude)
+    project.require_env(selected)  # before anything runs: a run needs its nodes' secrets only
 
     def emit(event: Event) -> None:
         for observer in observers:

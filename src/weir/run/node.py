@@ -53,6 +53,7 @@ class NodeRun:
     def execute(self) -> RunRecord:
         record = self.record
         try:
+            self.project.require_env([self.name])
             with (
                 scrubbed_logging(self.scrub),
                 pipeline_lock(self.project.state_dir, self.name, wait=self.wait),

@@ -106,6 +106,7 @@ def schema_diff(project: Project, pipeline: Pipeline) -> list[tuple[str, Diff]]:
     """Contract vs pending source data, and contract vs the silver table."""
     from weir.run.stage import META_FIELDS
 
+    project.require_env([pipeline.name])  # it reads the source
     run = PipelineRun(project, pipeline)
     source = run._source()
     _, position = run.tables.bronze.position(run.app_id)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,6 +97,20 @@ class Project:
     """Values of every ``${env:…}`` the project uses: scrubbed from logs and messages."""
     models: dict[str, Model] = field(default_factory=dict)
     dbt_steps: dict[str, DbtStep] = field(default_factory=dict)
+    missing_env: dict[str, list[str]] = field(default_factory=dict)
+    """Per node, the environment variables it needs that are unset or empty (``NAME is not
+    set (used at file:line)``). Loading does not fail on them, so that `weir validate`,
+    `lineage` and `status` work without production secrets; running the node does."""
+
+    def require_env(self, names: Iterable[str]) -> None:
+        """ConfigError listing what the nodes ``names`` need from the environment and lack."""
+        lacking = [f"{n}: {m}" for n in names for m in self.missing_env.get(n, [])]
+        if lacking:
+            raise ConfigError(
+                "missing environment variables: " + "; ".join(lacking),
+                hint="export them before running (values are never logged); "
+                "`weir validate` lists them for every node",
+            )
 
     @property
     def lake(self) -> str:
@@ -174,53 +188,62 @@ def find_root(start: Path) -> Path:
 
 
 def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Project:
-    """Parse and validate everything; ConfigError lists every missing ``${env:…}`` together."""
+    """Parse and validate everything. Environment variables a node needs and lacks are
+    recorded in ``Project.missing_env`` (running that node fails); weir.yml's are errors."""
     root = find_root(root)
     env = dict(os.environ if environ is None else environ)
     project_doc = load(root / "weir.yml")
-    missing = resolve_env(project_doc, env)
-    spec = validate(project_doc, ProjectSpec)
     problems = Problems()
+    missing = resolve_env(project_doc, env)
+    if missing:  # weir.yml is every node's: what it lacks, nothing can do without
+        problems.add(_missing_error(missing))
+    spec = validate(project_doc, ProjectSpec)
     contract_docs: dict[str, Document] = {}
     contracts = {c.id: c for c in _load_contracts(root, contract_docs, problems)}
     problems.raise_any()  # pipelines name contracts: a broken one would only echo here
     pipelines: dict[str, Pipeline] = {}
     secret_names: set[str] = set()
     dbt_docs: list[Document] = []
+    missing_env: dict[str, list[str]] = {}
+    dbt_missing: dict[Path, list[str]] = {}
     for path in sorted((root / "pipelines").glob("*.y*ml")):
         doc = load(path)
         names = env_names(doc.data)
         secret_names |= names
-        missing += resolve_env(doc, env)
+        lacking = resolve_env(doc, env)
         if _kind(doc) == "dbt":
+            dbt_missing[doc.path] = lacking
             dbt_docs.append(doc)
             continue
         with problems.collect():
-            pipeline = _pipeline(doc, contracts)
+            try:
+                pipeline = _pipeline(doc, contracts)
+            except ConfigError as exc:
+                if not lacking:
+                    raise
+                # a value left empty for a missing variable may be what failed
+                raise _missing_error(lacking) from exc
             _check_unique(pipeline, doc, pipelines)
             pipelines[pipeline.name] = pipeline
+            if lacking:
+                missing_env[pipeline.name] = lacking
     _check_all_conditions(contracts, contract_docs, pipelines, problems)
-    if missing:
-        problems.add(
-            ConfigError(
-                "missing environment variables: " + "; ".join(missing),
-                hint="export them before running (values are never logged)",
-            )
-        )
     problems.raise_any()
-    needs_salt = any(p.contract.pii_columns for p in pipelines.values())
-    if needs_salt and not env.get(spec.pii_salt_env):
-        raise ConfigError(
-            f"environment variable {spec.pii_salt_env} is not set, "
-            "but some contracts classify columns as PII",
-            where=str(root / "weir.yml"),
-            hint=f"export {spec.pii_salt_env}=<a long random secret> (kept out of logs)",
-        )
-    if needs_salt:
-        secret_names.add(spec.pii_salt_env)
+    salt = spec.pii_salt_env
+    for pipeline in pipelines.values():
+        if pipeline.contract.pii_columns:
+            secret_names.add(salt)
+            if not env.get(salt):
+                missing_env.setdefault(pipeline.name, []).append(
+                    f"{salt} is not set (the salt for hashing the PII columns of contract "
+                    f"{pipeline.contract.id!r}; weir.yml pii_salt_env)"
+                )
     secrets = frozenset(env[n] for n in secret_names if env.get(n))
     models = _load_models(root, pipelines)
     dbt_steps = _load_dbt_steps(root, dbt_docs, pipelines, models)
+    for step in dbt_steps.values():
+        if dbt_missing.get(step.path):
+            missing_env[step.name] = dbt_missing[step.path]
     return Project(
         root=root,
         spec=spec,
@@ -229,6 +252,14 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
         secrets=secrets,
         models=models,
         dbt_steps=dbt_steps,
+        missing_env=missing_env,
+    )
+
+
+def _missing_error(missing: list[str]) -> ConfigError:
+    return ConfigError(
+        "missing environment variables: " + "; ".join(missing),
+        hint="export them (values are never logged); ${env:NAME:-default} gives a default",
     )
 
 

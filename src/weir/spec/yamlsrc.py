@@ -21,7 +21,8 @@ import yaml
 from weir.errors import ConfigError
 
 Loc = tuple[str | int, ...]
-_ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
+_ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+"""``${env:NAME}``, or ``${env:NAME:-default}`` (the default when NAME is unset or empty)."""
 
 MAX_DEPTH = 64
 """Nesting levels a config document may have (weir's own files need fewer than ten)."""
@@ -265,7 +266,9 @@ class _Converter:
 
 
 def resolve_env(doc: Document, environ: dict[str, str] | None = None) -> list[str]:
-    """Replace ``${env:NAME}`` in every string; return ``file:line NAME`` for missing ones."""
+    """Replace ``${env:NAME}`` in every string; return ``NAME (used at file:line)`` for each
+    one that is unset, or set but empty (an empty secret is a mistake; ``${env:NAME:-}``
+    allows it). ``${env:NAME:-default}`` takes the default instead."""
     env = os.environ if environ is None else environ
     missing: list[str] = []
 
@@ -277,11 +280,15 @@ def resolve_env(doc: Document, environ: dict[str, str] | None = None) -> list[st
         if isinstance(value, str) and "${env:" in value:
 
             def sub(match: re.Match[str]) -> str:
-                name = match[1]
-                if name not in env:
-                    missing.append(f"{name} (used at {doc.where(loc)})")
-                    return ""
-                return env[name]
+                name, default = match[1], match[2]
+                value = env.get(name, "")
+                if value:
+                    return value
+                if default is not None:
+                    return default
+                state = "is empty" if name in env else "is not set"
+                missing.append(f"{name} {state} (used at {doc.where(loc)})")
+                return ""
 
             return _ENV.sub(sub, value)
         return value
@@ -297,5 +304,5 @@ def env_names(value: Any) -> set[str]:
     if isinstance(value, list):
         return set().union(*(env_names(v) for v in value)) if value else set()
     if isinstance(value, str):
-        return set(_ENV.findall(value))
+        return {m[1] for m in _ENV.finditer(value)}
     return set()
