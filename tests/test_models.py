@@ -4,6 +4,7 @@ errors, idempotency and crash safety. Real DuckDB, real Delta tables, no mocks."
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import signal
 import textwrap
@@ -12,6 +13,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+import sqlglot
 import yaml
 from deltalake import DeltaTable, write_deltalake
 
@@ -886,3 +888,37 @@ def test_checks_cover_every_row_a_full_build_wrote(tmp_path: Path) -> None:
     push([ev(1, 1, "a", 9), ev(2, 2, "a", 9), ev(3, 9, "a", 1), ev(4, 9, "b", 1)])
     [check] = run(root)["daily"].checks  # incremental: the window (days 7-9) only
     assert check["failing_rows"] == 0
+
+
+def test_compile_prints_the_sql_a_run_executes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = events_project(tmp_path / "p", {"daily": DAILY})
+    assert main(["compile", "daily", "--project", str(root), "--json"]) == 0
+    compiled = json.loads(capsys.readouterr().out)
+    assert compiled["reads"] == ["silver.events"]
+    assert "FROM silver.events" in compiled["sql"] and "/* weir" not in compiled["sql"]
+    project = load_project(root)
+    executed = ModelRun(project, project.models["daily"])._sql()
+    parse = functools.partial(sqlglot.parse_one, dialect="duckdb")
+    assert parse(compiled["sql"]) == parse(executed)  # the same query, pretty-printed
+
+
+def test_show_previews_a_model_without_writing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = events_project(tmp_path / "p", {"daily": DAILY})
+    assert main(["show", "daily", "--project", str(root)]) == 1  # silver does not exist yet
+    assert "does not exist yet" in capsys.readouterr().err
+    push([ev(1, 1, "a", 1), ev(2, 1, "b", 2), ev(3, 2, "a", 5)])
+    run_ok(root, "events")  # the pipeline only: the model is never built
+    assert main(["show", "daily", "--limit", "2", "--project", str(root), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["columns"] == ["day", "grp", "n", "total"] and len(shown["rows"]) == 2
+    assert main(["show", "daily", "--project", str(root)]) == 0
+    text = capsys.readouterr().out
+    assert text.splitlines()[0].split() == ["day", "grp", "n", "total"]
+    assert "(3 rows shown, at most 20; nothing was written)" in text
+    assert not (root / "lake" / "gold").exists()  # nothing written
+    assert main(["show", "dialy", "--project", str(root)]) == 2
+    assert "did you mean 'daily'?" in capsys.readouterr().err

@@ -37,6 +37,13 @@ def table_uri(project: Project, qualified: str) -> str:
     return f"{project.lake}/{layer}/{name}"
 
 
+def compiled_sql(model: Model, *, pretty: bool = False) -> str:
+    """The SELECT a run of ``model`` executes: weir's rewrites applied (``valid_at``, table
+    names qualified by layer), in DuckDB's dialect."""
+    query = rewrite(model.sql.expression, model.depends_on)
+    return query.sql(dialect="duckdb", pretty=pretty)
+
+
 class ModelRun(NodeRun):
     kind = "model"
 
@@ -126,7 +133,21 @@ class ModelRun(NodeRun):
             )
 
     def _sql(self) -> str:
-        return rewrite(self.model.sql.expression, self.model.depends_on).sql(dialect="duckdb")
+        return compiled_sql(self.model)
+
+    def preview(self, limit: int) -> pa.Table:
+        """The first ``limit`` rows of the result, computed now from the sources' current
+        versions; nothing is written and no run is recorded."""
+        try:
+            self._register(self._sources())
+            with transform_sql(
+                f"model {self.model.name!r} failed in DuckDB",
+                where=str(self.model.path),
+                hint="run the SELECT by hand against the silver tables to see the problem",
+            ):
+                return fetch_table(self.con, f"SELECT * FROM ({self._sql()}) AS m LIMIT {limit:d}")
+        finally:
+            self.close()
 
     # ---------------------------------------------------------------- materialize
     def _materialize(

@@ -74,9 +74,7 @@ class NodeRun:
                 ),
             )
         finally:
-            for con in (self._con, self._ordered):
-                if con is not None:
-                    con.close()
+            self.close()
             try:
                 record.table_versions = self._versions()
             except WeirError as exc:
@@ -86,6 +84,13 @@ class NodeRun:
 
     def _run(self) -> None:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Close this run's DuckDB connections (``execute`` does; so must other callers)."""
+        for con in (self._con, self._ordered):
+            if con is not None:
+                con.close()
+        self._con = self._ordered = None
 
     def _outcome(self) -> Status:
         return "success"
