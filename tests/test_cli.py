@@ -226,3 +226,16 @@ def test_every_json_document_says_ok_as_the_exit_code_does(
             assert document["error"] and document["kind"].endswith("Error"), document
         seen.add(code == 0)
     assert seen == {True, False}
+
+
+def test_help_imports_no_engine() -> None:
+    """`weir --help` and argument parsing stay instant: no pyarrow, DuckDB, sqlglot, pydantic
+    or delta-rs until a command needs them (bench (f) measures the time)."""
+    probe = (
+        "import sys; from weir.cli import build_parser; build_parser(); "
+        "print(sorted(m for m in ('pyarrow', 'duckdb', 'sqlglot', 'pydantic', 'deltalake', "
+        "'pandas', 'httpx', 'yaml') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from weir.spec import Project
-from weir.state.sqlite import StateStore
+if TYPE_CHECKING:  # the CLI's parser reads FAIL_ON: importing this module must stay cheap
+    from weir.spec import Project
 
 Kind = Literal["pipeline", "model", "dbt"]
 FAIL_ON = ("stale", "failed", "never")
@@ -55,6 +55,8 @@ class NodeHealth:
 
 def health(project: Project, *, now: datetime | None = None) -> list[NodeHealth]:
     """Every pipeline, model and dbt step of ``project``, in that order, by name."""
+    from weir.state.sqlite import StateStore
+
     now = now or datetime.now(UTC)
     last = StateStore(project.root / project.spec.state).last_runs()
     nodes: list[tuple[str, Kind, float | None, int | None]] = [
