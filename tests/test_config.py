@@ -238,3 +238,20 @@ def test_messages_speak_config_not_pydantic(project_dir: Callable[..., Path]) ->
     for message in (source, spec):
         for leak in ("Input should", "Input tag", "Spec", "Config fields", "Value error"):
             assert leak not in message, (leak, message)
+
+
+def test_settings_without_effect_are_warned_about(
+    project_dir: Callable[..., Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    pipe = orders_pipeline(
+        load={"strategy": "merge", "target_file_size_mb": 128},
+        error_handling={"alert_channels": ["#data"]},
+    )
+    root = project_dir(pipelines={"orders": pipe})
+    warnings = load_project(root).warnings
+    assert len(warnings) == 2
+    assert any("orders.yml:" in w and "load.target_file_size_mb is not used" in w for w in warnings)
+    assert any("error_handling.alert_channels has no effect" in w for w in warnings)
+    assert main(["validate", "--project", str(root)]) == 0
+    assert "load.target_file_size_mb is not used" in capsys.readouterr().out
+    assert load_project(project_dir(pipelines={"orders": orders_pipeline()})).warnings == []

@@ -77,6 +77,8 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
         out.text(f"  {step.name}: dbt project {step.spec.dbt.project_dir}")
     for f in findings:
         out.text(f"  warning [{f.rule}] {f.path}: {f.message}\n    hint: {f.hint}")
+    for warning in project.warnings:
+        out.text(f"  warning: {warning}")
     for name, lacking in sorted(project.missing_env.items()):
         out.text(f"  warning: {name} cannot run here: {'; '.join(lacking)}")
     out.json(
@@ -89,6 +91,7 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
             "dbt_steps": sorted(project.dbt_steps),
             "warnings": [f.as_dict() for f in findings],
             "missing_env": project.missing_env,
+            "config_warnings": project.warnings,
         }
     )
     return 0

@@ -97,6 +97,8 @@ class Project:
     """Values of every ``${env:…}`` the project uses: scrubbed from logs and messages."""
     models: dict[str, Model] = field(default_factory=dict)
     dbt_steps: dict[str, DbtStep] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    """Settings accepted but without effect yet (``file:line: …``), for `weir validate`."""
     missing_env: dict[str, list[str]] = field(default_factory=dict)
     """Per node, the environment variables it needs that are unset or empty (``NAME is not
     set (used at file:line)``). Loading does not fail on them, so that `weir validate`,
@@ -205,6 +207,7 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     secret_names: set[str] = set()
     dbt_docs: list[Document] = []
     missing_env: dict[str, list[str]] = {}
+    warnings = _without_effect(project_doc)
     dbt_missing: dict[Path, list[str]] = {}
     for path in sorted((root / "pipelines").glob("*.y*ml")):
         doc = load(path)
@@ -225,6 +228,7 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
                 raise _missing_error(lacking) from exc
             _check_unique(pipeline, doc, pipelines)
             pipelines[pipeline.name] = pipeline
+            warnings += _without_effect(doc)
             if lacking:
                 missing_env[pipeline.name] = lacking
     _check_all_conditions(contracts, contract_docs, pipelines, problems)
@@ -253,7 +257,26 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
         models=models,
         dbt_steps=dbt_steps,
         missing_env=missing_env,
+        warnings=warnings,
     )
+
+
+WITHOUT_EFFECT: dict[Loc, str] = {
+    ("load", "target_file_size_mb"): "is not used yet (delta-rs chooses file sizes); remove it",
+    ("error_handling", "alert_channels"): "has no effect yet: weir sends no alerts; remove it",
+}
+"""Settings a file may hold that change nothing yet, and what to tell its author."""
+
+
+def _without_effect(doc: Document) -> list[str]:
+    found = []
+    for loc, message in WITHOUT_EFFECT.items():
+        value: Any = doc.data
+        for part in loc:
+            value = value.get(part) if isinstance(value, dict) else None
+        if value not in (None, []):
+            found.append(f"{doc.where(loc)}: {'.'.join(map(str, loc))} {message}")
+    return found
 
 
 def _missing_error(missing: list[str]) -> ConfigError:
