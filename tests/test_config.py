@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from conftest import ORDERS_CONTRACT, orders_pipeline
 from weir.cli import main
@@ -255,3 +257,21 @@ def test_settings_without_effect_are_warned_about(
     assert main(["validate", "--project", str(root)]) == 0
     assert "load.target_file_size_mb is not used" in capsys.readouterr().out
     assert load_project(project_dir(pipelines={"orders": orders_pipeline()})).warnings == []
+
+
+@pytest.mark.parametrize(
+    ("conventions", "message"),
+    [
+        ({"disable": ["naming.prefx"]}, "'naming.prefx' is not one of"),
+        ({"prefixes": {"marts": ["fct_"]}}, "'marts' is not one of"),
+        ({"prefixes": {"mart": ["Fct"]}}, "lower-case prefixes ending in _"),
+    ],
+)
+def test_bad_conventions_config(
+    project_dir: Callable[..., Path], conventions: dict[str, Any], message: str
+) -> None:
+    root = project_dir()
+    with (root / "weir.yml").open("a") as config:
+        config.write(yaml.safe_dump({"conventions": conventions}))
+    error = _error(root)
+    assert "weir.yml:" in error and message in error

@@ -586,3 +586,18 @@ def test_validate_reports_naming_conventions_by_rule(
     text = _cli(capsys, "validate", "--project", str(shop))
     assert "9 models, 0 dbt steps, 7 convention warnings" in text.splitlines()[0]
     assert "warning [layers.mart-reads-raw]" in text
+
+    # a team's own conventions: a rule off, its own prefixes for a layer
+    with (shop / "weir.yml").open("a") as config:
+        config.write(
+            "conventions:\n"
+            "  disable: [layers.intermediate-reads-raw]\n"
+            "  prefixes: {mart: [fct_, dim_, mrt_, orders_], snapshot: [snp_, customer_]}\n"
+        )
+    payload = json.loads(_cli(capsys, "validate", "--json", "--project", str(shop)))
+    assert {(w["model"], w["rule"]) for w in payload["warnings"]} == {
+        # named as a snapshot now, but it still reads a mart
+        ("customer_history", "layers.snapshot-source"),
+        ("fct_raw", "layers.mart-reads-raw"),
+        ("stg_shop__both", "layers.staging-reads-staging"),
+    }  # orders_report is a mart by its prefix; int_raw's rule is off

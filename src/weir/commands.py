@@ -58,7 +58,10 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
     project = _project(args)
     if args.strict:
         project.require_env(sorted(project.missing_env))
-    findings = check_conventions(project.models)
+    conventions = project.spec.conventions
+    findings = check_conventions(
+        project.models, disable=conventions.disable, prefixes=conventions.prefixes
+    )
     out.text(
         f"{project.root}: ok — {len(project.pipelines)} pipelines, "
         f"{len(project.contracts)} contracts, {len(project.models)} models, "

@@ -42,6 +42,39 @@ class OpenLineage(Strict):
         return self
 
 
+Layer = Literal["staging", "intermediate", "mart", "snapshot"]
+RuleName = Literal[
+    "naming.prefix",
+    "naming.snapshot-prefix",
+    "layers.mart-reads-raw",
+    "layers.intermediate-reads-raw",
+    "layers.staging-reads-staging",
+    "layers.snapshot-source",
+]
+"""The naming and layering rules `weir validate` applies (weir.transform.conventions)."""
+
+
+class Conventions(Strict):
+    """Which naming-convention warnings apply to this project (docs/lineage.md)."""
+
+    disable: list[RuleName] = Field(default_factory=list)
+    """Rules that do not apply here."""
+    prefixes: dict[Layer, list[str]] = Field(default_factory=dict)
+    """Per layer, the name prefixes that replace weir's (e.g. ``mart: [fct_, dim_, rpt_]``)."""
+
+    @field_validator("prefixes")
+    @classmethod
+    def _prefixes(cls, value: dict[str, list[str]]) -> dict[str, list[str]]:
+        for layer, prefixes in value.items():
+            if not prefixes or any(
+                not p or not p.endswith("_") or not p.islower() for p in prefixes
+            ):
+                raise ValueError(
+                    f"{layer}: give lower-case prefixes ending in _ (e.g. [stg_]), not {prefixes}"
+                )
+        return value
+
+
 MAX_THREADS = 64
 """The most nodes `weir run` runs at once (weir.yml `threads` and `--threads` alike)."""
 
@@ -65,4 +98,5 @@ class ProjectSpec(Strict):
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     logging: Logging = Field(default_factory=Logging)
     openlineage: OpenLineage | None = None
+    conventions: Conventions = Field(default_factory=Conventions)
     """OpenLineage run events for every run (docs/lineage.md)."""

@@ -14,14 +14,15 @@ validation: they are advice, named by rule so a team can track them (docs/lineag
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
+
+from weir.spec.project import Layer, RuleName
 
 if TYPE_CHECKING:
     from weir.spec.load import Model
 
-Layer = Literal["staging", "intermediate", "mart", "snapshot"]
 PREFIXES: dict[str, Layer] = {
     "stg_": "staging",
     "int_": "intermediate",
@@ -51,12 +52,31 @@ class Finding:
         }
 
 
-def layer_of(name: str) -> Layer | None:
-    return next((layer for prefix, layer in PREFIXES.items() if name.startswith(prefix)), None)
+@dataclass(frozen=True)
+class Naming:
+    """The prefixes in force: weir's (:data:`PREFIXES`), with the layers a project's
+    ``conventions.prefixes`` names replaced."""
+
+    prefixes: Mapping[str, Layer]
+
+    @classmethod
+    def of(cls, overrides: Mapping[Layer, list[str]] | None = None) -> Naming:
+        overrides = overrides or {}
+        kept = {p: layer for p, layer in PREFIXES.items() if layer not in overrides}
+        given = {p: layer for layer, ps in overrides.items() for p in ps}
+        # the longest prefix first, so that `stg_` and `stg_raw_` can both be a layer's
+        ordered = sorted({**kept, **given}.items(), key=lambda item: -len(item[0]))
+        return cls(dict(ordered))
+
+    def layer_of(self, name: str) -> Layer | None:
+        return next((lay for prefix, lay in self.prefixes.items() if name.startswith(prefix)), None)
+
+    def of_layer(self, layer: Layer) -> tuple[str, ...]:
+        return tuple(p for p, lay in self.prefixes.items() if lay == layer)
 
 
-def _is_snapshot(model: Model) -> bool:
-    return layer_of(model.name) == "snapshot" or model.spec.materialized == "snapshot"
+def _is_snapshot(model: Model, naming: Naming) -> bool:
+    return naming.layer_of(model.name) == "snapshot" or model.spec.materialized == "snapshot"
 
 
 def _reads(model: Model, layer: str) -> list[str]:
@@ -69,9 +89,9 @@ def _finding(rule: str, model: Model, message: str, hint: str) -> Finding:
 
 
 # ---------------------------------------------------------------- the rules
-def naming_prefix(model: Model, models: Mapping[str, Model]) -> Finding | None:
+def naming_prefix(model: Model, models: Mapping[str, Model], naming: Naming) -> Finding | None:
     """A model's name starts with the prefix of its layer."""
-    if layer_of(model.name) is not None:
+    if naming.layer_of(model.name) is not None:
         return None
     return _finding(
         "naming.prefix",
@@ -82,9 +102,10 @@ def naming_prefix(model: Model, models: Mapping[str, Model]) -> Finding | None:
     )
 
 
-def snapshot_prefix(model: Model, models: Mapping[str, Model]) -> Finding | None:
+def snapshot_prefix(model: Model, models: Mapping[str, Model], naming: Naming) -> Finding | None:
     """A ``materialized: snapshot`` model is named snp_ (or dim_, an SCD2 dimension)."""
-    if model.spec.materialized != "snapshot" or model.name.startswith(("snp_", "dim_")):
+    allowed = (*naming.of_layer("snapshot"), "dim_")
+    if model.spec.materialized != "snapshot" or model.name.startswith(allowed):
         return None
     return _finding(
         "naming.snapshot-prefix",
@@ -94,10 +115,10 @@ def snapshot_prefix(model: Model, models: Mapping[str, Model]) -> Finding | None
     )
 
 
-def mart_reads_raw(model: Model, models: Mapping[str, Model]) -> Finding | None:
+def mart_reads_raw(model: Model, models: Mapping[str, Model], naming: Naming) -> Finding | None:
     """Marts read models only, never silver directly."""
     silver = _reads(model, "silver")
-    if layer_of(model.name) != "mart" or not silver:
+    if naming.layer_of(model.name) != "mart" or not silver:
         return None
     return _finding(
         "layers.mart-reads-raw",
@@ -107,10 +128,12 @@ def mart_reads_raw(model: Model, models: Mapping[str, Model]) -> Finding | None:
     )
 
 
-def intermediate_reads_raw(model: Model, models: Mapping[str, Model]) -> Finding | None:
+def intermediate_reads_raw(
+    model: Model, models: Mapping[str, Model], naming: Naming
+) -> Finding | None:
     """Intermediate models read models only, never silver directly."""
     silver = _reads(model, "silver")
-    if layer_of(model.name) != "intermediate" or not silver:
+    if naming.layer_of(model.name) != "intermediate" or not silver:
         return None
     return _finding(
         "layers.intermediate-reads-raw",
@@ -121,10 +144,12 @@ def intermediate_reads_raw(model: Model, models: Mapping[str, Model]) -> Finding
     )
 
 
-def staging_reads_staging(model: Model, models: Mapping[str, Model]) -> Finding | None:
+def staging_reads_staging(
+    model: Model, models: Mapping[str, Model], naming: Naming
+) -> Finding | None:
     """A staging model cleans one source; it does not read (or join) other staging models."""
-    staging = [g for g in _reads(model, "gold") if layer_of(g) == "staging"]
-    if layer_of(model.name) != "staging" or not staging:
+    staging = [g for g in _reads(model, "gold") if naming.layer_of(g) == "staging"]
+    if naming.layer_of(model.name) != "staging" or not staging:
         return None
     return _finding(
         "layers.staging-reads-staging",
@@ -135,10 +160,10 @@ def staging_reads_staging(model: Model, models: Mapping[str, Model]) -> Finding 
     )
 
 
-def snapshot_source(model: Model, models: Mapping[str, Model]) -> Finding | None:
+def snapshot_source(model: Model, models: Mapping[str, Model], naming: Naming) -> Finding | None:
     """Snapshots read staging models or silver, never intermediate models or marts."""
-    others = [g for g in _reads(model, "gold") if layer_of(g) != "staging" and g in models]
-    if not _is_snapshot(model) or not others:
+    others = [g for g in _reads(model, "gold") if naming.layer_of(g) != "staging" and g in models]
+    if not _is_snapshot(model, naming) or not others:
         return None
     return _finding(
         "layers.snapshot-source",
@@ -150,8 +175,8 @@ def snapshot_source(model: Model, models: Mapping[str, Model]) -> Finding | None
     )
 
 
-Rule = Callable[["Model", Mapping[str, "Model"]], "Finding | None"]
-RULES: dict[str, Rule] = {
+Rule = Callable[["Model", Mapping[str, "Model"], Naming], "Finding | None"]
+RULES: dict[RuleName, Rule] = {
     "naming.prefix": naming_prefix,
     "naming.snapshot-prefix": snapshot_prefix,
     "layers.mart-reads-raw": mart_reads_raw,
@@ -161,12 +186,20 @@ RULES: dict[str, Rule] = {
 }
 
 
-def check_conventions(models: Mapping[str, Model]) -> list[Finding]:
-    """Every rule over every model, in model then rule order."""
+def check_conventions(
+    models: Mapping[str, Model],
+    *,
+    disable: Iterable[str] = (),
+    prefixes: Mapping[Layer, list[str]] | None = None,
+) -> list[Finding]:
+    """Every rule not in ``disable`` over every model, in model then rule order;
+    ``prefixes``: layer → the prefixes that replace weir's for that layer."""
+    naming = Naming.of(prefixes)
+    rules = [rule for name, rule in RULES.items() if name not in set(disable)]
     findings = []
     for name in sorted(models):
-        for rule in RULES.values():
-            found = rule(models[name], models)
+        for rule in rules:
+            found = rule(models[name], models, naming)
             if found is not None:
                 findings.append(found)
     return findings
