@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="weir",
         description="Declarative data pipelines into a Delta Lake medallion.",
-        epilog="Exit codes: 0 success, 1 a run failed, 2 configuration or usage error.",
+        epilog="Exit codes: 0 success, 1 a run failed (status: a node failed or is stale), "
+        "2 configuration or usage error, 130 interrupted, 141 output pipe closed.",
     )
     parser.add_argument("--version", action="version", version=f"weir {__version__}")
     _common(parser, top=True)
