@@ -275,3 +275,13 @@ def test_bad_conventions_config(
         config.write(yaml.safe_dump({"conventions": conventions}))
     error = _error(root)
     assert "weir.yml:" in error and message in error
+
+
+def test_values_from_the_environment_in_weir_yml_are_secrets(
+    project_dir: Callable[..., Path],
+) -> None:
+    root = project_dir()
+    with (root / "weir.yml").open("a") as config:
+        config.write("description: ${env:TEAM_TOKEN}\n")
+    project = load_project(root, environ={"WEIR_PII_SALT": "x" * 8, "TEAM_TOKEN": "tok-123456"})
+    assert "tok-123456" in project.secrets

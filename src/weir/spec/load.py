@@ -196,6 +196,7 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     env = dict(os.environ if environ is None else environ)
     project_doc = load(root / "weir.yml")
     problems = Problems()
+    secret_names = env_names(project_doc.data)  # before resolving: then they are values
     missing = resolve_env(project_doc, env)
     if missing:  # weir.yml is every node's: what it lacks, nothing can do without
         problems.add(_missing_error(missing))
@@ -204,7 +205,6 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
     contracts = {c.id: c for c in _load_contracts(root, contract_docs, problems)}
     problems.raise_any()  # pipelines name contracts: a broken one would only echo here
     pipelines: dict[str, Pipeline] = {}
-    secret_names: set[str] = set()
     dbt_docs: list[Document] = []
     missing_env: dict[str, list[str]] = {}
     warnings = _without_effect(project_doc)
