@@ -25,5 +25,9 @@ def test_bench_smoke_run_prints_every_benchmark() -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     table = done.stdout[done.stdout.rindex("benchmark ") :]
     names = ("(a) merge", "(b) REST", "(c) quality scan", "(d) peak RSS", "(e) incremental")
+    names += (
+        "(f) `weir --help`",
+        "(f) no-op `weir run`",
+    )
     for name in names:
         assert name in table
