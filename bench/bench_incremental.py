@@ -49,8 +49,8 @@ from report import Result, Say, last_merge, seconds, stage_table
 
 from weir import spec
 from weir.engine.duckdb import connect
-from weir.quality.compile import ident
 from weir.run.model import ModelRun
+from weir.sql import ident
 
 SILVER = "orders"
 LOOKBACK_DAYS = 3

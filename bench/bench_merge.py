@@ -31,11 +31,11 @@ from probe import Probe
 from report import Result, Say, grouped, last_merge, missing, seconds, stage_table
 
 from weir.engine.duckdb import connect, fetch_reader
-from weir.quality.compile import ident
 from weir.run.pipeline import PipelineRun
 from weir.run.stage import bronze_schema
 from weir.sources import memory
 from weir.spec import load_project
+from weir.sql import ident
 from weir.transform.silver import SilverSql
 
 NAME = "orders_merge"

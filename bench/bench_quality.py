@@ -24,9 +24,10 @@ import pyarrow as pa
 from report import Result, Say, seconds
 
 from weir.engine.duckdb import connect
-from weir.quality.compile import CompiledChecks, RowRule, ident, literal
+from weir.quality.compile import CompiledChecks, RowRule
 from weir.run.stage import bronze_schema
 from weir.spec import load_project
+from weir.sql import ident, literal
 from weir.transform.silver import SilverSql
 
 TARGET = 1.1

@@ -23,6 +23,7 @@ from deltalake import DeltaTable
 
 from weir.errors import LakeError, TransformError
 from weir.lake.table import Table, check_files, qualified_name, translated
+from weir.sql import ident, literal
 
 MARK = "weir:"
 """Start of the comment on every view weir creates: views without it are never touched."""
@@ -77,17 +78,17 @@ def _replace_views(
     con.execute("BEGIN TRANSACTION")
     try:
         for schema in sorted({name.partition(".")[0] for name in tables}):
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {_ident(schema)}")
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(schema)}")
         for schema, view in _weir_views(con):
             if f"{schema}.{view}" not in snapshots:
-                con.execute(f"DROP VIEW {_ident(schema)}.{_ident(view)}")
+                con.execute(f"DROP VIEW {ident(schema)}.{ident(view)}")
         for name, dt in snapshots.items():
-            qualified = ".".join(_ident(p) for p in name.split(".", 1))
+            qualified = ".".join(ident(p) for p in name.split(".", 1))
             with translated(f"read the snapshot of {name}", tables[name]):
                 select = scan_sql(con, dt)
             con.execute(f"CREATE OR REPLACE VIEW {qualified} AS {select}")
             note = f"{MARK} {tables[name]} version {dt.version()}"
-            con.execute(f"COMMENT ON VIEW {qualified} IS {_literal(note)}")
+            con.execute(f"COMMENT ON VIEW {qualified} IS {literal(note)}")
         con.execute("COMMIT")
     except duckdb.Error as exc:
         con.execute("ROLLBACK")
@@ -130,14 +131,14 @@ def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
     types = _duckdb_types(con, pa.schema(dt.schema().to_arrow()))
     files = dt.file_uris()
     if not files:
-        nulls = ", ".join(f"CAST(NULL AS {t}) AS {_ident(c)}" for c, t in types.items())
+        nulls = ", ".join(f"CAST(NULL AS {t}) AS {ident(c)}" for c, t in types.items())
         return f"SELECT {nulls} WHERE false"
     partitions = dt.metadata().partition_columns
     options = ["union_by_name = true", f"hive_partitioning = {str(bool(partitions)).lower()}"]
     if partitions:
-        hive = ", ".join(f"{_literal(p)}: {_literal(types[p])}" for p in partitions)
+        hive = ", ".join(f"{literal(p)}: {literal(types[p])}" for p in partitions)
         options.append(f"hive_types = {{{hive}}}")
-    scan = f"read_parquet([{', '.join(_literal(f) for f in files)}], {', '.join(options)})"
+    scan = f"read_parquet([{', '.join(literal(f) for f in files)}], {', '.join(options)})"
     try:
         described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
     except duckdb.Error as exc:
@@ -150,7 +151,7 @@ def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
         ) from exc
     present = {str(row[0]) for row in described}
     columns = ", ".join(
-        f"CAST({_ident(c) if c in present else 'NULL'} AS {t}) AS {_ident(c)}"
+        f"CAST({ident(c) if c in present else 'NULL'} AS {t}) AS {ident(c)}"
         for c, t in types.items()
     )
     return f"SELECT {columns} FROM {scan}"
@@ -164,11 +165,3 @@ def _duckdb_types(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> dict[str
     finally:
         con.unregister("weir_schema_probe")
     return {str(name): str(typ) for name, typ, *_ in rows}
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

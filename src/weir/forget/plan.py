@@ -23,10 +23,10 @@ import pyarrow as pa
 from weir.forget.rows import Found, Matcher, find
 from weir.forget.subject import Selection, Subject
 from weir.lake.table import Table
-from weir.quality.compile import ident
 from weir.run.model import table_uri
 from weir.run.pipeline import Tables
 from weir.spec import Pipeline, Project
+from weir.sql import ident
 from weir.transform.boundary import Boundary, pii_derived
 from weir.transform.lineage import Lineage, model_order
 

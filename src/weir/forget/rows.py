@@ -27,7 +27,7 @@ from deltalake import DeltaTable, QueryBuilder
 from deltalake.exceptions import DeltaError
 
 from weir.errors import LakeError
-from weir.quality.compile import ident
+from weir.sql import ident, literal
 
 FINGERPRINT = "__weir_fingerprint"
 _UNITS = {"s": "Second", "ms": "Millisecond", "us": "Microsecond", "ns": "Nanosecond"}
@@ -187,5 +187,4 @@ def _literal(value: Any, typ: pa.DataType) -> str:
         assert isinstance(value, datetime)
         zone = f'Some("{typ.tz}")' if typ.tz else "None"
         return f"arrow_cast('{value.isoformat()}', 'Timestamp({_UNITS[typ.unit]}, {zone})')"
-    text = str(value).replace("'", "''")
-    return f"'{text}'"
+    return literal(str(value))

@@ -18,7 +18,7 @@ from weir.engine.duckdb import RowCounter, fetch_reader, fetch_table
 from weir.errors import WeirError
 from weir.lake.strategies import in_list
 from weir.lake.table import Commit, Table
-from weir.quality.compile import ident, literal
+from weir.sql import ident, literal
 
 
 @dataclass(frozen=True)

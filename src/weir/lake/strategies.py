@@ -14,8 +14,8 @@ import pyarrow as pa
 
 from weir.lake import scd2
 from weir.lake.table import Commit, Table
-from weir.quality.compile import ident, literal
 from weir.spec.pipeline import Scd2, Strategy
+from weir.sql import ident, literal
 
 
 @dataclass(frozen=True)

@@ -12,23 +12,7 @@ from sqlglot.errors import SqlglotError
 
 from weir.spec import sqlexpr
 from weir.spec.contract import Contract, Quality, Severity
-
-
-def ident(name: str) -> str:
-    """A DuckDB identifier, always quoted."""
-    return '"' + name.replace('"', '""') + '"'
-
-
-def literal(value: Any) -> str:
-    """A DuckDB literal for a YAML scalar (numbers, strings, booleans, dates)."""
-    if value is None:
-        return "NULL"
-    if isinstance(value, bool):
-        return "TRUE" if value else "FALSE"
-    if isinstance(value, int | float):
-        return repr(value)
-    text = str(value).replace("'", "''")
-    return f"'{text}'"
+from weir.sql import ident, literal
 
 
 @dataclass(frozen=True)

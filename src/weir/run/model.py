@@ -22,10 +22,11 @@ from weir.engine.duckdb import fetch_table, transform_sql
 from weir.errors import ConfigError, LakeError, QualityError
 from weir.lake import materialize, scd2
 from weir.lake.table import Commit, Table
-from weir.quality.compile import CompiledChecks, compile_rules, ident
+from weir.quality.compile import CompiledChecks, compile_rules
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec import Model, Project
 from weir.spec.pipeline import Scd2
+from weir.sql import ident
 from weir.transform import definition as defs
 from weir.transform.modelsql import rewrite
 

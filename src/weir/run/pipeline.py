@@ -43,13 +43,14 @@ from weir.lake import scd2
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
 from weir.observe.record import Status
-from weir.quality.compile import CheckResult, ident
+from weir.quality.compile import CheckResult
 from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import META_FIELDS, Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
 from weir.sources.problems import REASONS
 from weir.spec import Pipeline, Project
 from weir.spec.types import arrow_type, duckdb_type, storable, type_name
+from weir.sql import ident
 from weir.transform.boundary import Boundary, pii_derived
 from weir.transform.definition import (
     changed_parts,

@@ -32,13 +32,12 @@ from weir.quality.compile import (
     CompiledChecks,
     RowRule,
     compile_checks,
-    ident,
-    literal,
     referenced_columns,
 )
 from weir.spec import Pipeline, sqlexpr
 from weir.spec.pipeline import Derived
 from weir.spec.types import arrow_type, duckdb_type
+from weir.sql import ident, literal
 
 PII_FLAGS = "_pii_flags"
 """Bronze column: names of the rules on raw PII values that the row broke (or NULL)."""

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
-from weir.quality.compile import CompiledChecks, compile_checks, ident
+from weir.quality.compile import CompiledChecks, compile_checks
 from weir.sources.base import PARSE_ERRORS
 from weir.spec import Pipeline, sqlexpr
 from weir.spec.types import arrow_type, duckdb_type
+from weir.sql import ident
 from weir.transform.boundary import PII_FLAGS, Boundary
 
 META = ("_run_id", "_batch", "_row", "_ingested_at")
