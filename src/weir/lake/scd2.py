@@ -20,13 +20,14 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from weir import layout
 from weir.engine.duckdb import fetch_table
 from weir.errors import ReconciliationError
 from weir.lake.table import Commit, Table
 from weir.spec.pipeline import Scd2
 from weir.sql import ident, literal
 
-VERSION_COLUMNS = ("surrogate_key", "valid_from", "valid_to", "is_current", "_row_hash")
+VERSION_COLUMNS = layout.SCD2_NAMES
 """The columns an SCD2 table adds to the rows; incoming columns of these names are replaced."""
 
 

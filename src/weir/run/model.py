@@ -18,6 +18,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from weir import layout
 from weir.engine.duckdb import fetch_table, transform_sql
 from weir.errors import ConfigError, LakeError, QualityError
 from weir.lake import materialize, scd2
@@ -34,8 +35,7 @@ NEW = "__model_result"
 
 
 def table_uri(project: Project, qualified: str) -> str:
-    layer, _, name = qualified.partition(".")
-    return f"{project.lake}/{layer}/{name}"
+    return layout.qualified_uri(project.lake, qualified)
 
 
 def compiled_sql(model: Model, *, pretty: bool = False) -> str:

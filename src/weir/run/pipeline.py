@@ -28,7 +28,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from weir import faults
+from weir import faults, layout
 from weir.engine.duckdb import RowCounter, fetch_reader, fetch_table, transform_sql
 from weir.errors import (
     LakeError,
@@ -45,7 +45,7 @@ from weir.lake.table import Commit, Table
 from weir.observe.record import Status
 from weir.quality.compile import CheckResult
 from weir.run.node import NodeRun, Progress, quiet
-from weir.run.stage import META_FIELDS, Staged, stage
+from weir.run.stage import Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
 from weir.sources.problems import REASONS
 from weir.spec import Pipeline, Project
@@ -70,17 +70,18 @@ class Tables:
 
     @classmethod
     def of(cls, project: Project, pipeline: Pipeline) -> Tables:
-        root = project.lake
         contract = pipeline.contract
         hashed = {d.name for d in pii_derived(pipeline)}
         raw = frozenset({c.source_name for c in contract.columns if c.pii} | hashed)
         shaped = frozenset(set(contract.pii_columns) | hashed)
+
+        def uri(layer: str, name: str) -> str:
+            return layout.table_uri(project.lake, layer, name)
+
         return cls(
-            bronze=Table(f"{root}/bronze/{pipeline.name}", label="bronze", private=raw),
-            silver=Table(f"{root}/silver/{pipeline.table}", label="silver", private=shaped),
-            quarantine=Table(
-                f"{root}/quarantine/{pipeline.name}", label="quarantine", private=shaped
-            ),
+            bronze=Table(uri("bronze", pipeline.name), label="bronze", private=raw),
+            silver=Table(uri("silver", pipeline.table), label="silver", private=shaped),
+            quarantine=Table(uri("quarantine", pipeline.name), label="quarantine", private=shaped),
         )
 
     def versions(self) -> dict[str, int | None]:
@@ -357,7 +358,7 @@ class PipelineRun(NodeRun):
     def _schema(self, source: Source, position: Position | None) -> pa.Schema:
         """Contract schema, plus columns evolved earlier or new in the pending data."""
         expected = source_schema(self.pipeline)
-        meta = {f.name for f in META_FIELDS} | set(source.meta_columns) | self.boundary.outputs
+        meta = set(layout.INGEST_NAMES) | set(source.meta_columns) | self.boundary.outputs
         meta.add(PARSE_ERRORS)
         fields = list(expected)
         bronze = self.tables.bronze.schema()

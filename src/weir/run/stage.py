@@ -15,15 +15,9 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from weir import layout
 from weir.errors import LakeError
 from weir.sources.base import Extraction
-
-META_FIELDS = [
-    pa.field("_run_id", pa.string()),
-    pa.field("_batch", pa.int64()),
-    pa.field("_row", pa.int64()),
-    pa.field("_ingested_at", pa.timestamp("us", tz="UTC")),
-]
 
 
 @dataclass
@@ -53,7 +47,7 @@ class Staged:
 def bronze_schema(source_schema: pa.Schema) -> pa.Schema:
     """Bronze keeps everything: all columns nullable, then weir's meta columns."""
     fields = [f.with_nullable(True) for f in source_schema]
-    return pa.schema(fields + META_FIELDS)
+    return pa.schema(fields + [c.field() for c in layout.INGEST])
 
 
 BOUNDARY_ROWS = 262_144

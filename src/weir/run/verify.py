@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from weir import layout
 from weir.engine.duckdb import connect
 from weir.lake.table import Table
 from weir.observe.record import RunRecord
@@ -104,13 +105,11 @@ def verify(
 
 def schema_diff(project: Project, pipeline: Pipeline) -> list[tuple[str, Diff]]:
     """Contract vs pending source data, and contract vs the silver table."""
-    from weir.run.stage import META_FIELDS
-
     project.require_env([pipeline.name])  # it reads the source
     run = PipelineRun(project, pipeline)
     source = run._source()
     _, position = run.tables.bronze.position(run.app_id)
-    meta = {f.name for f in META_FIELDS} | set(source.meta_columns)
+    meta = set(layout.INGEST_NAMES) | set(source.meta_columns)
     sections: list[tuple[str, Diff]] = []
     expected = source_schema(pipeline)
     observed = source.probe(position, expected)
@@ -126,15 +125,7 @@ def schema_diff(project: Project, pipeline: Pipeline) -> list[tuple[str, Diff]]:
     silver = run.tables.silver.schema()
     if silver is not None:
         wanted = _silver_expected(pipeline)
-        generated = {
-            "surrogate_key",
-            "dq_valid",
-            "dq_flags",
-            "valid_from",
-            "valid_to",
-            "is_current",
-            "_row_hash",
-        }
+        generated = layout.SILVER_GENERATED
         extra = {f.name for f in silver if f.name not in {w.name for w in wanted}}
         sections.append(
             (

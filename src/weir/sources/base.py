@@ -16,6 +16,7 @@ from typing import Any, ClassVar, Literal
 
 import pyarrow as pa
 
+from weir import layout
 from weir.errors import SchemaDriftError
 from weir.sources.parse import Converted, convert, expected_form
 from weir.sources.problems import REASONS, Problem, reasons_column, value_problem
@@ -26,7 +27,7 @@ Position = Mapping[str, Any]
 
 OnParseError = Literal["quarantine", "fail"]
 
-PARSE_ERRORS = "_parse_errors"
+PARSE_ERRORS = layout.PARSE_ERRORS.name
 """With ``on_parse_error: quarantine``, the last column of every batch a source yields (after
 the contract's and the source's meta columns), typed ``list<string>``: NULL for a row that
 parsed cleanly, else its reasons (``parse: column <name>, value '<v>' (line <n>)``, see

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import re
 
+from weir import layout
+
 NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 """Pipelines, tables, models, dbt steps and silver columns: lower_snake_case, ≤ 63 chars."""
 NAME_HINT = "use lower_snake_case: a lower-case letter, then letters, digits or _ (at most 63)"
 
-_RESERVED = """_run_id _batch _row _ingested_at _source_file _parse_errors surrogate_key dq_valid
-    dq_flags _errors _infos _reasons _quarantined_at valid_from valid_to is_current
-    _row_hash"""
-RESERVED = frozenset(_RESERVED.split())
+RESERVED = frozenset({*layout.DESCRIPTIONS, layout.ERRORS, layout.INFOS})
 """Columns weir adds to bronze, silver and quarantine tables."""
 
 DELTA_FORBIDDEN = " ,;{}()\n\t="

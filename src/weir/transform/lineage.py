@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
+import pyarrow as pa
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
@@ -29,10 +30,10 @@ from sqlglot.optimizer.qualify import qualify
 from sqlglot.optimizer.scope import build_scope
 from sqlglot.schema import MappingSchema
 
+from weir import layout
 from weir.errors import UsageError
 from weir.hints import did_you_mean
-from weir.run.stage import META_FIELDS
-from weir.spec.types import duckdb_type, type_name
+from weir.spec.types import arrow_type, duckdb_type, type_name
 from weir.transform import modelsql
 
 if TYPE_CHECKING:
@@ -48,7 +49,7 @@ NodeKind = Literal["source", "bronze", "silver", "quarantine", "gold", "dbt"]
 
 DIALECT = "duckdb"
 _RANK: dict[Kind, int] = {"copy": 0, "transform": 1, "aggregate": 2}
-SNAPSHOT_COLUMNS = ("valid_from", "valid_to", "is_current", "surrogate_key")
+SNAPSHOT_COLUMNS = layout.SCD2_NAMES
 # sqlglot raises these (not only SqlglotError) on SQL its optimizer does not cover
 _ANALYSIS_ERRORS = (SqlglotError, ValueError, KeyError, IndexError, TypeError, AttributeError)
 
@@ -297,84 +298,62 @@ def model_order(models: Mapping[str, Model]) -> list[str]:
 
 
 # ---------------------------------------------------------------- schemas (no I/O)
-def _duck(arrow: Any) -> str:
+def _duck(arrow: pa.DataType) -> str:
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        return f"{_duck(arrow.value_type)}[]"
     try:
         return duckdb_type(type_name(arrow))
     except ValueError:
         return "UNKNOWN"
 
 
+def _columns(schema: pa.Schema) -> tuple[Column, ...]:
+    return tuple(Column(f.name, _duck(f.type)) for f in schema)
+
+
+def _source_fields(pipeline: Pipeline) -> list[pa.Field]:
+    return [pa.field(c.source_name, arrow_type(c.physicalType)) for c in pipeline.contract.columns]
+
+
+def _source_meta(pipeline: Pipeline) -> list[pa.Field]:
+    return [pa.field(n, t) for n, t in pipeline.source_kind.meta_columns.items()]
+
+
 def source_schema(pipeline: Pipeline) -> tuple[Column, ...]:
     """The columns as the source delivers them: physical names, contract types."""
-    return tuple(
-        Column(c.source_name, duckdb_type(c.physicalType)) for c in pipeline.contract.columns
-    )
-
-
-def _source_meta(pipeline: Pipeline) -> tuple[Column, ...]:
-    return tuple(Column(n, _duck(t)) for n, t in pipeline.source_kind.meta_columns.items())
-
-
-def _meta() -> tuple[Column, ...]:
-    return tuple(Column(f.name, _duck(f.type)) for f in META_FIELDS)
+    return _columns(pa.schema(_source_fields(pipeline)))
 
 
 def bronze_schema(pipeline: Pipeline) -> tuple[Column, ...]:
-    return source_schema(pipeline) + _source_meta(pipeline) + _meta()
-
-
-def _values(pipeline: Pipeline) -> tuple[Column, ...]:
-    pii = set(pipeline.contract.pii_columns)
-    contract = tuple(
-        Column(c.name, "VARCHAR" if c.name in pii else duckdb_type(c.physicalType))
-        for c in pipeline.contract.columns
+    parse_errors = pipeline.spec.on_parse_error == "quarantine"
+    return _columns(
+        layout.bronze_schema(
+            _source_fields(pipeline), _source_meta(pipeline), parse_errors=parse_errors
+        )
     )
-    derived = tuple(Column(d.name, duckdb_type(d.type)) for d in pipeline.spec.transform.derived)
+
+
+def _values(pipeline: Pipeline) -> list[pa.Field]:
+    pii = set(pipeline.contract.pii_columns)
+    contract = [
+        pa.field(c.name, pa.string() if c.name in pii else arrow_type(c.physicalType))
+        for c in pipeline.contract.columns
+    ]
+    derived = [pa.field(d.name, arrow_type(d.type)) for d in pipeline.spec.transform.derived]
     return contract + derived
 
 
 def silver_schema(pipeline: Pipeline) -> tuple[Column, ...]:
-    """Silver as weir writes it (transform/silver.py, and lake/strategies.py for scd2)."""
-    flags = (Column("dq_valid", "BOOLEAN"), Column("dq_flags", "VARCHAR[]"))
-    tail = _source_meta(pipeline) + _meta()
-    if pipeline.spec.load.strategy == "scd2":
-        versioning = (
-            Column("valid_from", "TIMESTAMP"),
-            Column("_row_hash", "VARCHAR"),
-            Column("surrogate_key", "VARCHAR"),
-            Column("valid_to", "TIMESTAMP"),
-            Column("is_current", "BOOLEAN"),
-        )
-        return _values(pipeline) + flags + tail + versioning
-    return (*_values(pipeline), Column("surrogate_key", "VARCHAR"), *flags, *tail)
+    """Silver as weir writes it (transform/silver.py, and lake/scd2.py for scd2)."""
+    scd2 = pipeline.spec.load.strategy == "scd2"
+    return _columns(layout.silver_schema(_values(pipeline), _source_meta(pipeline), scd2=scd2))
 
 
 def quarantine_schema(pipeline: Pipeline) -> tuple[Column, ...]:
-    reasons = (Column("_reasons", "VARCHAR[]"), Column("dq_flags", "VARCHAR[]"))
-    return (
-        _values(pipeline)
-        + reasons
-        + _source_meta(pipeline)
-        + _meta()
-        + (Column("_quarantined_at", "TIMESTAMPTZ"),)
-    )
+    return _columns(layout.quarantine_schema(_values(pipeline), _source_meta(pipeline)))
 
 
-# ---------------------------------------------------------------- silver columns
-_GENERATED = {
-    "surrogate_key": "SHA-256 of the natural key (weir)",
-    "dq_valid": "true when no warn-level rule flagged the row (weir)",
-    "dq_flags": "names of the warn-level rules the row breaks (weir)",
-    "_run_id": "id of the run that ingested the row (weir)",
-    "_batch": "batch number of the ingestion (weir)",
-    "_row": "row number within the batch (weir)",
-    "_ingested_at": "time of ingestion (weir)",
-    "_source_file": "the file the row came from (files source)",
-    "valid_from": "start of the version's validity (SCD2, weir)",
-    "valid_to": "end of the version's validity (SCD2, weir)",
-    "is_current": "true for a key's current version (SCD2, weir)",
-    "_row_hash": "hash of the tracked columns (SCD2, weir)",
-}
+_GENERATED = layout.DESCRIPTIONS
 
 
 def silver_column(project: Project, table: str, column: str) -> ColumnLineage:
@@ -578,20 +557,19 @@ def _snapshot_columns(
         valid_from = ColumnLineage(
             table, "valid_from", "generated", reason="start of the run that opened the version"
         )
+    surrogate_key = ColumnLineage(
+        table,
+        "surrogate_key",
+        "generated",
+        tuple(SourceColumn(s.table, s.column, "transform") for s in keys),
+        reason="SHA-256 of unique_key and valid_from (weir)",
+    )
+    own = {"valid_from": valid_from, "surrogate_key": surrogate_key}
     added = [
-        valid_from,
-        ColumnLineage(table, "valid_to", "generated", reason=_GENERATED["valid_to"]),
-        ColumnLineage(table, "is_current", "generated", reason=_GENERATED["is_current"]),
-        ColumnLineage(
-            table,
-            "surrogate_key",
-            "generated",
-            tuple(SourceColumn(s.table, s.column, "transform") for s in keys),
-            reason="SHA-256 of unique_key and valid_from (weir)",
-        ),
+        own.get(c.name) or ColumnLineage(table, c.name, "generated", reason=c.description)
+        for c in layout.SCD2_WRITTEN
     ]
-    types = {"valid_from": "TIMESTAMP", "valid_to": "TIMESTAMP", "is_current": "BOOLEAN"}
-    out += [Column(c, types.get(c, "VARCHAR")) for c in SNAPSHOT_COLUMNS]
+    out += _columns(layout.snapshot_schema([]))
     return kept + added, out
 
 

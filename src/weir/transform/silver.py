@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pyarrow as pa
 
+from weir import layout
 from weir.quality.compile import CompiledChecks, compile_checks
 from weir.sources.base import PARSE_ERRORS
 from weir.spec import Pipeline, sqlexpr
@@ -19,7 +20,7 @@ from weir.spec.types import arrow_type, duckdb_type
 from weir.sql import ident
 from weir.transform.boundary import PII_FLAGS, Boundary
 
-META = ("_run_id", "_batch", "_row", "_ingested_at")
+META = layout.INGEST_NAMES
 
 
 @dataclass(frozen=True)
@@ -118,9 +119,9 @@ class SilverSql:
         keys = self.pipeline.keys
         cols = [
             *self._values(),
-            f"{self.surrogate_key()} AS surrogate_key",
-            "len(dq_flags) = 0 AS dq_valid",
-            "dq_flags",
+            f"{self.surrogate_key()} AS {layout.SURROGATE_KEY.name}",
+            f"len(dq_flags) = 0 AS {layout.DQ_VALID.name}",
+            layout.DQ_FLAGS.name,
             *[ident(c) for c in (*self.extra, *META)],
         ]
         sql = f"SELECT {', '.join(cols)} FROM flagged WHERE len(_errors) = 0"
@@ -134,10 +135,10 @@ class SilverSql:
     def quarantine(self) -> str:
         cols = [
             *self._values(),
-            "_errors AS _reasons",
-            "dq_flags",
+            f"_errors AS {layout.REASONS.name}",
+            layout.DQ_FLAGS.name,
             *[ident(c) for c in (*self.extra, *META)],
-            "now() AS _quarantined_at",
+            f"now() AS {layout.QUARANTINED_AT.name}",
         ]
         return f"SELECT {', '.join(cols)} FROM flagged WHERE len(_errors) > 0"
 
@@ -175,14 +176,14 @@ class SilverSql:
             digest = d in self.boundary.derived and self.boundary.hashed(d)
             columns[d.name] = _column(rows, d.name, pa.string() if digest else arrow_type(d.type))
         parse = rows.column(PARSE_ERRORS).to_pylist() if self.parsed else [None] * n
-        columns["_reasons"] = pa.array(
-            [[f"rejected: {reason}", *(found or [])] for found in parse], pa.list_(pa.string())
+        columns[layout.REASONS.name] = pa.array(
+            [[f"rejected: {reason}", *(found or [])] for found in parse], layout.REASONS.type
         )
-        columns["dq_flags"] = pa.array([[]] * n, pa.list_(pa.string()))
+        columns[layout.DQ_FLAGS.name] = pa.array([[]] * n, layout.DQ_FLAGS.type)
         for name in (*self.extra, *META):
             columns[name] = _valid_text(rows.column(name))
-        stamp = pa.scalar(datetime.now(UTC), pa.timestamp("us", tz="UTC"))
-        columns["_quarantined_at"] = pa.repeat(stamp, n)
+        stamp = pa.scalar(datetime.now(UTC), layout.QUARANTINED_AT.type)
+        columns[layout.QUARANTINED_AT.name] = pa.repeat(stamp, n)
         table = pa.table(columns)
         if existing is None:
             return table

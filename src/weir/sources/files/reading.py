@@ -17,12 +17,13 @@ from typing import Protocol, TypeVar
 
 import pyarrow as pa
 
+from weir import layout
 from weir.errors import SchemaDriftError
 from weir.sources.base import PARSE_ERRORS
 from weir.sources.files.listing import DataFile
 from weir.sources.problems import Problem, file_problem
 
-SOURCE_FILE = "_source_file"
+SOURCE_FILE = layout.SOURCE_FILE.name
 RESERVED = frozenset({SOURCE_FILE, PARSE_ERRORS})
 """Column names weir adds; a file's own columns of these names are not offered."""
 
