@@ -132,7 +132,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_table_lineage_describes_is_written_as_described(project: Path) -> None:
-    lineage = project_lineage(load_project(project), dbt=False)
+    lineage = project_lineage(load_project(project))
     compared, differ = [], dict[str, str]()
     for table, columns in lineage.schemas.items():
         layer, _, name = table.partition(".")

@@ -1,4 +1,4 @@
-"""weir's Delta tables as DuckDB views (engine/warehouse.py): real Delta tables, real DuckDB."""
+"""weir's Delta tables as DuckDB views (lake/warehouse.py): real Delta tables, real DuckDB."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from weir.engine.warehouse import expose
 from weir.errors import TransformError
+from weir.lake.warehouse import expose
 
 
 def rows(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:

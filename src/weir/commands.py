@@ -492,10 +492,11 @@ def _lineage_args(p: argparse.ArgumentParser) -> None:
 
 def _lineage(args: argparse.Namespace, out: Output) -> int:
     from weir.cli import Output
+    from weir.run.dbt import dbt_graph
     from weir.transform.lineage import project_lineage
     from weir.transform.lineage_view import render
 
-    lineage = project_lineage(_project(args))
+    lineage = project_lineage(_project(args), dbt=dbt_graph)
     result = render(lineage, args.target, "json" if out.as_json else args.format)
     if isinstance(result, dict):
         if out.as_json:

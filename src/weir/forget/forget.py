@@ -121,7 +121,7 @@ def forget(
     subject = resolve(project, request)
     reason = _checked_reason(reason, subject)
     outcome = Outcome(uuid.uuid4().hex[:12], subject, reason, apply)
-    lineage = project_lineage(project, dbt=False)
+    lineage = project_lineage(project)
     reach = plan.scope(project, subject)
     with _locked(project, reach.locks if apply else [], wait):
         progress(f"looking for {subject.describe()}")

@@ -25,6 +25,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from weir import faults
 from weir.errors import LakeError
 from weir.lake.native import quiet_panics
+from weir.sql import ident, literal
 
 WRITER = WriterProperties(max_row_group_size=131_072)
 """Row groups of 128k rows: the parquet writer buffers one per file being written, so this
@@ -241,9 +242,7 @@ class Table:
             return dt.to_pyarrow_dataset()
 
     def scan(self, con: duckdb.DuckDBPyConnection) -> str:
-        """A DuckDB SELECT over this table's current snapshot (see engine/warehouse.py)."""
-        from weir.engine.warehouse import scan_sql  # warehouse builds on this module
-
+        """A DuckDB SELECT over this table's current snapshot (see scan_sql below)."""
         dt = self.dt
         if dt is None:
             raise LakeError(f"{self.label} table is missing", where=self.uri)
@@ -386,3 +385,50 @@ def _rows_in(dt: DeltaTable, paths: set[str]) -> int | None:
     if not counts or any(c is None for c in counts):
         return None
     return int(sum(counts))
+
+
+def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
+    """A SELECT over exactly the parquet files of ``dt``'s snapshot, with the Delta schema's
+    columns in its order and types, read by DuckDB's own parquet reader.
+
+    weir reads its tables this way rather than through a pyarrow dataset: DuckDB prunes
+    hive partitions and row groups itself, and pyarrow cannot evaluate a pushed-down string
+    filter on files a delta-rs MERGE wrote with ``string_view`` columns (apache/arrow#49368)."""
+    check_files(dt)
+    types = _duckdb_types(con, pa.schema(dt.schema().to_arrow()))
+    files = dt.file_uris()
+    if not files:
+        nulls = ", ".join(f"CAST(NULL AS {t}) AS {ident(c)}" for c, t in types.items())
+        return f"SELECT {nulls} WHERE false"
+    partitions = dt.metadata().partition_columns
+    options = ["union_by_name = true", f"hive_partitioning = {str(bool(partitions)).lower()}"]
+    if partitions:
+        hive = ", ".join(f"{literal(p)}: {literal(types[p])}" for p in partitions)
+        options.append(f"hive_types = {{{hive}}}")
+    scan = f"read_parquet([{', '.join(literal(f) for f in files)}], {', '.join(options)})"
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()
+    except duckdb.Error as exc:
+        raise LakeError(
+            f"cannot read the data files of {qualified_name(dt.table_uri)}: "
+            f"{str(exc).splitlines()[0]}",
+            where=dt.table_uri,
+            hint="a data file may be damaged: restore it from a backup or restore an earlier "
+            "table version; `weir history` shows the table's log",
+        ) from exc
+    present = {str(row[0]) for row in described}
+    columns = ", ".join(
+        f"CAST({ident(c) if c in present else 'NULL'} AS {t}) AS {ident(c)}"
+        for c, t in types.items()
+    )
+    return f"SELECT {columns} FROM {scan}"
+
+
+def _duckdb_types(con: duckdb.DuckDBPyConnection, schema: pa.Schema) -> dict[str, str]:
+    """DuckDB's spelling of each column's type, as DuckDB itself maps the Arrow schema."""
+    con.register("weir_schema_probe", schema.empty_table())
+    try:
+        rows = con.execute("DESCRIBE SELECT * FROM weir_schema_probe").fetchall()
+    finally:
+        con.unregister("weir_schema_probe")
+    return {str(name): str(typ) for name, typ, *_ in rows}

@@ -207,7 +207,7 @@ class LineageEmitter:
         if self._lineage is None and self._lineage_error is None:
             assert self.project is not None
             try:
-                self._lineage = project_lineage(self.project, dbt=False)
+                self._lineage = project_lineage(self.project)
             except Exception as exc:  # facets are optional; the events still go out
                 self._lineage_error = f"OpenLineage: schema and column facets left out: {exc}"
         return self._lineage

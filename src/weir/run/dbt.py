@@ -25,19 +25,20 @@ from typing import Any
 
 import yaml
 
-from weir.engine.warehouse import expose
 from weir.errors import ConfigError, QualityError, TransformError, WeirError
+from weir.lake.warehouse import expose
 from weir.observe.record import RunRecord
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec.dbt import dbt_profile
 from weir.spec.load import DbtStep, Project
+from weir.transform.dbt_graph import BUILT as _BUILT
+from weir.transform.dbt_graph import DbtGraph, graph_of
 
 _DBT = threading.Lock()
 """dbt keeps process-wide state (flags, its event loggers, the working directory, the
 DuckDB connection): one invocation at a time in a process."""
 
 _TESTS = ("test", "unit_test")
-_BUILT = ("model", "snapshot", "seed")
 
 
 @dataclass(frozen=True)
@@ -424,30 +425,6 @@ def _describe(node: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- lineage
-@dataclass(frozen=True)
-class DbtNode:
-    unique_id: str
-    name: str
-    resource_type: str
-    """model, source, seed, snapshot, test, exposure, …"""
-    columns: tuple[str, ...] = ()
-    """The columns the dbt project documents for the node (manifest ``columns``)."""
-    weir_table: str | None = None
-    """For a source over a table weir exposes: that table, e.g. ``silver.orders``."""
-    relation: str | None = None
-    """Where dbt builds the node in the warehouse (``schema.alias``), for built nodes."""
-
-
-@dataclass(frozen=True)
-class DbtGraph:
-    """A dbt step's nodes and their dependencies, from manifest.json."""
-
-    step: str
-    nodes: dict[str, DbtNode]
-    edges: tuple[tuple[str, str], ...]
-    """(parent unique_id, child unique_id), from each node's ``depends_on.nodes``."""
-
-
 def dbt_graph(project: Project, step: DbtStep) -> DbtGraph:
     """The step's dbt graph from its last manifest.json (``dbt parse`` makes one if none)."""
     paths = StepPaths.of(project, step)
@@ -464,29 +441,3 @@ def dbt_graph(project: Project, step: DbtStep) -> DbtGraph:
     tables = {f"silver.{p.table}" for p in project.pipelines.values()}
     tables |= {f"gold.{m}" for m in project.models}
     return graph_of(step.name, manifest, tables)
-
-
-def graph_of(step: str, manifest: dict[str, Any], tables: set[str]) -> DbtGraph:
-    nodes: dict[str, DbtNode] = {}
-    edges: set[tuple[str, str]] = set()
-    for section in ("nodes", "sources", "exposures"):
-        for unique_id, node in (manifest.get(section) or {}).items():
-            kind = str(node.get("resource_type", section.rstrip("s")))
-            weir_table = None
-            if kind == "source":
-                table = f"{node.get('schema')}.{node.get('identifier') or node.get('name')}"
-                weir_table = table if table in tables else None
-            relation = None
-            if kind in _BUILT:
-                relation = f"{node.get('schema')}.{node.get('alias') or node.get('name')}"
-            nodes[unique_id] = DbtNode(
-                unique_id=unique_id,
-                name=str(node.get("name")),
-                resource_type=kind,
-                columns=tuple(node.get("columns") or {}),
-                weir_table=weir_table,
-                relation=relation,
-            )
-            for parent in (node.get("depends_on") or {}).get("nodes") or []:
-                edges.add((str(parent), unique_id))
-    return DbtGraph(step=step, nodes=nodes, edges=tuple(sorted(edges)))

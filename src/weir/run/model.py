@@ -26,10 +26,10 @@ from weir.lake.table import Commit, Table
 from weir.quality.compile import CompiledChecks, compile_rules
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec import Model, Project
+from weir.spec.modelsql import rewrite
 from weir.spec.pipeline import Scd2
 from weir.sql import ident
 from weir.transform import definition as defs
-from weir.transform.modelsql import rewrite
 
 NEW = "__model_result"
 

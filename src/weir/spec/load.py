@@ -7,12 +7,12 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from weir import sources
 from weir.errors import ConfigError
 from weir.hints import did_you_mean
-from weir.spec import names, sqlexpr
+from weir.registry import SOURCES
+from weir.spec import modelsql, names, sqlexpr
 from weir.spec.base import Strict, validate
 from weir.spec.contract import Contract, ContractSpec, Quality
 from weir.spec.dbt import DbtStepSpec, check_project, resolve_reads
@@ -20,14 +20,16 @@ from weir.spec.model import ModelSpec
 from weir.spec.pipeline import ErrorHandling, PipelineSpec
 from weir.spec.project import ProjectSpec
 from weir.spec.yamlsrc import Document, Loc, env_names, load, loads, read_text, resolve_env
-from weir.transform import modelsql
+
+if TYPE_CHECKING:
+    from weir.sources.base import Source
 
 
 @dataclass(frozen=True)
 class Pipeline:
     spec: PipelineSpec
     contract: Contract
-    source_kind: type[sources.Source]
+    source_kind: type[Source]
     source_config: Strict
     path: Path
     secret_envs: frozenset[str]
@@ -373,7 +375,7 @@ def _pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
         )
     contract = contracts[spec.contract]
     kind = str(spec.extract["source"])
-    source_cls = sources.get(kind, where=doc.where(("extract", "source")))
+    source_cls = SOURCES.get(kind, where=doc.where(("extract", "source")))
     config = validate(doc, source_cls.Config, spec.extract, at=("extract",))
     pipeline = Pipeline(
         spec=spec,

@@ -8,9 +8,10 @@ import sqlite3
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from weir.observe.record import RunRecord
+if TYPE_CHECKING:
+    from weir.observe.record import RunRecord  # the store keeps records as dicts
 
 _COLUMNS = (
     "pipeline_name",

@@ -32,8 +32,8 @@ from typing import Any
 import duckdb
 
 from weir.spec import Model, Pipeline
+from weir.spec.modelsql import rewrite
 from weir.transform.boundary import Boundary
-from weir.transform.modelsql import rewrite
 
 MODEL_PARTS = ("sql", "materialization", "keys", "partitioning", "window", "snapshot", "engine")
 UNRECORDED = "unrecorded"

@@ -14,7 +14,6 @@ the reason, never an exception.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -33,18 +32,21 @@ from sqlglot.schema import MappingSchema
 from weir import layout
 from weir.errors import UsageError
 from weir.hints import did_you_mean
+from weir.spec import modelsql
 from weir.spec.types import arrow_type, duckdb_type, type_name
-from weir.transform import modelsql
 
 if TYPE_CHECKING:
     from weir.spec import Pipeline, Project
-    from weir.spec.load import Model
+    from weir.spec.load import DbtStep, Model
+    from weir.transform.dbt_graph import DbtGraph
 
 Kind = Literal["copy", "transform", "aggregate", "generated", "source", "unknown"]
 """How a column gets its value: ``copy`` (unchanged, maybe renamed), ``transform`` (an
 expression), ``aggregate`` (an aggregate function), ``generated`` (weir writes it: run ids,
 quality flags, keys, SCD2 validity), ``source`` (a column as the source delivers it),
 ``unknown`` (sqlglot could not follow the SQL; ``reason`` says why)."""
+DbtGraphOf = Callable[["Project", "DbtStep"], "DbtGraph"]
+"""Gives a dbt step's graph (``weir.run.dbt.dbt_graph``, which may run ``dbt parse``)."""
 NodeKind = Literal["source", "bronze", "silver", "quarantine", "gold", "dbt"]
 
 DIALECT = "duckdb"
@@ -258,9 +260,10 @@ def _reach(start: str, step: Callable[[str], list[str]]) -> list[str]:
 
 
 # ---------------------------------------------------------------- the whole project
-def project_lineage(project: Project, *, dbt: bool = True) -> Lineage:
-    """Table graph, schemas and column lineage of every model; reads no data. ``dbt=False``
-    leaves dbt nodes out (loading a dbt step's graph may run ``dbt parse``)."""
+def project_lineage(project: Project, *, dbt: DbtGraphOf | None = None) -> Lineage:
+    """Table graph, schemas and column lineage of every model; reads no data. dbt steps
+    show their own nodes when ``dbt`` gives their graphs (``weir.run.dbt.dbt_graph``, which
+    may run ``dbt parse``); without it each step is one node."""
     schemas: dict[str, tuple[Column, ...]] = {}
     for pipeline in project.pipelines.values():
         schemas[f"source.{pipeline.name}"] = source_schema(pipeline)
@@ -583,7 +586,7 @@ class TableGraph:
     notes: list[str] = field(default_factory=list)
 
 
-def table_graph(project: Project, *, dbt: bool = True) -> TableGraph:
+def table_graph(project: Project, *, dbt: DbtGraphOf | None = None) -> TableGraph:
     """Tables and who feeds whom; ``dbt=False`` leaves dbt steps out (their graph may need
     ``dbt parse``, which runs their project)."""
     out = TableGraph()
@@ -599,28 +602,21 @@ def table_graph(project: Project, *, dbt: bool = True) -> TableGraph:
     for model in project.models.values():
         nodes[model.table] = Node(model.table, "gold", model.spec.materialized, str(model.path))
         edges += [(dep, model.table) for dep in model.depends_on]
-    if dbt:
-        _dbt(project, out)
+    _dbt(project, out, dbt)
     out.edges = list(dict.fromkeys(edges))
     return out
 
 
-def _dbt(project: Project, out: TableGraph) -> None:
-    """dbt steps: their dbt nodes when the step's graph loads, else the step as one node
-    (with a note saying why). Optional throughout: projects without dbt steps, or a weir
-    without the dbt runner, get no dbt nodes."""
+def _dbt(project: Project, out: TableGraph, graph_of: DbtGraphOf | None) -> None:
+    """dbt steps: their dbt nodes when ``graph_of`` gives the step's graph, else the step as
+    one node (with a note saying why). ``weir lineage`` passes ``weir.run.dbt.dbt_graph``;
+    without it (or without dbt installed) a step stays one node."""
     steps: Mapping[str, Any] = project.dbt_steps
-    if not steps:
-        return
-    try:
-        graph_of = getattr(importlib.import_module("weir.run.dbt"), "dbt_graph", None)
-    except ImportError:
-        graph_of = None
     for name, step in steps.items():
         step_id = f"dbt.{getattr(step, 'name', name)}"
         try:
             if graph_of is None:
-                raise LookupError("weir.run.dbt.dbt_graph is not available")
+                raise LookupError("the dbt graph was not asked for")
             _dbt_nodes(graph_of(project, step), step_id, out)
         except Exception as exc:  # an optional view: a broken dbt project must not hide the rest
             out.notes.append(f"{step_id}: dbt graph unavailable ({type(exc).__name__}: {exc})")
