@@ -24,6 +24,7 @@ from deltalake import DeltaTable
 from weir.errors import LakeError, TransformError
 from weir.lake.table import Table, check_files, qualified_name, translated
 from weir.sql import ident, literal
+from weir.storage import is_remote
 
 MARK = "weir:"
 """Start of the comment on every view weir creates: views without it are never touched."""
@@ -120,6 +121,20 @@ def _check_readable(dt: DeltaTable, name: str, uri: str) -> None:
         )
 
 
+def require_local(uri: str) -> None:
+    """LakeError unless DuckDB can read the table at ``uri``: it reads local files only, as
+    it has no httpfs extension here (and cannot download one)."""
+    if is_remote(uri):
+        raise LakeError(
+            f"DuckDB cannot read {qualified_name(uri)} on an object store: it needs the "
+            "httpfs extension, which this installation does not have",
+            where=uri,
+            hint="models, scd2 loads, `weir show` and the dbt warehouse read the lake with "
+            "DuckDB, so they need a local lake (or one mounted as a path) for now; see "
+            "docs/pipelines.md (object stores) for what works there",
+        )
+
+
 def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
     """A SELECT over exactly the parquet files of ``dt``'s snapshot, with the Delta schema's
     columns in its order and types, read by DuckDB's own parquet reader.
@@ -127,6 +142,7 @@ def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
     weir reads its tables this way rather than through a pyarrow dataset: DuckDB prunes
     hive partitions and row groups itself, and pyarrow cannot evaluate a pushed-down string
     filter on files a delta-rs MERGE wrote with ``string_view`` columns (apache/arrow#49368)."""
+    require_local(dt.table_uri)
     check_files(dt)
     types = _duckdb_types(con, pa.schema(dt.schema().to_arrow()))
     files = dt.file_uris()

@@ -25,6 +25,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from weir import faults
 from weir.errors import LakeError
 from weir.lake.native import quiet_panics
+from weir.storage import options_for
 
 WRITER = WriterProperties(max_row_group_size=131_072)
 """Row groups of 128k rows: the parquet writer buffers one per file being written, so this
@@ -97,7 +98,7 @@ def lake_error(action: str, uri: str, exc: Exception) -> LakeError:
 
 def _missing_after_failure(uri: str) -> list[str]:
     try:
-        return missing_files(DeltaTable(uri))
+        return missing_files(DeltaTable(uri, storage_options=options_for(uri)))
     except (DeltaError, OSError):
         return []
 
@@ -171,11 +172,16 @@ class Table:
     def dt(self) -> DeltaTable | None:
         if self._dt is None:
             try:
-                self._dt = DeltaTable(self.uri)
+                self._dt = DeltaTable(self.uri, storage_options=options_for(self.uri))
             except TableNotFoundError:
                 return None
-            except DeltaError as exc:
-                raise LakeError(f"cannot open {self.label} table: {exc}", where=self.uri) from exc
+            except (DeltaError, OSError) as exc:  # OSError: the object store failed
+                raise LakeError(
+                    f"cannot open {self.label} table: {_one_line(exc)}",
+                    where=self.uri,
+                    hint="check the lake location, its storage_options in weir.yml and that "
+                    "the store is reachable",
+                ) from exc
         return self._dt
 
     def exists(self) -> bool:
@@ -242,8 +248,9 @@ class Table:
 
     def scan(self, con: duckdb.DuckDBPyConnection) -> str:
         """A DuckDB SELECT over this table's current snapshot (see engine/warehouse.py)."""
-        from weir.engine.warehouse import scan_sql  # warehouse builds on this module
+        from weir.engine.warehouse import require_local, scan_sql  # it builds on this module
 
+        require_local(self.uri)  # before delta-rs opens it
         dt = self.dt
         if dt is None:
             raise LakeError(f"{self.label} table is missing", where=self.uri)
@@ -284,6 +291,7 @@ class Table:
             "configuration": config,
             "commit_properties": commit.properties(),
             "writer_properties": WRITER,
+            "storage_options": options_for(self.uri),
         }
         with translated(f"write the {self.label} table", self.uri):
             write_deltalake(target, data, **options)
@@ -374,6 +382,15 @@ class Table:
     def _after_commit(self) -> None:
         faults.point(f"{self.label}.after_commit")
         self._dt = None
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _one_line(exc: Exception) -> str:
+    """delta-rs's multi-line, coloured error chain (``↳`` per cause) as one plain line."""
+    text = _ANSI.sub("", str(exc)).replace("↳", " ")
+    return " ".join(text.split())
 
 
 def _rows_in(dt: DeltaTable, paths: set[str]) -> int | None:
