@@ -130,7 +130,8 @@ class Project:
     def lake(self) -> str:
         """The lake root: an absolute path, or an object-store URI (``file://`` is a path)."""
         if self.spec.lake.startswith("file://"):
-            return self.spec.lake.removeprefix("file://").rstrip("/") or "/"
+            path = Path(self.spec.lake.removeprefix("file://") or "/")
+            return str(path if path.is_absolute() else (self.root / path).resolve())
         if "://" in self.spec.lake:
             return self.spec.lake.rstrip("/")
         return str((self.root / self.spec.lake).resolve())
