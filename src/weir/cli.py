@@ -64,6 +64,12 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
         "--project", type=Path, default=default(Path(".")), help="project directory (default: .)"
     )
     parser.add_argument(
+        "--target",
+        default=default(None),
+        metavar="NAME",
+        help="the target of weir.yml to use (default: $WEIR_TARGET, else default_target)",
+    )
+    parser.add_argument(
         "--json",
         action="store_true",
         default=default(False),

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 def _project(args: argparse.Namespace) -> Project:
     from weir.spec import load_project
 
-    return load_project(Path(args.project))
+    return load_project(Path(args.project), target=args.target)
 
 
 # ---------------------------------------------------------------- init
@@ -68,6 +68,8 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
         f"{len(project.dbt_steps)} dbt steps"
         + (f", {len(findings)} convention warnings" if findings else "")
     )
+    if project.target:
+        out.text(f"  {_target_line(project)}")
     for pipeline in project.pipelines.values():
         out.text(
             f"  {pipeline.name}: {pipeline.spec.extract['source']} → bronze → silver "
@@ -88,6 +90,7 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
         {
             "ok": True,
             "name": project.spec.name,
+            "target": project.target,
             "pipelines": sorted(project.pipelines),
             "contracts": sorted(project.contracts),
             "models": sorted(project.models),
@@ -98,6 +101,14 @@ def _validate(args: argparse.Namespace, out: Output) -> int:
         }
     )
     return 0
+
+
+def _target_line(project: Project) -> str:
+    """``target: prod (lake …, state …)``, secrets scrubbed (a lake URI may hold one)."""
+    from weir.observe.record import Scrubber
+
+    where = f"lake {project.lake}, state {project.spec.state}"
+    return f"target: {project.target} ({Scrubber(project.secrets)(where)})"
 
 
 # ---------------------------------------------------------------- run
@@ -291,8 +302,11 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 def _status(args: argparse.Namespace, out: Output) -> int:
     from weir.observe.health import health
 
-    nodes = health(_project(args))
+    project = _project(args)
+    nodes = health(project)
     failing = [n.name for n in nodes if args.fail_on != "none" and n.failing(args.fail_on)]
+    if project.target:
+        out.text(_target_line(project))
     for n in nodes:
         out.text(
             f"{n.name:<16} {n.kind:<8} {n.status:<8} {n.last_run or 'never':<26} "
@@ -300,7 +314,14 @@ def _status(args: argparse.Namespace, out: Output) -> int:
         )
     if failing:
         out.text(f"\nfailing (--fail-on {args.fail_on}): {', '.join(failing)}")
-    out.json({"ok": not failing, "failing": failing, "nodes": [n.as_dict() for n in nodes]})
+    out.json(
+        {
+            "ok": not failing,
+            "target": project.target,
+            "failing": failing,
+            "nodes": [n.as_dict() for n in nodes],
+        }
+    )
     return 1 if failing else 0
 
 

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 
 from weir.lake.table import translated
+from weir.storage import options_for
 
 _COMMIT = re.compile(r"^\d{20}\.json$")
 _CHECKPOINT = re.compile(r"^(\d{20})\.checkpoint(\.\d+\.\d+)?\.parquet$")
@@ -62,7 +63,9 @@ def files(uri: str) -> tuple[list[str], list[str]]:
     the others (replaced by later commits, or never committed)."""
     fs, base = _location(uri)
     with translated("list the table's files", uri):
-        referenced = {unquote(p) for p in _added_paths(DeltaTable(uri))}
+        referenced = {
+            unquote(p) for p in _added_paths(DeltaTable(uri, storage_options=options_for(uri)))
+        }
         infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
     current: list[str] = []
     other: list[str] = []
@@ -185,7 +188,7 @@ def _replace_checkpoints(uri: str, fs: pafs.FileSystem, log: str, gone: set[str]
             stale_versions.add(match[1])
     if not stale_versions:
         return
-    dt = DeltaTable(uri)
+    dt = DeltaTable(uri, storage_options=options_for(uri))
     dt.create_checkpoint()
     current = f"{dt.version():020d}"
     for version in sorted(stale_versions - {current}):

@@ -26,6 +26,7 @@ from weir import faults
 from weir.errors import LakeError
 from weir.lake.native import quiet_panics
 from weir.sql import ident, literal
+from weir.storage import is_remote, options_for
 
 WRITER = WriterProperties(max_row_group_size=131_072)
 """Row groups of 128k rows: the parquet writer buffers one per file being written, so this
@@ -98,7 +99,7 @@ def lake_error(action: str, uri: str, exc: Exception) -> LakeError:
 
 def _missing_after_failure(uri: str) -> list[str]:
     try:
-        return missing_files(DeltaTable(uri))
+        return missing_files(DeltaTable(uri, storage_options=options_for(uri)))
     except (DeltaError, OSError):
         return []
 
@@ -172,11 +173,16 @@ class Table:
     def dt(self) -> DeltaTable | None:
         if self._dt is None:
             try:
-                self._dt = DeltaTable(self.uri)
+                self._dt = DeltaTable(self.uri, storage_options=options_for(self.uri))
             except TableNotFoundError:
                 return None
-            except DeltaError as exc:
-                raise LakeError(f"cannot open {self.label} table: {exc}", where=self.uri) from exc
+            except (DeltaError, OSError) as exc:  # OSError: the object store failed
+                raise LakeError(
+                    f"cannot open {self.label} table: {_one_line(exc)}",
+                    where=self.uri,
+                    hint="check the lake location, its storage_options in weir.yml and that "
+                    "the store is reachable",
+                ) from exc
         return self._dt
 
     def exists(self) -> bool:
@@ -243,6 +249,8 @@ class Table:
 
     def scan(self, con: duckdb.DuckDBPyConnection) -> str:
         """A DuckDB SELECT over this table's current snapshot (see scan_sql below)."""
+
+        require_local(self.uri)  # before delta-rs opens it
         dt = self.dt
         if dt is None:
             raise LakeError(f"{self.label} table is missing", where=self.uri)
@@ -283,6 +291,7 @@ class Table:
             "configuration": config,
             "commit_properties": commit.properties(),
             "writer_properties": WRITER,
+            "storage_options": options_for(self.uri),
         }
         with translated(f"write the {self.label} table", self.uri):
             write_deltalake(target, data, **options)
@@ -375,6 +384,15 @@ class Table:
         self._dt = None
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _one_line(exc: Exception) -> str:
+    """delta-rs's multi-line, coloured error chain (``↳`` per cause) as one plain line."""
+    text = _ANSI.sub("", str(exc)).replace("↳", " ")
+    return " ".join(text.split())
+
+
 def _rows_in(dt: DeltaTable, paths: set[str]) -> int | None:
     """Rows in the data files ``paths`` (relative, as the log names them), from the log's
     statistics; None when the log has no row counts for them."""
@@ -387,6 +405,20 @@ def _rows_in(dt: DeltaTable, paths: set[str]) -> int | None:
     return int(sum(counts))
 
 
+def require_local(uri: str) -> None:
+    """LakeError unless DuckDB can read the table at ``uri``: it reads local files only, as
+    it has no httpfs extension here (and cannot download one)."""
+    if is_remote(uri):
+        raise LakeError(
+            f"DuckDB cannot read {qualified_name(uri)} on an object store: it needs the "
+            "httpfs extension, which this installation does not have",
+            where=uri,
+            hint="models, scd2 loads, `weir show` and the dbt warehouse read the lake with "
+            "DuckDB, so they need a local lake (or one mounted as a path) for now; see "
+            "docs/pipelines.md (object stores) for what works there",
+        )
+
+
 def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
     """A SELECT over exactly the parquet files of ``dt``'s snapshot, with the Delta schema's
     columns in its order and types, read by DuckDB's own parquet reader.
@@ -394,6 +426,7 @@ def scan_sql(con: duckdb.DuckDBPyConnection, dt: DeltaTable) -> str:
     weir reads its tables this way rather than through a pyarrow dataset: DuckDB prunes
     hive partitions and row groups itself, and pyarrow cannot evaluate a pushed-down string
     filter on files a delta-rs MERGE wrote with ``string_view`` columns (apache/arrow#49368)."""
+    require_local(dt.table_uri)
     check_files(dt)
     types = _duckdb_types(con, pa.schema(dt.schema().to_arrow()))
     files = dt.file_uris()

@@ -54,6 +54,8 @@ class RunRecord:
     """Per-node results of a dbt step (unique_id, resource_type, status, timing, message)."""
     attempts: int = 1
     changed: bool = False
+    target: str | None = None
+    """The weir.yml target the run used (``--target``), None without one."""
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
     def add_check(self, result: dict[str, Any], *, failed: bool) -> None:

@@ -140,5 +140,6 @@ class NodeRun:
 def persist(project: Project, record: RunRecord, scrub: Scrubber) -> None:
     """The record as a JSON line (logging.run_records) and a row in the state store."""
     spec = project.spec
+    record.target = project.target
     emit(record, spec.logging.run_records, project.root, scrub)
     StateStore(project.root / spec.state).save(record, scrub)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from weir import storage
 from weir.errors import ConfigError
 from weir.hints import did_you_mean
 from weir.registry import SOURCES
@@ -19,7 +20,16 @@ from weir.spec.dbt import DbtStepSpec, check_project, resolve_reads
 from weir.spec.model import ModelSpec
 from weir.spec.pipeline import ErrorHandling, PipelineSpec
 from weir.spec.project import ProjectSpec
-from weir.spec.yamlsrc import Document, Loc, env_names, load, loads, read_text, resolve_env
+from weir.spec.yamlsrc import (
+    Document,
+    Loc,
+    env_names,
+    load,
+    loads,
+    read_text,
+    resolve_env,
+    resolve_vars,
+)
 
 if TYPE_CHECKING:
     from weir.sources.base import Source
@@ -105,6 +115,9 @@ class Project:
     """Per node, the environment variables it needs that are unset or empty (``NAME is not
     set (used at file:line)``). Loading does not fail on them, so that `weir validate`,
     `lineage` and `status` work without production secrets; running the node does."""
+    target: str | None = None
+    """The target in effect (weir.yml ``targets``); ``spec`` holds its lake, state, vars and
+    storage options. None: no target, the top-level values."""
 
     def require_env(self, names: Iterable[str]) -> None:
         """ConfigError listing what the nodes ``names`` need from the environment and lack."""
@@ -118,13 +131,20 @@ class Project:
 
     @property
     def lake(self) -> str:
+        """The lake root: an absolute path, or an object-store URI (``file://`` is a path)."""
+        if self.spec.lake.startswith("file://"):
+            path = Path(self.spec.lake.removeprefix("file://") or "/")
+            return str(path if path.is_absolute() else (self.root / path).resolve())
         if "://" in self.spec.lake:
             return self.spec.lake.rstrip("/")
         return str((self.root / self.spec.lake).resolve())
 
     @property
     def state_dir(self) -> Path:
-        return (self.root / ".weir").resolve()
+        """Locks, staging, scratch and spill: ``.weir``, or ``.weir/targets/<target>``, so that
+        two targets never share a lock or a staged batch."""
+        base = (self.root / ".weir").resolve()
+        return base / "targets" / self.target if self.target else base
 
     def staging_dir(self, pipeline: str) -> Path:
         """Where a pipeline's extraction is staged before its bronze commit."""
@@ -191,31 +211,53 @@ def find_root(start: Path) -> Path:
     )
 
 
-def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Project:
+def load_project(
+    root: Path, *, environ: dict[str, str] | None = None, target: str | None = None
+) -> Project:
     """Parse and validate everything. Environment variables a node needs and lacks are
-    recorded in ``Project.missing_env`` (running that node fails); weir.yml's are errors."""
+    recorded in ``Project.missing_env`` (running that node fails); weir.yml's are errors.
+
+    ``target`` picks one of weir.yml's ``targets`` (else ``WEIR_TARGET``, else
+    ``default_target``, else none); the lake root is registered with its storage options
+    (weir.storage), which every delta-rs call then uses."""
     root = find_root(root)
     env = dict(os.environ if environ is None else environ)
     project_doc = load(root / "weir.yml")
     problems = Problems()
-    secret_names = env_names(project_doc.data)  # before resolving: then they are values
-    missing = resolve_env(project_doc, env)
-    if missing:  # weir.yml is every node's: what it lacks, nothing can do without
-        problems.add(_missing_error(missing))
-    spec = validate(project_doc, ProjectSpec)
+    chosen = choose_target(project_doc, target, env)
+    with _only_target(project_doc, chosen):  # other targets' secrets are not needed here
+        secret_names = env_names(project_doc.data)  # before resolving: then they are values
+        warnings = _literal_credentials(project_doc)
+        missing = resolve_env(project_doc, env)
+        if missing:  # weir.yml is every node's: what it lacks, nothing can do without
+            problems.add(_missing_error(missing))
+        for error in _resolve_project_vars(project_doc, chosen):
+            problems.add(error)
+    try:
+        spec = validate(project_doc, ProjectSpec)
+    except ConfigError as exc:
+        problems.add(exc)
+        problems.raise_any()
+        raise
+    spec = spec.for_target(chosen)
+    variables = var_text(spec.vars)
     contract_docs: dict[str, Document] = {}
     contracts = {c.id: c for c in _load_contracts(root, contract_docs, problems)}
     problems.raise_any()  # pipelines name contracts: a broken one would only echo here
     pipelines: dict[str, Pipeline] = {}
     dbt_docs: list[Document] = []
     missing_env: dict[str, list[str]] = {}
-    warnings = _without_effect(project_doc)
+    warnings += _without_effect(project_doc)
     dbt_missing: dict[Path, list[str]] = {}
     for path in sorted((root / "pipelines").glob("*.y*ml")):
         doc = load(path)
         names = env_names(doc.data)
         secret_names |= names
         lacking = resolve_env(doc, env)
+        unknown = resolve_vars(doc, variables)
+        if unknown:
+            problems.errors += unknown
+            continue
         if _kind(doc) == "dbt":
             dbt_missing[doc.path] = lacking
             dbt_docs.append(doc)
@@ -245,12 +287,13 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
                     f"{pipeline.contract.id!r}; weir.yml pii_salt_env)"
                 )
     secrets = frozenset(env[n] for n in secret_names if env.get(n))
+    secrets |= storage_secrets(spec.storage_options)
     models = _load_models(root, pipelines)
     dbt_steps = _load_dbt_steps(root, dbt_docs, pipelines, models)
     for step in dbt_steps.values():
         if dbt_missing.get(step.path):
             missing_env[step.name] = dbt_missing[step.path]
-    return Project(
+    project = Project(
         root=root,
         spec=spec,
         pipelines=pipelines,
@@ -260,7 +303,149 @@ def load_project(root: Path, *, environ: dict[str, str] | None = None) -> Projec
         dbt_steps=dbt_steps,
         missing_env=missing_env,
         warnings=warnings,
+        target=chosen,
     )
+    storage.register(project.lake, spec.storage_options)
+    return project
+
+
+# ---------------------------------------------------------------- targets and variables
+TARGET_ENV = "WEIR_TARGET"
+"""The environment variable that picks a target when ``--target`` does not."""
+
+
+def choose_target(doc: Document, given: str | None, env: dict[str, str]) -> str | None:
+    """The target in effect: ``given`` (``--target``), else ``WEIR_TARGET``, else weir.yml's
+    ``default_target``, else none. A name weir.yml does not define is a ConfigError."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    targets = data.get("targets")
+    known = sorted(targets) if isinstance(targets, dict) else []
+    default = data.get("default_target")
+    if given:
+        name, source, where = given, "--target", doc.where(("targets",))
+    elif env.get(TARGET_ENV):
+        name, source, where = env[TARGET_ENV], TARGET_ENV, doc.where(("targets",))
+    elif isinstance(default, str):
+        name, source, where = default, "default_target", doc.where(("default_target",))
+    else:
+        return None  # a default_target that is not text: validation names it
+    if name in known:
+        return name
+    if not known:
+        hint = "weir.yml defines no targets: add them under targets: (docs/pipelines.md)"
+        where = str(doc.path) if source != "default_target" else where
+    else:
+        hint = f"{did_you_mean(name, known)} (weir.yml defines: {', '.join(known)})"
+    raise ConfigError(f"unknown target {name!r} (from {source})", where=where, hint=hint)
+
+
+@contextmanager
+def _only_target(doc: Document, chosen: str | None) -> Iterator[None]:
+    """Within the block, weir.yml's ``targets`` holds only ``chosen``: the others' ``${env:…}``
+    and ``${var:…}`` are neither needed nor substituted. They are back afterwards, in their
+    order, to be validated like the rest."""
+    targets = doc.data.get("targets") if isinstance(doc.data, dict) else None
+    if not isinstance(targets, dict):
+        yield
+        return
+    doc.data["targets"] = {n: t for n, t in targets.items() if n == chosen}
+    try:
+        yield
+    finally:
+        resolved = doc.data["targets"]
+        doc.data["targets"] = {n: resolved.get(n, t) for n, t in targets.items()}
+
+
+def _resolve_project_vars(doc: Document, chosen: str | None) -> list[ConfigError]:
+    """Substitute ``${var:…}`` in weir.yml with the variables in effect (top-level ``vars``
+    and the chosen target's); the definitions of the variables stay as written."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    top = data.get("vars")
+    values: dict[str, Any] = top if isinstance(top, dict) else {}
+    target = (data.get("targets") or {}).get(chosen) if chosen else None
+    if isinstance(target, dict) and isinstance(target.get("vars"), dict):
+        values = {**values, **target["vars"]}
+    skip: frozenset[Loc] = frozenset({("vars",), ("targets", chosen or "", "vars")})
+    return resolve_vars(doc, var_text(values), skip=skip)
+
+
+def var_text(values: dict[str, Any]) -> dict[str, str]:
+    """Variables as the text ``${var:NAME}`` puts in place (YAML ``true`` is ``true``)."""
+    return {
+        k: ("true" if v else "false") if isinstance(v, bool) else str(v)
+        for k, v in values.items()
+        if isinstance(k, str) and v is not None and not isinstance(v, dict | list)
+    }
+
+
+_CREDENTIAL = ("secret", "key", "token", "password", "sas", "credential", "signature")
+_NOT_SECRET = {
+    "region",
+    "default_region",
+    "endpoint",
+    "endpoint_url",
+    "allow_http",
+    "s3_locking_provider",
+    "conditional_put",
+    "virtual_hosted_style_request",
+    "delta_dynamo_table_name",
+    "bucket",
+    "bucket_name",
+    "timeout",
+    "connect_timeout",
+    "max_retries",
+    "retry_timeout",
+    "allow_unsafe_rename",
+    "use_emulator",
+}
+"""Storage options whose values are settings, not credentials (``AWS_REGION``, …)."""
+
+
+def _plain_key(key: str) -> str:
+    key = key.lower()
+    for prefix in ("aws_", "google_", "azure_", "storage_"):
+        key = key.removeprefix(prefix)
+    return key
+
+
+def storage_secrets(options: dict[str, str]) -> frozenset[str]:
+    """Storage option values to scrub: all but settings (``_NOT_SECRET``) and plain
+    booleans and numbers, which are never credentials (and would mangle every JSON line)."""
+    return frozenset(
+        v
+        for k, v in options.items()
+        if _plain_key(k) not in _NOT_SECRET
+        and v.lower() not in ("true", "false")
+        and not v.replace(".", "", 1).isdigit()
+    )
+
+
+def _literal_credentials(doc: Document) -> list[str]:
+    """Warnings for credentials written into weir.yml's storage options rather than read
+    with ``${env:…}`` (a committed weir.yml would hold them)."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    places: list[tuple[Loc, Any]] = [(("storage_options",), data.get("storage_options"))]
+    targets = data.get("targets")
+    for name, target in targets.items() if isinstance(targets, dict) else []:
+        if isinstance(target, dict):
+            places.append((("targets", name, "storage_options"), target.get("storage_options")))
+    found = []
+    for loc, options in places:
+        for key, value in options.items() if isinstance(options, dict) else []:
+            plain = _plain_key(str(key))
+            if (
+                isinstance(value, str)
+                and value
+                and "${env:" not in value
+                and plain not in _NOT_SECRET
+                and any(word in plain for word in _CREDENTIAL)
+            ):
+                found.append(
+                    f"{doc.where((*loc, key))}: {'.'.join(map(str, (*loc, key)))} is written "
+                    "in weir.yml; read credentials with ${env:NAME} instead (values are "
+                    "scrubbed from output either way)"
+                )
+    return found
 
 
 WITHOUT_EFFECT: dict[Loc, str] = {

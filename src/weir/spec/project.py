@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -75,6 +76,64 @@ class Conventions(Strict):
         return value
 
 
+VarValue = str | int | float | bool
+"""A project variable's value; ``${var:NAME}`` substitutes its text."""
+
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
+"""Names of variables and targets."""
+
+
+class Target(Strict):
+    """One deployment of the project (``targets.dev``, ``targets.prod``): where its lake and
+    run history live, and its values of the project variables. What it leaves out comes from
+    the top level of weir.yml."""
+
+    lake: str | None = None
+    """The Delta Lake root of this target (default: weir.yml's ``lake``)."""
+    state: str | None = None
+    """The SQLite run history of this target (default: weir.yml's ``state``)."""
+    vars: dict[str, VarValue] = Field(default_factory=dict)
+    """Variables of this target; they override weir.yml's ``vars`` of the same name."""
+    storage_options: dict[str, str] | None = None
+    """Object-store options of this target's lake; they replace weir.yml's (not merged)."""
+
+    @field_validator("vars")
+    @classmethod
+    def _var_names(cls, value: dict[str, VarValue]) -> dict[str, VarValue]:
+        return _check_var_names(value)
+
+    @field_validator("storage_options", mode="before")
+    @classmethod
+    def _options_text(cls, value: object) -> object:
+        return _options_as_text(value)
+
+
+def _check_var_names(value: dict[str, VarValue]) -> dict[str, VarValue]:
+    for name in value:
+        if not re.match(NAME_PATTERN, name):
+            raise ValueError(
+                f"variable name {name!r} must be letters, digits and _ (not starting with a digit)"
+            )
+    return value
+
+
+def _options_as_text(value: object) -> object:
+    """Storage options are text for delta-rs: YAML's ``true`` or ``3`` become ``"true"``,
+    ``"3"``; keys must be plain names (``AWS_REGION``, ``google_service_account_key``)."""
+    if not isinstance(value, dict):
+        return value
+    out: dict[object, object] = {}
+    for key, option in value.items():
+        if not isinstance(key, str) or not re.match(r"^[A-Za-z][A-Za-z0-9_.-]*$", key):
+            raise ValueError(f"storage option {key!r} is not a valid option name")
+        if isinstance(option, bool):
+            option = "true" if option else "false"
+        elif isinstance(option, int | float):
+            option = str(option)
+        out[key] = option
+    return out
+
+
 MAX_THREADS = 64
 """The most nodes `weir run` runs at once (weir.yml `threads` and `--threads` alike)."""
 
@@ -98,5 +157,46 @@ class ProjectSpec(Strict):
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     logging: Logging = Field(default_factory=Logging)
     openlineage: OpenLineage | None = None
-    conventions: Conventions = Field(default_factory=Conventions)
     """OpenLineage run events for every run (docs/lineage.md)."""
+    conventions: Conventions = Field(default_factory=Conventions)
+    vars: dict[str, VarValue] = Field(default_factory=dict)
+    """Project variables, used as ``${var:NAME}`` in weir.yml and pipeline files."""
+    storage_options: dict[str, str] = Field(default_factory=dict)
+    """Options delta-rs passes to the object store of the lake (credentials, region, …)."""
+    targets: dict[str, Target] = Field(default_factory=dict)
+    """Named deployments (dev, prod, …); ``--target``, ``WEIR_TARGET`` or ``default_target``
+    picks one, whose lake, state, vars and storage_options replace the top-level ones."""
+    default_target: str | None = None
+    """The target in effect when neither ``--target`` nor ``WEIR_TARGET`` names one."""
+
+    @field_validator("vars")
+    @classmethod
+    def _var_names(cls, value: dict[str, VarValue]) -> dict[str, VarValue]:
+        return _check_var_names(value)
+
+    @field_validator("storage_options", mode="before")
+    @classmethod
+    def _options_text(cls, value: object) -> object:
+        return _options_as_text(value)
+
+    @field_validator("targets")
+    @classmethod
+    def _target_names(cls, value: dict[str, Target]) -> dict[str, Target]:
+        for name in value:
+            if not re.match(NAME_PATTERN.replace("_]*", "_-]*"), name):
+                raise ValueError(f"target name {name!r} must be letters, digits, _ and -")
+        return value
+
+    def for_target(self, name: str | None) -> ProjectSpec:
+        """This spec with target ``name``'s settings in place of the top-level ones."""
+        if name is None:
+            return self
+        target = self.targets[name]
+        update: dict[str, object] = {"vars": {**self.vars, **target.vars}}
+        if target.lake is not None:
+            update["lake"] = target.lake
+        if target.state is not None:
+            update["state"] = target.state
+        if target.storage_options is not None:
+            update["storage_options"] = target.storage_options
+        return self.model_copy(update=update)

@@ -19,10 +19,13 @@ from typing import Any
 import yaml
 
 from weir.errors import ConfigError
+from weir.hints import did_you_mean
 
 Loc = tuple[str | int, ...]
 _ENV = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 """``${env:NAME}``, or ``${env:NAME:-default}`` (the default when NAME is unset or empty)."""
+_VAR = re.compile(r"\$\{var:([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+"""``${var:NAME}``, or ``${var:NAME:-default}``: a project variable (weir.yml ``vars``)."""
 
 MAX_DEPTH = 64
 """Nesting levels a config document may have (weir's own files need fewer than ten)."""
@@ -295,6 +298,47 @@ def resolve_env(doc: Document, environ: dict[str, str] | None = None) -> list[st
 
     doc.data = walk(doc.data, ())
     return missing
+
+
+def resolve_vars(
+    doc: Document, values: dict[str, str], *, skip: frozenset[Loc] = frozenset()
+) -> list[ConfigError]:
+    """Replace ``${var:NAME}`` in every string outside the paths ``skip`` (a variable's own
+    definition is not substituted); an unknown NAME without a default is a ConfigError at
+    its file:line, naming the variables there are."""
+    errors: list[ConfigError] = []
+
+    def walk(value: Any, loc: Loc) -> Any:
+        if loc in skip:
+            return value
+        if isinstance(value, dict):
+            return {k: walk(v, (*loc, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*loc, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "${var:" in value:
+
+            def sub(match: re.Match[str]) -> str:
+                name, default = match[1], match[2]
+                if name in values:
+                    return values[name]
+                if default is not None:
+                    return default
+                close = did_you_mean(name, values) or "weir.yml defines no variables"
+                errors.append(
+                    ConfigError(
+                        f"unknown variable {name!r}",
+                        where=doc.where(loc),
+                        hint=f"{close}; variables are defined under vars: in weir.yml or in "
+                        "a target's vars (${var:NAME:-default} gives a default)",
+                    )
+                )
+                return ""
+
+            return _VAR.sub(sub, value)
+        return value
+
+    doc.data = walk(doc.data, ())
+    return errors
 
 
 def env_names(value: Any) -> set[str]:
