@@ -6,6 +6,7 @@ Optional connectors import their drivers only when used.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from weir.errors import ConfigError
 from weir.hints import did_you_mean
@@ -22,7 +23,7 @@ def kinds() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get(kind: str, *, where: str | None = None) -> type[Source]:
+def get(kind: str, *, where: str | None = None) -> type[Source[Any]]:
     """The Source class for ``kind``; ConfigError with a suggestion for unknown kinds."""
     if kind not in _REGISTRY:
         raise ConfigError(
@@ -32,7 +33,7 @@ def get(kind: str, *, where: str | None = None) -> type[Source]:
         )
     module_name, _, cls_name = _REGISTRY[kind].partition(":")
     module = importlib.import_module(module_name)
-    cls: type[Source] = getattr(module, cls_name)
+    cls: type[Source[Any]] = getattr(module, cls_name)
     return cls
 
 

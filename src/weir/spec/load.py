@@ -27,7 +27,7 @@ from weir.transform import modelsql
 class Pipeline:
     spec: PipelineSpec
     contract: Contract
-    source_kind: type[sources.Source]
+    source_kind: type[sources.Source[Any]]
     source_config: Strict
     path: Path
     secret_envs: frozenset[str]
