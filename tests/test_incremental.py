@@ -173,7 +173,7 @@ def test_check_cursor_accepts_the_kinds_asked_for() -> None:
     with pytest.raises(ConfigError, match="'price' is double") as caught:
         check_cursor(schema, "price")
     assert "a timestamp, date or ISO 8601 string or an integer field" in (caught.value.hint or "")
-    with pytest.raises(ConfigError, match="incremental.field 'seq' is int64"):
+    with pytest.raises(ConfigError, match=r"incremental\.field 'seq' is int64"):
         check_cursor(schema, "seq", kinds=("time",))
 
 
