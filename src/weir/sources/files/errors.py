@@ -29,6 +29,7 @@ _CODEC_WORDS = re.compile(
 Parquet file is damaged. pyarrow raises the same untyped OSError when an object store's
 network fails, so for remote files these words are all there is to tell the two apart."""
 
+
 class Unreadable(Exception):
     """The content of a file stops its reading; ``what`` says why, without any of its data."""
 
