@@ -3,7 +3,7 @@
 ``RestServer`` holds a list of records and answers GET requests on ``path`` in one of the five
 pagination styles the REST source speaks (``none``, ``page``, ``offset``, ``cursor``, ``link``).
 It filters on an ``updated_since``-style parameter, checks a bearer token when given one, records
-every request it sees, and misbehaves on purpose when told to by a fault plan: a status code
+every request it sees (and counts the connections they came on), and misbehaves on purpose when told to by a fault plan: a status code
 with any headers (``Retry-After``, ``Location``), a slow answer, a malformed body or a dropped
 connection, per request number, per request (``fault_on``) or on every request. It can also
 play an API that never ends (``endless``: a cursor or link that cycles back, or a fresh one on
@@ -156,6 +156,10 @@ class RestServer:
         self.total_path = total_path
         """Where the body says how many records match the query (``meta.total``)."""
         self.requests: list[Seen] = []
+        self.connections = 0
+        """TCP connections accepted so far (a client that keeps its connection makes one)."""
+        self.disconnections = 0
+        """Connections that have ended (the client closed them, or the server dropped them)."""
         self.errors: list[str] = []
         """Exceptions raised while answering (answered as HTTP 500)."""
         self._lock = threading.Lock()
@@ -287,6 +291,20 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body go out in two writes: no 40 ms stall
     server: ThreadingHTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        app: RestServer = self.server.app  # type: ignore[attr-defined]
+        with app._lock:
+            app.connections += 1
+
+    def finish(self) -> None:
+        app: RestServer = self.server.app  # type: ignore[attr-defined]
+        try:
+            super().finish()
+        finally:
+            with app._lock:
+                app.disconnections += 1
 
     def do_GET(self) -> None:
         app: RestServer = self.server.app  # type: ignore[attr-defined]

@@ -614,3 +614,32 @@ def test_latin1_csv(tmp_path: Path) -> None:
     assert pa.Table.from_batches(list(extraction.batches())).to_pylist() == [
         {"station": "Zürich", "note": "café", "_source_file": "a.csv"}
     ]
+
+
+# --- I/O failures are not content problems --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt"),
+    [("orders.parquet", "parquet"), ("corrupt_orders.csv", "csv"), ("thrift.ndjson", "ndjson")],
+)
+def test_a_file_that_vanishes_before_it_is_read_is_an_io_error_not_a_broken_file(
+    tmp_path: Path, name: str, fmt: str
+) -> None:
+    """pyarrow's OSError for a missing file has an errno: I/O, whatever words the file's name
+    holds. The run fails and the next one reads the file; it is never counted as read."""
+    path = tmp_path / "data" / name
+    path.parent.mkdir(parents=True)
+    if fmt == "parquet":
+        pq.write_table(pa.table({"station": ["A"]}), path)
+    else:
+        write(path, "station\nA\n" if fmt == "csv" else '{"station": "A"}\n')
+    context = SourceContext(
+        pipeline="p", project_dir=str(tmp_path), run_id="r1", on_parse_error="quarantine"
+    )
+    source = FilesSource(FilesConfig(path="data", format=fmt), context)
+    extraction = source.extract(None, CONTRACT)
+    path.unlink()
+    with pytest.raises(SourceError, match="could not read") as info:
+        list(extraction.batches())
+    assert info.value.where == f"data/{name}"

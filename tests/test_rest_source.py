@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -68,9 +69,10 @@ def notices() -> list[str]:
 
 
 @pytest.fixture
-def make(tmp_path: Any, sleeps: list[float], notices: list[str]) -> Make:
+def make(tmp_path: Any, sleeps: list[float], notices: list[str]) -> Iterator[Make]:
     """A RestSource for a server (or URL) whose back-off sleeps are recorded, not slept, and
-    whose notices are collected."""
+    whose notices are collected; closed when the test ends."""
+    made: list[RestSource] = []
 
     def build(
         target: RestServer | str, *, context: SourceContext | None = None, **config: Any
@@ -83,9 +85,12 @@ def make(tmp_path: Any, sleeps: list[float], notices: list[str]) -> Make:
         source = RestSource(RestConfig.model_validate({"url": url, **config}), context)
         source.sleep = sleeps.append
         source.clock = lambda: NOW
+        made.append(source)
         return source
 
-    return build
+    yield build
+    for source in made:
+        source.close()
 
 
 def assert_backoff(sleeps: list[float], base: float = 2.0, cap: float = 300.0) -> None:
@@ -257,6 +262,44 @@ def test_a_fresh_cursor_every_page_runs_into_max_pages(
     with pytest.raises(SourceError, match="past max_pages=30"):
         run(source)
     assert len(server.data_requests) == 30
+
+
+# -- one client per source -----------------------------------------------------------------------
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_a_source_keeps_one_connection_for_all_its_reads_until_closed(
+    serve: Serve, make: Make
+) -> None:
+    server = serve(sample_records(25), pagination="page")
+    source = make(server, records_path="data", pagination="page", page_size=10)
+    for _ in range(2):  # e.g. a pipeline's second attempt
+        table, _ = run(source)
+        assert table.num_rows == 25
+    assert len(server.data_requests) == 8
+    assert (server.connections, server.disconnections) == (1, 0)
+    source.close()
+    assert wait_for(lambda: server.disconnections == 1), "close() left the connection open"
+    source.close()  # closing twice is harmless
+    table, _ = run(source)  # a closed source connects again when used again
+    assert table.num_rows == 25 and server.connections == 2
+
+
+def test_closing_the_source_ends_a_read_that_failed(serve: Serve, make: Make) -> None:
+    server = serve(sample_records(25), pagination="page", faults={2: Fault.error(404)})
+    with make(server, records_path="data", pagination="page", page_size=10) as source:
+        with pytest.raises(SourceError, match="HTTP 404"):
+            run(source)
+        assert server.disconnections == 0
+    assert wait_for(lambda: server.disconnections == server.connections == 1)
 
 
 # -- incomplete reads ----------------------------------------------------------------------------

@@ -9,7 +9,7 @@ A leaf module: it imports nothing of weir at run time but errors and hints.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from weir.errors import ConfigError
 from weir.hints import did_you_mean
@@ -41,7 +41,7 @@ class Registry(Generic[T]):
         return cls
 
 
-SOURCES: Registry[Source] = Registry(
+SOURCES: Registry[Source[Any]] = Registry(
     "source",
     {
         "memory": "weir.sources.memory:MemorySource",

@@ -146,8 +146,8 @@ class PipelineRun(NodeRun):
         record = self.record
         record.stage = "position"
         bronze_batch, position = self.tables.bronze.position(self.app_id)
-        source = self._source()
-        record.watermark_before = source.describe(position)
+        describe = self.pipeline.source_kind.describe
+        record.watermark_before = describe(position)
         record.watermark_after = record.watermark_before
         silver_batch = self.tables.silver.applied(self.app_id)
         if not self.full_refresh:
@@ -159,14 +159,15 @@ class PipelineRun(NodeRun):
                     self._silver(batch, self.tables.bronze.batch_rows(batch), expected_rows=None)
                 record.changed = True
         record.stage = "extract"
-        schema = self._schema(source, position)
         batch = bronze_batch + 1
-        staged, new_position, watermark = self._extract(source, position, schema, batch)
+        with self._source() as source:  # one connection for probe and extract, closed here
+            schema = self._schema(source, position)
+            staged, new_position, watermark = self._extract(source, position, schema, batch)
         try:
             if staged.rows == 0:
                 self.progress("nothing new")
             else:
-                self._land(staged, batch, new_position, watermark or source.describe(new_position))
+                self._land(staged, batch, new_position, watermark or describe(new_position))
         finally:
             staged.remove()
         if self.full_refresh:
@@ -340,7 +341,7 @@ class PipelineRun(NodeRun):
         self.record.changed = True
         self.record.watermark_after = watermark  # the position is committed from here on
 
-    def _source(self) -> Source:
+    def _source(self) -> Source[Any]:
         contract = self.pipeline.contract
         source_names = {c.name: c.source_name for c in contract.columns}
         context = SourceContext(
@@ -355,7 +356,7 @@ class PipelineRun(NodeRun):
         return self.pipeline.source_kind(self.pipeline.source_config, context)
 
     # ---------------------------------------------------------------- schema
-    def _schema(self, source: Source, position: Position | None) -> pa.Schema:
+    def _schema(self, source: Source[Any], position: Position | None) -> pa.Schema:
         """Contract schema, plus columns evolved earlier or new in the pending data."""
         expected = source_schema(self.pipeline)
         meta = set(layout.INGEST_NAMES) | set(source.meta_columns) | self.boundary.outputs
@@ -413,7 +414,7 @@ class PipelineRun(NodeRun):
 
     # ---------------------------------------------------------------- extract
     def _extract(
-        self, source: Source, position: Position | None, schema: pa.Schema, batch: int
+        self, source: Source[Any], position: Position | None, schema: pa.Schema, batch: int
     ) -> tuple[Staged, dict[str, Any], str | None]:
         handling = self.project.error_handling(self.pipeline)
         attempts = 1 + (handling.max_retries if handling.strategy == "retry" else 0)

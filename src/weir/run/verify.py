@@ -107,12 +107,12 @@ def schema_diff(project: Project, pipeline: Pipeline) -> list[tuple[str, Diff]]:
     """Contract vs pending source data, and contract vs the silver table."""
     project.require_env([pipeline.name])  # it reads the source
     run = PipelineRun(project, pipeline)
-    source = run._source()
     _, position = run.tables.bronze.position(run.app_id)
-    meta = set(layout.INGEST_NAMES) | set(source.meta_columns)
+    meta = set(layout.INGEST_NAMES) | set(pipeline.source_kind.meta_columns)
     sections: list[tuple[str, Diff]] = []
     expected = source_schema(pipeline)
-    observed = source.probe(position, expected)
+    with run._source() as source:
+        observed = source.probe(position, expected)
     if observed is None:
         sections.append(("contract vs source: no pending data to compare", Diff()))
     else:

@@ -5,6 +5,8 @@ only when used.
 
 from __future__ import annotations
 
+from typing import Any
+
 from weir.registry import SOURCES
 from weir.sources.base import Extraction, Position, Source, SourceContext
 
@@ -13,7 +15,7 @@ def kinds() -> list[str]:
     return SOURCES.kinds()
 
 
-def get(kind: str, *, where: str | None = None) -> type[Source]:
+def get(kind: str, *, where: str | None = None) -> type[Source[Any]]:
     """The Source class for ``kind``; ConfigError with a suggestion for unknown kinds."""
     return SOURCES.get(kind, where=where)
 

@@ -5,14 +5,21 @@ of Arrow record batches in exactly the schema the engine asks for (the contract'
 schema, never inferred) and, once the stream is exhausted, the position it reached. The engine
 commits that position in the same Delta commit as the rows (see ``weir.lake``), so a source
 never persists anything itself.
+
+A source may hold a connection (an HTTP client, a database connection) from its first use to
+:meth:`Source.close`, so that :meth:`Source.probe` and every :meth:`Source.extract` of one run
+share it. Whoever makes a source closes it, on every path: ``with make(config, context) as
+source: …``.
 """
 
 from __future__ import annotations
 
 import abc
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from types import TracebackType
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
 import pyarrow as pa
 
@@ -87,17 +94,44 @@ class Extraction(abc.ABC):
         return None
 
 
-class Source(abc.ABC):
-    """Base class of every connector. Subclasses set ``kind`` and ``Config``."""
+ConfigT = TypeVar("ConfigT", bound=Strict)
+
+
+class Source(abc.ABC, Generic[ConfigT]):
+    """Base class of every connector: ``class RestSource(Source[RestConfig])`` with a
+    ``kind``. The type argument is the source's ``Config`` (the model its ``extract:``
+    block is validated with), set from it for the loader and the registry."""
 
     kind: ClassVar[str]
     Config: ClassVar[type[Strict]]
     meta_columns: ClassVar[dict[str, pa.DataType]] = {}
     """Columns the source adds to each batch besides the contract's (e.g. ``_source_file``)."""
 
-    def __init__(self, config: Any, context: SourceContext):
-        self.config = config
+    def __init__(self, config: ConfigT, context: SourceContext):
+        self.config: ConfigT = config
         self.context = context
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in cls.__dict__.get("__orig_bases__", ()):
+            args = typing.get_args(base) if typing.get_origin(base) is Source else ()
+            if args and isinstance(args[0], type) and issubclass(args[0], Strict):
+                cls.Config = args[0]
+
+    def close(self) -> None:
+        """Release what the source holds (connections, clients); the default holds nothing.
+        Safe to call twice. Extractions of a closed source must not be read any more."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def probe(self, position: Position | None, schema: pa.Schema | None = None) -> pa.Schema | None:
         """The schema of the pending data as the source offers it, read cheaply (headers,

@@ -19,6 +19,7 @@ from weir.sources.base import Extraction, Position, Source, SourceContext, confo
 from weir.spec.base import Strict
 
 _DATASETS: dict[str, list[pa.RecordBatch]] = {}
+_OPEN: dict[str, int] = {}
 
 
 def register(name: str, batches: list[pa.RecordBatch] | None = None) -> list[pa.RecordBatch]:
@@ -30,6 +31,12 @@ def register(name: str, batches: list[pa.RecordBatch] | None = None) -> list[pa.
 def append(name: str, data: pa.RecordBatch | pa.Table) -> None:
     batches = data.to_batches() if isinstance(data, pa.Table) else [data]
     _DATASETS.setdefault(name, []).extend(b for b in batches if b.num_rows)
+
+
+def open_sources(name: str) -> int:
+    """How many sources of dataset ``name`` were made and not closed yet: tests check with it
+    that whoever makes a source closes it, whatever happens (see :meth:`Source.close`)."""
+    return _OPEN.get(name, 0)
 
 
 class MemoryConfig(Strict):
@@ -65,9 +72,18 @@ class MemoryExtraction(Extraction):
         return f"batch {self.start + len(self.pending)}"
 
 
-class MemorySource(Source):
+class MemorySource(Source[MemoryConfig]):
     kind = "memory"
-    Config = MemoryConfig
+
+    def __init__(self, config: MemoryConfig, context: SourceContext):
+        super().__init__(config, context)
+        self._open = True
+        _OPEN[config.dataset] = _OPEN.get(config.dataset, 0) + 1
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            _OPEN[self.config.dataset] -= 1
 
     def _dataset(self) -> list[pa.RecordBatch]:
         name = self.config.dataset

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 class Pipeline:
     spec: PipelineSpec
     contract: Contract
-    source_kind: type[Source]
+    source_kind: type[Source[Any]]
     source_config: Strict
     path: Path
     secret_envs: frozenset[str]

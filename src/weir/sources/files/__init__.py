@@ -43,12 +43,9 @@ from weir.sources.files.reading import SOURCE_FILE, Reader, union
 from weir.sources.problems import file_problem
 
 
-class FilesSource(Source):
+class FilesSource(Source[FilesConfig]):
     kind = "files"
-    Config = FilesConfig
     meta_columns: ClassVar[dict[str, pa.DataType]] = {SOURCE_FILE: pa.string()}
-
-    config: FilesConfig
 
     def probe(self, position: Position | None, schema: pa.Schema | None = None) -> pa.Schema | None:
         """Union of what the pending files offer, from CSV headers, Parquet footers and the

@@ -20,11 +20,14 @@ from weir.errors import SourceError, TransientSourceError, WeirError
 
 READ_ERRORS = (pa.ArrowException, OSError, ValueError)
 
-_CONTENT_IO = re.compile(
+_CODEC_WORDS = re.compile(
     r"compressed stream|inflate failed|decompress failed|decompression failed|snappy|"
-    r"unexpected end of stream|thrift|deserializ|page header|corrupt|magic bytes|parquet",
+    r"unexpected end of stream|thrift|deserializ|page header|corrupt|magic bytes",
     re.IGNORECASE,
 )
+"""What pyarrow says, in a plain OSError without an errno, when a compressed stream or a
+Parquet file is damaged. pyarrow raises the same untyped OSError when an object store's
+network fails, so for remote files these words are all there is to tell the two apart."""
 
 
 class Unreadable(Exception):
@@ -37,18 +40,21 @@ class Unreadable(Exception):
 
 def content_problem(exc: BaseException, *, local: bool) -> str | None:
     """What is wrong with a file's content, when ``exc`` (raised while reading it) says so;
-    None when ``exc`` is an I/O failure. pyarrow reports many content errors as OSError: one
-    of a local file without an errno is content, one of an object store only when its words
-    say so (else it may be the network). pyarrow's words are kept only where they hold no data
+    None when ``exc`` is an I/O failure. By type, first: an OSError with an errno is the
+    operating system's (a file that vanished, permissions), so I/O; pyarrow's parse errors
+    (ArrowInvalid and the like, ValueError) are content. pyarrow reports decompression and
+    Parquet damage as a plain OSError without an errno: content for a local file; for an
+    object store, where the network fails the same way, only when its words say so
+    (:data:`_CODEC_WORDS`). pyarrow's words are kept only where they hold no data
     (compression and Parquet structure); a parse error may quote a row, so only its kind is
     kept."""
     if isinstance(exc, UnicodeDecodeError):
         return f"the file is not valid {exc.encoding}"
     text = brief(str(exc))
-    if isinstance(exc, READ_ERRORS) and _CONTENT_IO.search(text):
-        return f"the file is corrupt or truncated ({text})"
     if isinstance(exc, OSError):
-        return f"the file is corrupt or truncated ({text})" if local and not exc.errno else None
+        if exc.errno or not (local or _CODEC_WORDS.search(text)):
+            return None
+        return f"the file is corrupt or truncated ({text})"
     if isinstance(exc, pa.ArrowException | ValueError):
         return f"the file cannot be parsed ({_kind(text)})"
     return None

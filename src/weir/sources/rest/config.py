@@ -9,7 +9,7 @@ from typing import Annotated, Any, ClassVar, Literal
 import httpx
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from weir.sources.rest.watermark import parse_time
+from weir.sources.incremental import parse_time
 from weir.spec.base import Strict
 
 _SECRET_NAME = re.compile(r"token|secret|passw|api[-_]?key|credential|signature", re.IGNORECASE)

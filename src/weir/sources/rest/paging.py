@@ -28,6 +28,7 @@ from typing import NoReturn
 import httpx
 
 from weir.errors import SourceError, TransientSourceError
+from weir.sources.incremental import format_time
 from weir.sources.rest.client import origin, public_url
 from weir.sources.rest.config import (
     CursorPagination,
@@ -37,7 +38,6 @@ from weir.sources.rest.config import (
     RestConfig,
 )
 from weir.sources.rest.fetch import Page, Request
-from weir.sources.rest.watermark import format_time
 
 
 def first_request(config: RestConfig, since: int | None) -> Request:

@@ -16,9 +16,9 @@ import pyarrow.json as pj
 
 from weir.errors import SchemaDriftError, SourceError
 from weir.sources.base import SourceContext, conform
+from weir.sources.incremental import TS_UTC
 from weir.sources.parse import JSON_DECODER, expected_form, from_objects
 from weir.sources.problems import Problem, line_problem, value_problem
-from weir.sources.rest.watermark import TS_UTC
 
 _CHANGED = re.compile(r"Column\((?P<path>[^)]*)\) changed from \w+ to (?P<got>\w+)")
 _CONVERT = re.compile(r"Failed to convert JSON to (?P<type>.+?), couldn't parse")

@@ -8,58 +8,72 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pyarrow as pa
 
 from weir.sources.base import Extraction, Position, Source, SourceContext
+from weir.sources.incremental import (
+    Watermark,
+    check_cursor,
+    describe,
+    lookback_micros,
+    micros,
+    parse_time,
+)
 from weir.sources.problems import Problem
 from weir.sources.rest.client import make_client, public_url
 from weir.sources.rest.config import CursorPagination, RestConfig
 from weir.sources.rest.fetch import Fetcher
 from weir.sources.rest.paging import Pager, first_request
 from weir.sources.rest.parse import PageParser, shape
-from weir.sources.rest.watermark import (
-    check_incremental,
-    committed,
-    iso,
-    max_micros,
-    micros,
-    parse_time,
-)
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class RestSource(Source):
+class RestSource(Source[RestConfig]):
     """Reads a paginated JSON API. ``sleep`` (back-off waits) and ``clock`` (the time an
-    HTTP-date ``Retry-After`` is measured from) are replaceable, so tests run instantly."""
+    HTTP-date ``Retry-After`` is measured from) are replaceable, so tests run instantly.
+
+    One httpx client, made on first use, serves every request of the source until
+    :meth:`close`: a run's extract attempts share its connections."""
 
     kind = "rest"
-    Config = RestConfig
 
-    def __init__(self, config: Any, context: SourceContext):
+    def __init__(self, config: RestConfig, context: SourceContext):
         super().__init__(config, context)
         self.sleep: Callable[[float], None] = time.sleep
         self.clock: Callable[[], datetime] = _now
+        self._client: httpx.Client | None = None
+
+    @property
+    def client(self) -> httpx.Client:
+        """The source's HTTP client, made on first use (again after :meth:`close`)."""
+        if self._client is None:
+            self._client = make_client(self.config)
+        return self._client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
 
     def probe(self, position: Position | None, schema: pa.Schema | None = None) -> pa.Schema | None:
         """None: an API's schema cannot be known without reading it."""
         return None
 
     def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:
-        config: RestConfig = self.config
-        latest: int | None = None
-        since: int | None = None
+        config = self.config
         hidden: str | None = None
+        mark: Watermark | None = None
         inc = config.incremental
         if inc is not None:
-            hidden = check_incremental(schema, inc.field)
-            latest = committed(position)
-            if latest is not None:
-                since = latest - round(inc.lookback_seconds * 1_000_000)
-            elif inc.initial is not None:
-                since = micros(parse_time(inc.initial))
+            if check_cursor(schema, inc.field, kinds=("time",)) is None:
+                hidden = inc.field  # read beside the contract's fields
+            initial = micros(parse_time(inc.initial)) if inc.initial is not None else None
+            lookback = lookback_micros(inc.lookback_seconds)
+            mark = Watermark.start("time", position, lookback=lookback, initial=initial)
         pager = config.pagination
         parser = PageParser(
             schema,
@@ -72,19 +86,18 @@ class RestSource(Source):
         return RestExtraction(
             schema=schema,
             config=config,
+            client=self.client,
             parser=parser,
             sleep=self.sleep,
             clock=self.clock,
             notify=self.context.notify,
             context=self.context,
-            since=since,
-            latest=latest,
+            mark=mark,
         )
 
     @staticmethod
     def describe(position: Position | None) -> str | None:
-        value = position.get("watermark") if position else None
-        return str(value) if value else None
+        return describe(position)
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -92,6 +105,8 @@ class RestExtraction(Extraction):
     """Pages fetched lazily by :meth:`batches`; the watermark grows with every page."""
 
     config: RestConfig
+    client: httpx.Client
+    """The source's client (see :attr:`RestSource.client`); closed with the source."""
     parser: PageParser
     sleep: Callable[[float], None]
     clock: Callable[[], datetime]
@@ -99,32 +114,30 @@ class RestExtraction(Extraction):
     """Where retry notices go (the run's progress output)."""
     context: SourceContext | None = None
     """The run's context: PII names and what an unparsable value does (``on_parse_error``)."""
-    since: int | None
-    """The value sent in ``incremental.param``, µs since the epoch (UTC)."""
-    latest: int | None
-    """The largest change time seen so far (starts at the committed watermark)."""
+    mark: Watermark | None
+    """The incremental read's watermark (None: a full pull), moved on by every page."""
     pages: int = 0
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         config = self.config
-        pager = Pager(config, first_request(config, self.since), self.warnings)
-        with make_client(config) as client:
-            fetcher = Fetcher(
-                client,
-                config,
-                self.parser.parse,
-                sleep=self.sleep,
-                clock=self.clock,
-                notify=self.notify,
-            )
-            while (step := pager.take()) is not None:
-                request, self.pages = step
-                page = fetcher.fetch(request, self.pages)
-                where = f"{public_url(page.url)} (page {self.pages})"
-                batch = self._accept(page.batch, where, page.problems)
-                pager.took(request, page, where)
-                if batch.num_rows:
-                    yield batch
+        since = self.mark.since if self.mark is not None else None
+        pager = Pager(config, first_request(config, since), self.warnings)
+        fetcher = Fetcher(
+            self.client,
+            config,
+            self.parser.parse,
+            sleep=self.sleep,
+            clock=self.clock,
+            notify=self.notify,
+        )
+        while (step := pager.take()) is not None:
+            request, self.pages = step
+            page = fetcher.fetch(request, self.pages)
+            where = f"{public_url(page.url)} (page {self.pages})"
+            batch = self._accept(page.batch, where, page.problems)
+            pager.took(request, page, where)
+            if batch.num_rows:
+                yield batch
 
     def _accept(
         self, raw: pa.RecordBatch, where: str, problems: Sequence[Problem] = ()
@@ -135,25 +148,23 @@ class RestExtraction(Extraction):
                 self.warnings.append(message)
         batch = shape(raw, self.schema, where, self.context, self.pages, problems)
         inc = self.config.incremental
-        if inc is not None and raw.num_rows:
+        if self.mark is not None and inc is not None and raw.num_rows:
             column = (
                 batch.column(inc.field) if inc.field in self.schema.names else raw.column(inc.field)
             )
-            newest = max_micros(column, inc.field, where)
-            if newest is not None and (self.latest is None or newest > self.latest):
-                self.latest = newest
+            self.mark.advance(column, inc.field, where)
         return batch
 
     def position(self) -> dict[str, Any]:
-        return {"watermark": iso(self.latest)} if self.latest is not None else {}
+        return self.mark.position() if self.mark is not None else {}
 
     def overlap(self) -> tuple[str | None, str | None]:
         """Every read may repeat rows: the lookback window of an incremental read (the
         ``updated_since`` bound is inclusive), or everything for a full pull."""
         inc = self.config.incremental
-        if inc is None or inc.field not in self.schema.names:
+        if self.mark is None or inc is None:
             return None, None
-        return inc.field, (iso(self.since) if self.since is not None else None)
+        return self.mark.overlap(inc.field if inc.field in self.schema.names else None)
 
     def watermark(self) -> str | None:
-        return iso(self.latest) if self.latest is not None else None
+        return self.mark.text() if self.mark is not None else None
