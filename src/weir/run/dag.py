@@ -22,6 +22,7 @@ from weir.hints import did_you_mean
 from weir.observe.record import RunRecord, Scrubber
 from weir.run.node import persist
 from weir.spec import Project
+from weir.state.sqlite import StateStore
 
 Kind = Literal["pipeline", "model", "dbt"]
 
@@ -174,7 +175,10 @@ def execute(
     """Run ``selected`` in dependency order, independent branches in parallel.
 
     A node whose selected upstream failed (or was skipped) is skipped with a record naming
-    the cause; upstream nodes outside the selection are not waited for."""
+    the cause; upstream nodes outside the selection are not waited for. The state store is
+    opened (and migrated) first: one that cannot take the records stops the run before
+    anything is written."""
+    StateStore(project.root / project.spec.state)
     wanted = set(selected)
     records: dict[str, RunRecord] = {}
     running: dict[Future[RunRecord], Node] = {}
