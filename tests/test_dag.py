@@ -5,10 +5,14 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
+import pytest
+
 from modelkit import events_project
+from weir.errors import ConfigError
 from weir.observe.record import RunRecord
 from weir.run import dag
 from weir.spec import load_project
+from weir.toposort import CycleError, topological
 
 MODELS = {
     "stg_a": "SELECT * FROM silver.events",
@@ -65,3 +69,51 @@ def test_a_failure_skips_only_its_descendants(tmp_path: Path) -> None:
         records["mrt_a"].error_message or ""
     )
     assert records["mrt_b"].status == "success" and "mrt_a" not in ran
+
+
+def test_topological_order_is_by_dependency_then_by_name() -> None:
+    # z reads nothing, so it is ready first but sorts last among the ready ones
+    graph = {"z": [], "b": ["a", "outside"], "a": [], "c": ["b", "z"], "d": []}
+    assert topological(graph) == ["a", "b", "d", "z", "c"]
+    assert topological(dict(reversed(graph.items()))) == ["a", "b", "d", "z", "c"]
+
+
+@pytest.mark.parametrize(
+    ("graph", "cycle"),
+    [
+        ({"a": ["b"], "b": ["a"]}, ["a", "b", "a"]),
+        ({"c": ["a"], "a": ["b"], "b": ["c"], "x": []}, ["a", "b", "c", "a"]),
+        ({"m": ["m"]}, ["m", "m"]),
+    ],
+)
+def test_a_cycle_names_its_nodes_in_reading_order(
+    graph: dict[str, list[str]], cycle: list[str]
+) -> None:
+    with pytest.raises(CycleError) as info:
+        topological(graph)
+    assert info.value.cycle == cycle and str(info.value) == " → ".join(cycle)
+
+
+@pytest.mark.parametrize(
+    ("models", "message", "where"),
+    [
+        (
+            {
+                "c": "SELECT * FROM gold.a",
+                "a": "SELECT * FROM gold.b",
+                "b": "SELECT * FROM gold.c",
+                "ok": "SELECT * FROM silver.events",
+            },
+            "models depend on each other in a cycle: a → b → c → a",
+            "a.sql",
+        ),
+        ({"self": "SELECT * FROM gold.self"}, "in a cycle: self → self", "self.sql"),
+    ],
+)
+def test_the_loader_names_a_model_cycle(
+    tmp_path: Path, models: dict[str, str], message: str, where: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_project(events_project(tmp_path / "p", models))
+    assert message in info.value.message
+    assert (info.value.where or "").endswith(where)

@@ -17,12 +17,13 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
 
-from weir.errors import UsageError
+from weir.errors import ConfigError, UsageError
 from weir.hints import did_you_mean
 from weir.observe.record import RunRecord, Scrubber
 from weir.run.node import persist
 from weir.spec import Project
 from weir.state.sqlite import StateStore
+from weir.toposort import CycleError, topological
 
 Kind = Literal["pipeline", "model", "dbt"]
 
@@ -72,20 +73,10 @@ def downstream(nodes: dict[str, Node]) -> dict[str, list[str]]:
 
 def order(nodes: dict[str, Node]) -> list[str]:
     """All node names, each after its upstream (ties broken by name)."""
-    done: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for parent in sorted(nodes[name].upstream):
-            visit(parent)
-        done.append(name)
-
-    for name in sorted(nodes):
-        visit(name)
-    return done
+    try:
+        return topological({name: node.upstream for name, node in nodes.items()})
+    except CycleError as exc:  # the loader rejects model cycles: this is a bug if it shows
+        raise ConfigError(f"nodes depend on each other in a cycle: {exc}") from None
 
 
 _SELECTOR = re.compile(r"(?:(?P<up>\d*)\+)?(?P<core>[^+\s]+)(?:\+(?P<down>\d*))?")
