@@ -141,6 +141,12 @@ class StateStore:
                     last[r["pipeline_name"]]["last_loaded_at"] = r["at"]
         return last
 
+    def succeeded(self) -> set[str]:
+        """The names of the nodes with at least one successful (or partial) run."""
+        sql = "SELECT DISTINCT pipeline_name FROM runs WHERE status IN ('success', 'partial')"
+        with closing(self._connect()) as con:
+            return {r["pipeline_name"] for r in con.execute(sql)}
+
     def edit_runs(self, edit: Callable[[dict[str, Any]], dict[str, Any] | None]) -> int:
         """Rewrite stored run records: ``edit`` gets each record (as :meth:`runs` returns
         it) and returns the new one, or None to keep it. One transaction; returns how many
