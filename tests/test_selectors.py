@@ -84,8 +84,12 @@ def test_state_modified_composes_with_the_graph_operators_and_exclude() -> None:
 @pytest.mark.parametrize(
     ("selector", "message", "hint"),
     [
-        ("state:modifed", "unknown state selector 'state:modifed'", "did you mean 'modified'?"),
-        ("state:new", "unknown state selector 'state:new'", "modified"),
+        (
+            "state:modifed",
+            "unknown state selector 'state:modifed'",
+            "did you mean 'state:modified'?",
+        ),
+        ("state:new", "unknown state selector 'state:new'", "state:modified"),
     ],
 )
 def test_unknown_state_selectors_are_usage_errors(selector: str, message: str, hint: str) -> None:

@@ -154,7 +154,7 @@ def _roots(nodes: dict[str, Node], core: str, item: str, modified: Modified) -> 
         if method not in STATE_METHODS:
             raise UsageError(
                 f"unknown state selector {core!r}",
-                hint=did_you_mean(method, STATE_METHODS) or "the state selector is state:modified",
+                hint=did_you_mean(core, [f"state:{m}" for m in STATE_METHODS]),
             )
         return sorted(n for n in modified() if n in nodes)
     if core.startswith("tag:"):

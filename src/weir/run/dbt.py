@@ -10,8 +10,9 @@
    a failed error-severity test fails the step.
 
 Each dbt command runs through ``dbtRunner`` in a child process (``run/dbt_child.py``): dbt
-moves the process that runs it into the project folder and keeps process-wide state, and
-neither may reach the threads running other nodes (install the ``dbt`` extra). Its console
+keeps process-wide state (flags, loggers, dbt-duckdb's open DuckDB file), some of its
+commands move the process into the project folder, and so can a Python model; none of it
+may reach the threads running other nodes (install the ``dbt`` extra). Its console
 output is switched off: what it logs goes to ``.weir/dbt/<step>/logs/dbt.log``, its
 artifacts to ``.weir/dbt/<step>/target``.
 """
@@ -248,7 +249,11 @@ def invoke(args: list[str], paths: StepPaths) -> Invocation:
         text = result.read_text(encoding="utf-8")
     finally:
         result.unlink(missing_ok=True)
-    if not text:
+    try:
+        outcome = json.loads(text)
+    except ValueError:  # no result, or half of one: the child did not finish
+        outcome = None
+    if not isinstance(outcome, dict):
         output = " ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
         raise TransformError(
             f"dbt {args[0]} stopped without a result (exit code {done.returncode})"
@@ -256,7 +261,6 @@ def invoke(args: list[str], paths: StepPaths) -> Invocation:
             where=str(paths.project_dir),
             hint=f"the dbt log is {paths.logs / 'dbt.log'}",
         )
-    outcome = json.loads(text)
     if "missing" in outcome:
         raise ConfigError(
             "dbt steps need dbt-core and dbt-duckdb, which are not installed "

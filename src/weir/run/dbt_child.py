@@ -1,9 +1,10 @@
 """One dbt command in a process of its own: ``python -m weir.run.dbt_child RESULT ARGS…``.
 
-dbt moves the process that runs it into the project folder (every command does, with
-``--project-dir`` or without) and keeps process-wide state: flags, event loggers, dbt-duckdb's
-open DuckDB file. Run in weir's process, the working directory would change under every other
-thread. Here it changes in this child only, which ends when the command does.
+dbt keeps process-wide state (flags, event loggers, dbt-duckdb's open DuckDB file); some of
+its commands (``deps``, ``clean``, ``init``) move the process into the project folder, and a
+Python model may do anything to its process. Run in weir's process, that would reach every
+other thread (the working directory first of all); here it stays in this child, which ends
+when the command does.
 
 What dbt returns is written to RESULT as JSON: ``success``, and the exception it reports, if
 any: ``message``, ``type`` and the node it names (``unique_id``, ``path``). ``missing``: dbt
