@@ -567,7 +567,7 @@ DAG = {
         ("+fct_daily", ["events", "stg_events", "fct_daily"]),
         ("stg_events+", ["stg_events", "fct_daily", "mrt_summary"]),
         ("+fct_daily+", ["events", "stg_events", "fct_daily", "mrt_summary"]),
-        ("mrt_summary,other", ["mrt_summary", "other"]),
+        ("mrt_summary,other", ["other", "mrt_summary"]),  # other is ready first
     ],
 )
 def test_select(tmp_path: Path, selector: str, expected: list[str]) -> None:

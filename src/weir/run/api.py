@@ -82,7 +82,7 @@ def run(
     ``wait``: wait for another run holding a node's lock instead of failing that node.
     ``full_refresh``: rebuild pipelines' silver from bronze and recompute models in full."""
     nodes = dag.graph(project)
-    selected = dag.select(nodes, list(selectors), exclude)
+    selected = dag.select(nodes, list(selectors), exclude, modified=lambda: _modified(project))
     project.require_env(selected)  # before anything runs: a run needs its nodes' secrets only
 
     def emit(event: Event) -> None:
@@ -105,6 +105,13 @@ def run(
         on_start=lambda n: emit(NodeStarted(n.name, n.kind)),
         on_done=lambda n, record: emit(NodeFinished(n.name, n.kind, record)),
     )
+
+
+def _modified(project: Project) -> set[str]:
+    """What ``state:modified`` selects (run/modified.py, imported only when used)."""
+    from weir.run.modified import modified
+
+    return set(modified(project, dag.graph(project)))
 
 
 def runner(

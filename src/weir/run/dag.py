@@ -2,26 +2,29 @@
 parallel executor: a node starts when everything it reads has finished; a failed node skips
 its descendants only.
 
-Selectors (``weir run --select``), dbt-style: ``name``, ``tag:daily``, ``+name`` (it and
-everything upstream), ``name+`` (it and everything downstream), ``+name+`` (both), with a
-depth: ``2+name`` (two levels upstream), ``name+1`` (its direct downstream). ``--exclude``
-takes the same selectors.
+Selectors (``weir run --select``), dbt-style: ``name``, ``tag:daily``, ``state:modified``
+(nodes whose definition changed since their tables were last built, run/modified.py),
+``+name`` (it and everything upstream), ``name+`` (it and everything downstream), ``+name+``
+(both), with a depth: ``2+name`` (two levels upstream), ``name+1`` (its direct downstream).
+``--exclude`` takes the same selectors.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Literal
 
-from weir.errors import UsageError
+from weir.errors import ConfigError, UsageError
 from weir.hints import did_you_mean
 from weir.observe.record import RunRecord, Scrubber
 from weir.run.node import persist
 from weir.spec import Project
+from weir.state.sqlite import StateStore
+from weir.toposort import CycleError, topological
 
 Kind = Literal["pipeline", "model", "dbt"]
 
@@ -71,33 +74,48 @@ def downstream(nodes: dict[str, Node]) -> dict[str, list[str]]:
 
 def order(nodes: dict[str, Node]) -> list[str]:
     """All node names, each after its upstream (ties broken by name)."""
-    done: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for parent in sorted(nodes[name].upstream):
-            visit(parent)
-        done.append(name)
-
-    for name in sorted(nodes):
-        visit(name)
-    return done
+    try:
+        return topological({name: node.upstream for name, node in nodes.items()})
+    except CycleError as exc:  # the loader rejects model cycles: this is a bug if it shows
+        raise ConfigError(f"nodes depend on each other in a cycle: {exc}") from None
 
 
 _SELECTOR = re.compile(r"(?:(?P<up>\d*)\+)?(?P<core>[^+\s]+)(?:\+(?P<down>\d*))?")
 
 
-def select(nodes: dict[str, Node], selectors: list[str], exclude: Sequence[str] = ()) -> list[str]:
+Modified = Callable[[], Collection[str]]
+"""The names ``state:modified`` selects, asked for only when a selector uses it."""
+
+STATE_METHODS = ("modified",)
+
+
+def select(
+    nodes: dict[str, Node],
+    selectors: list[str],
+    exclude: Sequence[str] = (),
+    *,
+    modified: Modified | None = None,
+) -> list[str]:
     """The selected node names in dependency order; no selectors: every node. Nodes that
-    ``exclude`` selects (same syntax) are left out."""
+    ``exclude`` selects (same syntax) are left out. ``modified``: what ``state:modified``
+    selects (the run API passes run/modified.py's answer)."""
+    found: list[set[str]] = []
+
+    def state_modified() -> set[str]:
+        if modified is None:
+            raise UsageError(
+                "state:modified needs the project's tables to compare definitions with",
+                hint="select through weir.run.api.run (or `weir run`), which reads them",
+            )
+        if not found:
+            found.append(set(modified()))
+        return found[0]
+
     items = _items(selectors)
-    chosen = _resolve(nodes, items) if items else set(nodes)
-    dropped = _resolve(nodes, _items(exclude))
+    chosen = _resolve(nodes, items, state_modified) if items else set(nodes)
+    dropped = _resolve(nodes, _items(exclude), state_modified)
     left = chosen - dropped
-    if dropped and not left:
+    if dropped and not left and chosen:
         raise UsageError(
             "the selection is empty: --exclude leaves out every selected node",
             hint="check the selectors; `weir validate` lists the nodes",
@@ -109,7 +127,7 @@ def _items(selectors: Sequence[str]) -> list[str]:
     return [part for s in selectors for part in s.replace(",", " ").split()]
 
 
-def _resolve(nodes: dict[str, Node], items: list[str]) -> set[str]:
+def _resolve(nodes: dict[str, Node], items: list[str], modified: Modified) -> set[str]:
     children = downstream(nodes)
     chosen: set[str] = set()
     for item in items:
@@ -117,11 +135,11 @@ def _resolve(nodes: dict[str, Node], items: list[str]) -> set[str]:
         if match is None:
             raise UsageError(
                 f"cannot read the selector {item!r}",
-                hint="NAME, tag:TAG, +NAME / 2+NAME (upstream, all or N levels), "
-                "NAME+ / NAME+1 (downstream)",
+                hint="NAME, tag:TAG, state:modified, +NAME / 2+NAME (upstream, all or N "
+                "levels), NAME+ / NAME+1 (downstream)",
             )
         core, up, down = match["core"], match["up"], match["down"]
-        for root in _roots(nodes, core, item):
+        for root in _roots(nodes, core, item, modified):
             chosen.add(root)
             if up is not None:
                 chosen |= _closure(root, lambda n: nodes[n].upstream, int(up) if up else None)
@@ -130,7 +148,15 @@ def _resolve(nodes: dict[str, Node], items: list[str]) -> set[str]:
     return chosen
 
 
-def _roots(nodes: dict[str, Node], core: str, item: str) -> list[str]:
+def _roots(nodes: dict[str, Node], core: str, item: str, modified: Modified) -> list[str]:
+    if core.startswith("state:"):
+        method = core[6:]
+        if method not in STATE_METHODS:
+            raise UsageError(
+                f"unknown state selector {core!r}",
+                hint=did_you_mean(core, [f"state:{m}" for m in STATE_METHODS]),
+            )
+        return sorted(n for n in modified() if n in nodes)
     if core.startswith("tag:"):
         tag = core[4:]
         roots = [n.name for n in nodes.values() if tag in n.tags]
@@ -174,7 +200,10 @@ def execute(
     """Run ``selected`` in dependency order, independent branches in parallel.
 
     A node whose selected upstream failed (or was skipped) is skipped with a record naming
-    the cause; upstream nodes outside the selection are not waited for."""
+    the cause; upstream nodes outside the selection are not waited for. The state store is
+    opened (and migrated) first: one that cannot take the records stops the run before
+    anything is written."""
+    StateStore(project.root / project.spec.state)
     wanted = set(selected)
     records: dict[str, RunRecord] = {}
     running: dict[Future[RunRecord], Node] = {}

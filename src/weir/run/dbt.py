@@ -9,15 +9,21 @@
 4. build: ``dbt build``; every node's result lands in the run record, and an errored node or
    a failed error-severity test fails the step.
 
-dbt runs in this process through ``dbtRunner`` and is imported only when a step runs
-(install the ``dbt`` extra). Its console output is switched off: what it logs goes to
-``.weir/dbt/<step>/logs/dbt.log``, its artifacts to ``.weir/dbt/<step>/target``.
+Each dbt command runs through ``dbtRunner`` in a child process (``run/dbt_child.py``): dbt
+keeps process-wide state (flags, loggers, dbt-duckdb's open DuckDB file), some of its
+commands move the process into the project folder, and so can a Python model; none of it
+may reach the threads running other nodes (install the ``dbt`` extra). Its console
+output is switched off: what it logs goes to ``.weir/dbt/<step>/logs/dbt.log``, its
+artifacts to ``.weir/dbt/<step>/target``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,9 +40,9 @@ from weir.spec.load import DbtStep, Project
 from weir.transform.dbt_graph import BUILT as _BUILT
 from weir.transform.dbt_graph import DbtGraph, graph_of
 
-_DBT = threading.Lock()
-"""dbt keeps process-wide state (flags, its event loggers, the working directory, the
-DuckDB connection): one invocation at a time in a process."""
+_WAREHOUSES: dict[Path, threading.Lock] = {}
+_WAREHOUSES_LOCK = threading.Lock()
+"""One dbt command at a time per warehouse file (DuckDB opens a file for one writer)."""
 
 _TESTS = ("test", "unit_test")
 
@@ -129,7 +135,7 @@ class DbtRun(NodeRun):
         selectors = [s if s.startswith(("+", "@")) else f"+{s}" for s in self.step.spec.dbt.select]
         if selectors:
             args += ["--select", *selectors]
-        result = invoke(self._args(args))
+        result = invoke(self._args(args), self.paths)
         report = _read_json(out)
         if report is None:
             if result.exception is not None:
@@ -161,7 +167,7 @@ class DbtRun(NodeRun):
         if options.exclude:
             args += ["--exclude", *options.exclude]
         self.progress("dbt build")
-        result = invoke(self._args(args))
+        result = invoke(self._args(args), self.paths)
         results = _read_json(results_path)
         if results is None:
             exc = result.exception or TransformError("dbt build produced no run_results.json")
@@ -206,49 +212,83 @@ def dbt_args(step: DbtStep, paths: StepPaths, command: list[str]) -> list[str]:
     return args
 
 
-def invoke(args: list[str]) -> Any:
-    """Run dbt in this process; returns its ``dbtRunnerResult``."""
+class DbtFailure(Exception):
+    """The exception a dbt command reported, as its child process described it."""
+
+    def __init__(self, message: str, *, unique_id: str | None, path: str | None):
+        super().__init__(message)
+        self.unique_id = unique_id
+        self.path = path
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """What one dbt command returned: whether it succeeded, and the exception it reported."""
+
+    success: bool
+    exception: DbtFailure | None
+
+
+def invoke(args: list[str], paths: StepPaths) -> Invocation:
+    """Run one dbt command in a child process (``weir.run.dbt_child``), in the project
+    folder, and wait for it; weir's working directory never changes."""
+    paths.logs.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix="invocation-", suffix=".json", dir=paths.logs)
+    os.close(fd)
+    result = Path(name)
     try:
-        from dbt.cli.main import dbtRunner
-    except ImportError as exc:
+        with _warehouse_lock(paths.warehouse):
+            done = subprocess.run(
+                [sys.executable, "-m", "weir.run.dbt_child", str(result), *args],
+                cwd=paths.project_dir,
+                stdin=subprocess.DEVNULL,
+                capture_output=True,
+                text=True,
+                errors="replace",
+                check=False,
+            )
+        text = result.read_text(encoding="utf-8")
+    finally:
+        result.unlink(missing_ok=True)
+    try:
+        outcome = json.loads(text)
+    except ValueError:  # no result, or half of one: the child did not finish
+        outcome = None
+    if not isinstance(outcome, dict):
+        output = " ".join((done.stderr or done.stdout).strip().splitlines()[-5:])
+        raise TransformError(
+            f"dbt {args[0]} stopped without a result (exit code {done.returncode})"
+            + (f": {output[-1000:]}" if output else ""),
+            where=str(paths.project_dir),
+            hint=f"the dbt log is {paths.logs / 'dbt.log'}",
+        )
+    if "missing" in outcome:
         raise ConfigError(
-            "dbt steps need dbt-core and dbt-duckdb, which are not installed",
-            hint="install weir with the dbt extra: pip install 'weir[dbt]'",
-        ) from exc
-    with _DBT:
-        cwd = os.getcwd()
-        try:
-            return dbtRunner().invoke(args)
-        finally:
-            os.chdir(cwd)  # dbt moves into the project folder
-            _release_duckdb()
+            "dbt steps need dbt-core and dbt-duckdb, which are not installed "
+            f"({outcome['missing']})",
+            hint="install weir with the dbt extra: pip install '.[dbt]' in a weir checkout "
+            "(the distribution is weir-pipelines[dbt])",
+        )
+    error = outcome.get("error")
+    failure = None
+    if error is not None:
+        failure = DbtFailure(
+            error["message"] or error["type"], unique_id=error["unique_id"], path=error["path"]
+        )
+    return Invocation(bool(outcome["success"]), failure)
 
 
-def _release_duckdb() -> None:
-    """Close the DuckDB file dbt-duckdb keeps open after an invocation (its profiles'
-    ``keep_open`` default), so that weir and other processes can open the warehouse again.
-    dbt-duckdb has no public call for this: its connection manager's class attributes."""
-    try:
-        from dbt.adapters.duckdb.connections import DuckDBConnectionManager
-    except ImportError:
-        return
-    manager: Any = DuckDBConnectionManager
-    lock = getattr(manager, "_LOCK", None)
-    if lock is None or not hasattr(manager, "_ENV"):
-        return
-    with lock:
-        env, manager._ENV = manager._ENV, None
-        if env is not None:
-            env.close()
+def _warehouse_lock(warehouse: Path) -> threading.Lock:
+    with _WAREHOUSES_LOCK:
+        return _WAREHOUSES.setdefault(warehouse, threading.Lock())
 
 
 def translate(exc: BaseException, command: str, paths: StepPaths) -> WeirError:
     """A dbt exception as a TransformError naming the node (when dbt says which)."""
     if isinstance(exc, WeirError):
         return exc
-    node = getattr(exc, "node", None)
-    unique_id = getattr(node, "unique_id", None)
-    source_file = getattr(node, "original_file_path", None)
+    unique_id = exc.unique_id if isinstance(exc, DbtFailure) else None
+    source_file = exc.path if isinstance(exc, DbtFailure) else None
     text = str(exc).strip() or type(exc).__name__
     if len(text) > 2000:
         text = text[:2000] + " …"
@@ -433,7 +473,7 @@ def dbt_graph(project: Project, step: DbtStep) -> DbtGraph:
     if manifest is None:
         if paths.own_profile:
             write_profile(project, step, paths)
-        result = invoke(dbt_args(step, paths, ["parse"]))
+        result = invoke(dbt_args(step, paths, ["parse"]), paths)
         manifest = _read_json(path)
         if manifest is None:
             exc = result.exception or TransformError("dbt parse wrote no manifest.json")

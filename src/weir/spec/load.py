@@ -30,6 +30,7 @@ from weir.spec.yamlsrc import (
     resolve_env,
     resolve_vars,
 )
+from weir.toposort import CycleError, topological
 
 if TYPE_CHECKING:
     from weir.sources.base import Source
@@ -79,6 +80,11 @@ class Model:
     @property
     def table(self) -> str:
         return f"gold.{self.name}"
+
+    @property
+    def reads_models(self) -> tuple[str, ...]:
+        """The models whose tables the SQL reads (the ``gold.`` part of ``depends_on``)."""
+        return tuple(t.partition(".")[2] for t in self.depends_on if t.startswith("gold."))
 
 
 @dataclass(frozen=True)
@@ -721,27 +727,14 @@ def _resolve(ref: modelsql.TableRef, path: Path, silver: set[str], gold: set[str
 
 
 def _reject_cycles(models: dict[str, Model]) -> None:
-    state: dict[str, int] = {}  # 1: on the path, 2: done
-
-    def visit(name: str, path: list[str]) -> None:
-        if state.get(name) == 2:
-            return
-        if state.get(name) == 1:
-            cycle = [*path[path.index(name) :], name]
-            raise ConfigError(
-                "models depend on each other in a cycle: " + " → ".join(cycle),
-                where=str(models[name].path),
-                hint="a model cannot read itself, directly or through others",
-            )
-        state[name] = 1
-        for dep in models[name].depends_on:
-            layer, _, upstream = dep.partition(".")
-            if layer == "gold":
-                visit(upstream, [*path, name])
-        state[name] = 2
-
-    for name in sorted(models):
-        visit(name, [])
+    try:
+        topological({name: model.reads_models for name, model in models.items()})
+    except CycleError as exc:
+        raise ConfigError(
+            f"models depend on each other in a cycle: {exc}",
+            where=str(models[exc.cycle[0]].path),
+            hint="a model cannot read itself, directly or through others",
+        ) from None
 
 
 # ---------------------------------------------------------------- dbt steps

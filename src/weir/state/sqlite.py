@@ -1,14 +1,27 @@
 """The state store: one row per run, queried by ``weir status`` and the health view; and the
-audit trail of operations that change data outside runs (``weir forget``)."""
+audit trail of operations that change data outside runs (``weir forget``).
+
+The store records its schema version in SQLite's ``user_version``. Opening a store migrates
+it forward, all steps in one transaction: a migration that fails (or a process killed in the
+middle of one) leaves the store as it was, readable by the weir that wrote it. A store
+written by a newer weir (a higher version) is refused, never rewritten.
+
+Versions: 1 is the layout of the first stores, which recorded no version (``user_version``
+0); such a store is stamped 1 and keeps its rows. A new version adds a function to
+``MIGRATIONS`` that takes the store from the version before; never edit an earlier one.
+"""
 
 from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from weir import faults
+from weir.errors import ConfigError
 
 if TYPE_CHECKING:
     from weir.observe.record import RunRecord  # the store keeps records as dicts
@@ -31,31 +44,58 @@ _COLUMNS = (
     "watermark_before",
     "watermark_after",
 )
-_NUMERIC = {"duration_seconds": "REAL"}
-_SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS runs ("
-    + ", ".join(
-        f"{c} {_NUMERIC.get(c, 'INTEGER' if c.startswith(('rows_', 'quality_')) else 'TEXT')}"
-        for c in _COLUMNS
+"""The ``runs`` columns a record fills (the rest of the record is the ``detail`` JSON)."""
+
+Migration = Callable[[sqlite3.Connection], None]
+
+
+def _v1(con: sqlite3.Connection) -> None:
+    """The first layout (written out, not derived from ``_COLUMNS``: a migration is frozen).
+    ``IF NOT EXISTS``: a store from before versions has these tables already."""
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS runs (pipeline_name TEXT, run_id TEXT, started_at TEXT, "
+        "completed_at TEXT, status TEXT, stage TEXT, rows_extracted INTEGER, "
+        "rows_transformed INTEGER, rows_loaded INTEGER, rows_rejected INTEGER, "
+        "quality_checks_passed INTEGER, quality_checks_failed INTEGER, "
+        "duration_seconds REAL, error_message TEXT, watermark_before TEXT, "
+        "watermark_after TEXT, detail TEXT, PRIMARY KEY (run_id, pipeline_name))"
     )
-    + ", detail TEXT, PRIMARY KEY (run_id, pipeline_name))"
-)
-_AUDIT = (
-    "CREATE TABLE IF NOT EXISTS audit (audit_id TEXT PRIMARY KEY, action TEXT NOT NULL, "
-    "started_at TEXT NOT NULL, completed_at TEXT, status TEXT NOT NULL, detail TEXT NOT NULL)"
-)
+    con.execute(
+        "CREATE TABLE IF NOT EXISTS audit (audit_id TEXT PRIMARY KEY, action TEXT NOT NULL, "
+        "started_at TEXT NOT NULL, completed_at TEXT, status TEXT NOT NULL, detail TEXT NOT NULL)"
+    )
+    con.execute("CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline_name, started_at)")
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1,)
+"""``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``."""
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def schema_version(path: Path) -> int:
+    """The schema version of the store at ``path`` (0: none recorded)."""
+    with closing(sqlite3.connect(path, timeout=30)) as con:
+        return int(con.execute("PRAGMA user_version").fetchone()[0])
 
 
 class StateStore:
-    def __init__(self, path: Path):
+    """The SQLite file at ``path``, created or migrated to :data:`SCHEMA_VERSION` on open.
+
+    ``migrations``: the steps to apply (tests pass more, to see a future version arrive)."""
+
+    def __init__(self, path: Path, *, migrations: Sequence[Migration] = MIGRATIONS):
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        with closing(self._connect()) as con, con:
-            con.execute(_SCHEMA)
-            con.execute(_AUDIT)
-            con.execute(
-                "CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline_name, started_at)"
-            )
+        try:
+            _migrate(path, migrations)
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"cannot open the state store: {exc}",
+                where=str(path),
+                hint="`state:` in weir.yml names the SQLite file of the run history; move a "
+                "damaged file away and weir starts a new one (the Delta tables keep the data)",
+            ) from exc
 
     def _connect(self) -> sqlite3.Connection:
         con = sqlite3.connect(self.path, timeout=30)
@@ -102,6 +142,12 @@ class StateStore:
                 if r["pipeline_name"] in last:
                     last[r["pipeline_name"]]["last_loaded_at"] = r["at"]
         return last
+
+    def succeeded(self) -> set[str]:
+        """The names of the nodes with at least one successful (or partial) run."""
+        sql = "SELECT DISTINCT pipeline_name FROM runs WHERE status IN ('success', 'partial')"
+        with closing(self._connect()) as con:
+            return {r["pipeline_name"] for r in con.execute(sql)}
 
     def edit_runs(self, edit: Callable[[dict[str, Any]], dict[str, Any] | None]) -> int:
         """Rewrite stored run records: ``edit`` gets each record (as :meth:`runs` returns
@@ -163,3 +209,42 @@ def _row(row: sqlite3.Row) -> dict[str, Any]:
     data = dict(row)
     data.update(json.loads(data.pop("detail") or "{}"))
     return data
+
+
+def _migrate(path: Path, migrations: Sequence[Migration]) -> None:
+    """Bring the store at ``path`` to version ``len(migrations)``, in one transaction."""
+    target = len(migrations)
+    # isolation_level None: the transaction is begun and ended here, DDL included
+    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as con:
+        version = _version(con)
+        if version == target:
+            return
+        _refuse_newer(path, version, target)
+        con.execute("BEGIN IMMEDIATE")  # one migrator at a time; the others wait, then see
+        try:
+            version = _version(con)
+            _refuse_newer(path, version, target)
+            for step in range(version, target):
+                migrations[step](con)
+                faults.point("state.migrate")
+            con.execute(f"PRAGMA user_version = {target:d}")
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                con.execute("ROLLBACK")
+            raise
+
+
+def _version(con: sqlite3.Connection) -> int:
+    return int(con.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _refuse_newer(path: Path, version: int, target: int) -> None:
+    if version > target:
+        raise ConfigError(
+            f"the state store has schema version {version}, newer than this weir knows "
+            f"(version {target}): a newer weir wrote it",
+            where=str(path),
+            hint="run this project with that newer weir, or point `state:` in weir.yml at "
+            "another file; this weir leaves the file as it is",
+        )

@@ -34,6 +34,7 @@ from weir.errors import UsageError
 from weir.hints import did_you_mean
 from weir.spec import modelsql
 from weir.spec.types import arrow_type, duckdb_type, type_name
+from weir.toposort import topological
 
 if TYPE_CHECKING:
     from weir.spec import Pipeline, Project
@@ -284,20 +285,7 @@ def project_lineage(project: Project, *, dbt: DbtGraphOf | None = None) -> Linea
 
 def model_order(models: Mapping[str, Model]) -> list[str]:
     """Model names, every model after the models it reads (the loader rejected cycles)."""
-    order: list[str] = []
-
-    def visit(name: str) -> None:
-        if name in order or name not in models:
-            return
-        for dep in models[name].depends_on:
-            layer, _, upstream = dep.partition(".")
-            if layer == "gold" and upstream != name:
-                visit(upstream)
-        order.append(name)
-
-    for name in sorted(models):
-        visit(name)
-    return order
+    return topological({name: model.reads_models for name, model in models.items()})
 
 
 # ---------------------------------------------------------------- schemas (no I/O)
