@@ -505,3 +505,43 @@ def test_nested_columns_in_csv_pii_on_a_struct_and_value_rules_are_config_errors
     assert "flatten applies to JSON records (format ndjson or json), not parquet" in _validate(
         root, capsys
     )
+
+
+def test_csv_reads_uuid_time_and_binary_by_the_same_rules(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    contract = {
+        **EVENTS,
+        "schema": [
+            {
+                "name": "events",
+                "properties": [
+                    {"name": "event_id", "physicalName": "id", "physicalType": "uuid"},
+                    {"name": "at", "physicalType": "time"},
+                    {"name": "payload", "physicalType": "binary"},
+                ],
+            }
+        ],
+    }
+    data = tmp_path / "p" / "data"
+    data.mkdir(parents=True)
+    good = base64.b64encode(b"\x00\x01").decode()
+    (data / "e.csv").write_text(
+        f"id,at,payload\n{TRACKING.upper()},07:05:09,{good}\n"
+        f"{TRACKING},7:05,{good}\nnot-a-uuid,07:05,{good}\n{TRACKING},07:05,***\n"
+    )
+    root = write_project(
+        tmp_path / "p",
+        contracts={"events": contract},
+        pipelines={"events": _files_pipeline("data")},
+    )
+    result = _run(root, capsys)
+    assert result["status"] == "partial", result["error_message"]
+    (row,) = table_rows(root / "lake/silver/events")
+    assert row == {**row, "event_id": TRACKING, "at": "07:05:09", "payload": b"\x00\x01"}
+    reasons = sorted(r["_reasons"][0] for r in table_rows(root / "lake/quarantine/events"))
+    assert reasons == [
+        "parse: column at, value '7:05' (line 3)",
+        "parse: column id, value 'not-a-uuid' (line 4)",
+        "parse: column payload, value '***' (line 5)",
+    ]
