@@ -87,7 +87,19 @@ ORDERS: dict[str, Any] = {
                     "physicalName": "customer__address__geo",
                     "physicalType": "struct<lat: float64, lon: float64>",
                 },
-                {"name": "shipping", "physicalType": "struct<carrier: string, days: int32>"},
+                {
+                    "name": "shipping",
+                    "physicalType": "struct<carrier: string, days: int32>",
+                    "quality": [
+                        {
+                            "rule": "row_condition",
+                            "condition": "shipping['days'] <= 1",
+                            "severity": "warn",
+                            "name": "next_day",
+                        },
+                        {"rule": "unique", "severity": "info"},
+                    ],
+                },
                 {
                     "name": "items",
                     "physicalType": "list<struct<sku: string, qty: int32, price: decimal(10,2)>>",
@@ -180,7 +192,10 @@ def test_a_nested_rest_payload_loads_flattened_into_bronze_and_silver(
         assert one["tags"] == ["web", "promo"]
         assert dict(one["attributes"]) == {"channel": "app", "coupon": "SPRING"}
         assert one["tracking"] == TRACKING and one["window"] == "09:30:00"
-        assert one["dq_valid"] is True
+        # checks on nested columns: a condition on a struct field, unique on a struct
+        assert one["dq_valid"] is False and one["dq_flags"] == ["next_day"]
+        failing = {c["name"]: c["failing_rows"] for c in first["checks"]}
+        assert failing["next_day"] == 5 and failing["shipping.unique"] == 5
 
         reasons = {
             r["order_id"]: r["_reasons"] for r in table_rows(root / "lake/quarantine/orders")
