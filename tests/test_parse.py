@@ -114,8 +114,10 @@ def test_json_values_are_text_for_scalar_columns() -> None:
     text, bad = from_objects(values, pa.int64())
     assert text.to_pylist() == ["42", "43", "true", None, None, None, None]
     assert bad == [(4, '{"a": 1}'), (5, "[1]"), (6, "\udcfe")]
-    nested, bad = from_objects([[JsonNumber("1"), JsonNumber("2.5")], "x"], pa.list_(pa.float64()))
-    assert (nested.to_pylist(), bad) == ([[1.0, 2.5], None], [(1, "x")])
+    target = pa.list_(pa.float64())
+    nested, bad = from_objects([[JsonNumber("1"), JsonNumber("2.5")], "x"], target)
+    assert (nested.to_pylist(), bad) == ([["1", "2.5"], None], [(1, "x")])  # text leaves
+    assert convert(nested, target).values.to_pylist() == [[1.0, 2.5], None]
 
 
 TYPES = [

@@ -49,7 +49,7 @@ from weir.run.stage import Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
 from weir.sources.problems import REASONS
 from weir.spec import Pipeline, Project
-from weir.spec.types import arrow_type, duckdb_type, storable, type_name
+from weir.spec.types import arrow_field, duckdb_type, storable, type_name
 from weir.sql import ident
 from weir.transform.boundary import Boundary, pii_derived
 from weir.transform.definition import (
@@ -92,9 +92,7 @@ def source_schema(pipeline: Pipeline) -> pa.Schema:
     """The contract's source-side schema: physical names, contract types, never inferred."""
     keys = set(pipeline.keys)
     return pa.schema(
-        pa.field(
-            c.source_name, arrow_type(c.physicalType), nullable=not (c.required or c.name in keys)
-        )
+        arrow_field(c.source_name, c.physicalType, nullable=not (c.required or c.name in keys))
         for c in pipeline.contract.columns
     )
 

@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from weir import layout
 from weir.errors import SchemaDriftError
-from weir.sources.parse import Converted, convert, expected_form
+from weir.sources.parse import Converted, convert
 from weir.sources.problems import REASONS, Problem, reasons_column, value_problem
 from weir.spec.base import Strict
 
@@ -141,6 +141,12 @@ class Source(abc.ABC, Generic[ConfigT]):
         the columns it names, and ``string`` for the others."""
         return None
 
+    @classmethod
+    def unreadable(cls, config: Any, schema: pa.Schema) -> str | None:
+        """Why this source cannot deliver the contract's ``schema`` whatever the data (a CSV
+        file and a struct column, say): checked when the project loads. None: it can."""
+        return None
+
     @abc.abstractmethod
     def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:
         """Start reading everything after ``position``, shaped as ``schema``."""
@@ -188,7 +194,7 @@ def conform(
                 )
             arrays.append(pa.nulls(batch.num_rows, fld.type))
             continue
-        converted = convert(batch.column(index), fld.type)
+        converted = convert(batch.column(index), fld)
         failures += [(row, fld, converted) for row in converted.failed]
         arrays.append(converted.values)
     quarantine = context is not None and context.on_parse_error == "quarantine"
@@ -224,15 +230,10 @@ def _value_problems(
     for row, fld, converted in failures:
         if row not in labels:
             labels[row] = label(row)
-        raw = converted.raw(row)
+        part, raw, expected = converted.explain(row, fld)
         problems.append(
             value_problem(
-                row,
-                fld.name,
-                raw,
-                labels[row],
-                expected_form(fld.type),
-                hidden=fld.name in hidden,
+                row, fld.name, raw, labels[row], expected, hidden=fld.name in hidden, part=part
             )
         )
     return problems

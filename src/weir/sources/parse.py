@@ -11,11 +11,24 @@ One rule per type, the same for CSV text, JSON values, Parquet columns and in-me
 - dates: ISO ``YYYY-MM-DD``, real calendar dates only;
 - timestamps: ISO 8601 (``T`` or a space, optional fraction of a second); ``timestamp``
   refuses a zone offset, ``timestamptz`` requires one (``Z``, ``+01:00``);
-- strings: valid UTF-8.
+- strings: valid UTF-8;
+- uuid: ``8-4-4-4-12`` hexadecimal digits, stored lower-case (a Parquet ``uuid`` or
+  16-byte binary too);
+- time: ``HH:MM[:SS[.ffffff]]``, 00:00 to 23:59:59.999999, no zone; stored as ``HH:MM:SS``
+  or ``HH:MM:SS.ffffff`` (a Parquet ``time`` too);
+- binary: base64 text (``A-Z a-z 0-9 + /``, padded), or the bytes of a binary column;
+- struct, list, map: a JSON object (array, object) or an Arrow value of that shape, each
+  field, item, key and value by its own type's rule; a value of the wrong shape, or one of
+  its parts that breaks its rule, fails the whole value. Struct fields the type does not
+  declare are not read; a declared field that is absent is NULL. Text (a Parquet string
+  column, say) is read as JSON first.
 
 Surrounding ASCII whitespace is ignored for every type but strings. A value of another native
 type is cast safely (a cast that would lose data fails); a number for a string column becomes
 its text.
+
+A nested value's reason names the part that failed: ``column customer.address.zip, value
+'x1'``, ``column items[2].qty``.
 
 Fast path: one vectorised cast per column plus vectorised checks (``pyarrow.compute``). Only a
 column that holds a bad value is searched, by halves, for the values that fail, so clean data
@@ -24,15 +37,19 @@ pays for the cast alone and a bad value costs a few more casts.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from weir.spec.types import type_name
+from weir.spec.types import logical, storage, type_name
 
 _CAST_ERRORS = (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, OverflowError)
 
@@ -50,6 +67,11 @@ _LEXICAL = {
 }
 
 
+Detail = tuple[str, str, str]
+"""Where inside a nested value it failed (``.address.zip``, ``[2]``), the part as written, and
+what that part should look like."""
+
+
 @dataclass(frozen=True)
 class Converted:
     """A column in the target type, NULL where a value could not be converted."""
@@ -59,34 +81,73 @@ class Converted:
     """Positions of the values that could not be converted, ascending."""
     source: pa.Array
     """The input, to show a failed value as it was written."""
+    details: Mapping[int, Detail] = field(default_factory=dict)
+    """For a nested value that failed in one of its parts: which part (see :data:`Detail`)."""
 
     def raw(self, index: int) -> str:
         return raw_text(self.source, index)
 
+    def explain(self, index: int, target: pa.DataType | pa.Field) -> Detail:
+        """The failed part of value ``index`` (``""`` for the whole), as written, expected."""
+        found = self.details.get(index)
+        return found if found is not None else ("", self.raw(index), expected_form(target))
 
-def convert(array: pa.Array, target: pa.DataType) -> Converted:
-    """``array`` as ``target``, strictly (see the module docstring for the rules)."""
+
+Outcome = tuple[pa.Array, list[int], dict[int, Detail]]
+
+
+def convert(array: pa.Array, target: pa.DataType | pa.Field) -> Converted:
+    """``array`` as ``target``, strictly (see the module docstring for the rules). Pass the
+    contract's field where it has one: uuid and time are known by its metadata."""
+    values, failed, details = _convert(array, _as_field(target))
+    return Converted(values, tuple(failed), array, details)
+
+
+def _convert(array: pa.Array, fld: pa.Field) -> Outcome:
+    target = fld.type
     kind = array.type
     if pa.types.is_null(kind):
-        return Converted(pa.nulls(len(array), target), (), array)
-    if _is_text(kind) and not (pa.types.is_binary(target) or pa.types.is_large_binary(target)):
+        return pa.nulls(len(array), storage(target)), [], {}
+    if pa.types.is_struct(target) or pa.types.is_list(target) or pa.types.is_map(target):
+        return _nested_value(array, fld)
+    special = logical(fld)
+    if special is not None:
+        values, failed = (_uuid if special == "uuid" else _time)(array)
+        return values, failed, {}
+    if _is_binary(target):
+        values, failed = _binary(array)
+        return values, failed, {}
+    if _is_text(kind):
         text, bad = _utf8(array)
         if _is_string(target):
             values = text if target == pa.string() else text.cast(target)
-            return Converted(values, tuple(bad), array)
+            return values, bad, {}
         values, failed = _from_text(text, target)
-        return Converted(values, tuple(_merge(bad, failed)), array)
+        return values, _merge(bad, failed), {}
     if kind == target:
         values, failed = array, []
     else:
         values, failed = _cast(array, target)
     values, unfit = _check(values, None)
-    return Converted(values, tuple(_merge(failed, unfit)), array)
+    return values, _merge(failed, unfit), {}
 
 
-def expected_form(target: pa.DataType) -> str:
+def _as_field(target: pa.DataType | pa.Field) -> pa.Field:
+    return target if isinstance(target, pa.Field) else pa.field("value", target)
+
+
+def expected_form(target: pa.DataType | pa.Field) -> str:
     """What a valid value of ``target`` looks like, for messages."""
+    special = logical(target) if isinstance(target, pa.Field) else None
+    if special == "uuid":
+        return "uuid (8-4-4-4-12 hexadecimal digits)"
+    if special == "time":
+        return "time (HH:MM[:SS[.ffffff]], no zone)"
+    if isinstance(target, pa.Field):
+        target = target.type
     name = type_name(target)
+    if _is_binary(target):
+        return "binary (base64 text)"
     if pa.types.is_integer(target):
         return f"{name} (digits only, within range)"
     if pa.types.is_floating(target):
@@ -131,14 +192,19 @@ Shown = tuple[int, str]
 """A position and the value there as written."""
 
 
-def from_objects(values: Sequence[object], target: pa.DataType) -> tuple[pa.Array, list[Shown]]:
+def from_objects(
+    values: Sequence[object], target: pa.DataType | pa.Field
+) -> tuple[pa.Array, list[Shown]]:
     """Decoded JSON values as an array ready for :func:`convert`: text for scalar types (a
-    number becomes its text), native values for nested ones; and the values that cannot be
-    one (an object or array for a scalar column, a string that is not valid UTF-8)."""
-    if pa.types.is_nested(target):
-        return _nested(values, target)
+    number becomes its text); for nested types the same shape with text at the leaves (a
+    struct of texts, a list of texts, …); and the values that cannot be one (an object or
+    array for a scalar, a string that is not valid UTF-8, a value of the wrong shape)."""
+    dtype = target.type if isinstance(target, pa.Field) else target
+    if pa.types.is_struct(dtype) or pa.types.is_list(dtype) or pa.types.is_map(dtype):
+        array, bad = _shaped(values, dtype)
+        return array, [(index, _json_text(values[index])) for index in sorted(bad)]
     texts: list[str | None] = []
-    bad: list[Shown] = []
+    bad_values: list[Shown] = []
     for index, value in enumerate(values):
         if value is None or isinstance(value, str):
             texts.append(value)
@@ -147,31 +213,70 @@ def from_objects(values: Sequence[object], target: pa.DataType) -> tuple[pa.Arra
         elif isinstance(value, int | float):
             texts.append(repr(value))
         else:
-            bad.append((index, _json_text(value)))
+            bad_values.append((index, _json_text(value)))
             texts.append(None)
     try:
-        return pa.array(texts, pa.string()), bad
+        return pa.array(texts, pa.string()), bad_values
     except (UnicodeError, pa.ArrowException):
         pass
     for index, text in enumerate(texts):
         if text is not None and not valid_utf8(text):
-            bad.append((index, text))
+            bad_values.append((index, text))
             texts[index] = None
-    return pa.array(texts, pa.string()), sorted(bad)
+    return pa.array(texts, pa.string()), sorted(bad_values)
 
 
-def _nested(values: Sequence[object], target: pa.DataType) -> tuple[pa.Array, list[Shown]]:
-    native: list[object] = []
-    bad: list[Shown] = []
+def _shaped(values: Sequence[object], dtype: pa.DataType) -> tuple[pa.Array, set[int]]:
+    """``values`` in the shape of ``dtype`` with text leaves; the positions of wrong shapes."""
+    if pa.types.is_struct(dtype):
+        bad = {i for i, v in enumerate(values) if v is not None and not isinstance(v, dict)}
+        children = []
+        for child in (dtype.field(i) for i in range(dtype.num_fields)):
+            part = [v.get(child.name) if isinstance(v, dict) else None for v in values]
+            array, wrong = _shaped(part, child.type)
+            children.append(array)
+            bad |= wrong
+        mask = pa.array([not isinstance(v, dict) for v in values], pa.bool_())
+        names = [dtype.field(i).name for i in range(dtype.num_fields)]
+        return pa.StructArray.from_arrays(children, names=names, mask=mask), bad
+    if pa.types.is_list(dtype) or pa.types.is_map(dtype):
+        return _shaped_entries(values, dtype)
+    texts, shown = from_objects(values, pa.string())
+    return texts, {index for index, _ in shown}
+
+
+def _shaped_entries(values: Sequence[object], dtype: pa.DataType) -> tuple[pa.Array, set[int]]:
+    """Lists (JSON arrays) or maps (JSON objects) with text leaves."""
+    is_map = pa.types.is_map(dtype)
+    want = dict if is_map else list
+    keys: list[object] = []
+    items: list[object] = []
+    parents: list[int] = []
+    offsets = [0]
+    bad: set[int] = set()
     for index, value in enumerate(values):
-        try:
-            native.append(plain(value))
-        except (RecursionError, ValueError):
-            bad.append((index, _json_text(value)))
-            native.append(None)
-    array, failed = _bisect(native, target, lambda part: pa.array(part, target))
-    bad += [(index, _json_text(values[index])) for index in failed]
-    return array, sorted(bad)
+        entries: list[tuple[object, object]] | None = None
+        if is_map and isinstance(value, dict):
+            entries = list(value.items())
+        elif not is_map and isinstance(value, list):
+            entries = [(None, item) for item in value]
+        if entries is not None:
+            keys += [k for k, _ in entries]
+            items += [v for _, v in entries]
+            parents += [index] * len(entries)
+        elif value is not None:
+            bad.add(index)
+        offsets.append(len(items))
+    mask = pa.array([not isinstance(v, want) for v in values], pa.bool_())
+    item_type = dtype.item_type if is_map else dtype.value_type
+    shaped, wrong = _shaped(items, item_type)
+    bad |= {parents[i] for i in wrong}
+    if not is_map:
+        return pa.ListArray.from_arrays(pa.array(offsets, pa.int32()), shaped, mask=mask), bad
+    texts, shown = from_objects(keys, pa.string())
+    bad |= {parents[i] for i, _ in shown}
+    texts = pc.fill_null(texts, "")  # a key that is not UTF-8: its row is bad already
+    return pa.MapArray.from_arrays(pa.array(offsets, pa.int32()), texts, shaped, mask=mask), bad
 
 
 def plain(value: object) -> object:
@@ -267,6 +372,213 @@ def _check(values: pa.Array, text: pa.Array | None) -> tuple[pa.Array, list[int]
     if bad is None or not pc.any(bad).as_py():
         return values, []
     return pc.if_else(bad, pa.scalar(None, values.type), values), _positions(bad)
+
+
+# --- nested values -------------------------------------------------------------------------------
+
+
+def _nested_value(array: pa.Array, fld: pa.Field) -> Outcome:
+    target = fld.type
+    if _is_text(array.type):
+        return _nested_from_text(array, fld)
+    if pa.types.is_struct(target) and pa.types.is_struct(array.type):
+        return _struct(array, fld)
+    if pa.types.is_map(target) and pa.types.is_map(array.type):
+        return _map(array, fld)
+    if pa.types.is_list(target) and (pa.types.is_list(array.type) or _is_large_list(array)):
+        return _list(array, fld)
+    return pa.nulls(len(array), storage(target)), _positions(array.is_valid()), {}
+
+
+def _nested_from_text(array: pa.Array, fld: pa.Field) -> Outcome:
+    """Text holding JSON (a Parquet string column, say) read as the nested type."""
+    text, failed = _utf8(array)
+    decoded: list[object] = []
+    for index, value in enumerate(text.to_pylist()):
+        try:
+            decoded.append(None if value is None else JSON_DECODER.decode(value))
+        except (ValueError, RecursionError):
+            failed.append(index)
+            decoded.append(None)
+    shaped, bad = from_objects(decoded, fld.type)
+    values, wrong, details = _convert(shaped, fld)
+    return values, _merge(failed, [i for i, _ in bad], wrong), details
+
+
+def _struct(array: pa.StructArray, fld: pa.Field) -> Outcome:
+    target = fld.type
+    offered = {array.type.field(i).name: i for i in range(array.type.num_fields)}
+    parts = array.flatten()  # each field with the struct's own NULLs applied
+    children: list[pa.Array] = []
+    failed: set[int] = set()
+    details: dict[int, Detail] = {}
+    for child in (target.field(i) for i in range(target.num_fields)):
+        at = offered.get(child.name)
+        if at is None:
+            children.append(pa.nulls(len(array), storage(child.type)))
+            continue
+        values, bad, inner = _convert(parts[at], child)
+        children.append(values)
+        for row in bad:
+            failed.add(row)
+            if row not in details:
+                path, raw, expected = _part(inner, row, parts[at], child)
+                details[row] = (f".{child.name}{path}", raw, expected)
+    fields = [pa.field(f.name, storage(f.type)) for f in target]
+    result = pa.StructArray.from_arrays(children, fields=fields, mask=array.is_null())
+    return result, sorted(failed), details
+
+
+def _list(array: pa.Array, fld: pa.Field) -> Outcome:
+    item = fld.type.value_field
+    flat = pc.list_flatten(array)
+    values, bad, inner = _convert(flat, item)
+    lengths = pc.fill_null(pc.list_value_length(array), 0).cast(pa.int32())
+    offsets = pa.concat_arrays([pa.array([0], pa.int32()), pc.cumulative_sum(lengths)])
+    result = pa.ListArray.from_arrays(offsets, values, type=storage(fld.type), mask=array.is_null())
+    failed, details = _to_rows(array, bad, inner, flat, item, lambda n, at: f"[{n}]")
+    return result, failed, details
+
+
+def _map(array: pa.Array, fld: pa.Field) -> Outcome:
+    """A map as a list of (key, value) entries: both converted by their types. A key that
+    fails takes its whole map with it (a map cannot hold a NULL key)."""
+    target = fld.type
+    key = pa.field("key", array.type.key_type, nullable=False)
+    entries = pa.field("entries", pa.struct([key, array.type.item_field]), nullable=False)
+    as_list = array.cast(pa.list_(entries))
+    flat = pc.list_flatten(as_list)
+    raw_keys = flat.field(0)
+    keys, bad_keys, _ = _convert(raw_keys, target.key_field)
+    items, bad_items, inner = _convert(flat.field(1), target.item_field)
+    key_rows, details = _to_rows(
+        as_list, bad_keys, {}, raw_keys, target.key_field, lambda n, at: f" key {n + 1}"
+    )
+    item_rows, item_details = _to_rows(
+        as_list,
+        bad_items,
+        inner,
+        flat.field(1),
+        target.item_field,
+        lambda n, at: f"[{raw_text(raw_keys, at)!r}]",
+    )
+    details = {**item_details, **details}
+    lengths = pc.fill_null(pc.list_value_length(as_list), 0)
+    mask = array.is_null()
+    if key_rows:  # those maps lose their entries and become NULL
+        gone = pc.is_in(pa.array(range(len(array)), pa.int64()), pa.array(key_rows, pa.int64()))
+        lengths = pc.if_else(gone, 0, lengths)
+        parents = pc.list_parent_indices(as_list).cast(pa.int64())
+        keep = pc.invert(pc.is_in(parents, pa.array(key_rows, pa.int64())))
+        keys, items = keys.filter(keep), items.filter(keep)
+        mask = pc.or_(mask, gone)
+    offsets = pa.concat_arrays(
+        [pa.array([0], pa.int32()), pc.cumulative_sum(lengths.cast(pa.int32()))]
+    )
+    result = pa.MapArray.from_arrays(offsets, keys, items, type=storage(target), mask=mask)
+    return result, _merge(key_rows, item_rows), details
+
+
+def _to_rows(
+    lists: pa.Array,
+    bad: list[int],
+    inner: Mapping[int, Detail],
+    flat: pa.Array,
+    item: pa.Field,
+    step: Callable[[int, int], str],
+) -> tuple[list[int], dict[int, Detail]]:
+    """Failed positions among the flattened items of ``lists`` as rows, with details."""
+    if not bad:
+        return [], {}
+    parents = pc.list_parent_indices(lists).to_pylist()
+    starts: dict[int, int] = {}
+    for position, parent in enumerate(parents):
+        starts.setdefault(parent, position)
+    details: dict[int, Detail] = {}
+    for position in bad:
+        row = parents[position]
+        if row not in details:
+            path, raw, expected = _part(inner, position, flat, item)
+            details[row] = (step(position - starts[row], position) + path, raw, expected)
+    return sorted(details), details
+
+
+def _part(inner: Mapping[int, Detail], index: int, source: pa.Array, fld: pa.Field) -> Detail:
+    found = inner.get(index)
+    return found if found is not None else ("", raw_text(source, index), expected_form(fld))
+
+
+def _is_large_list(array: pa.Array) -> bool:
+    return bool(pa.types.is_large_list(array.type))
+
+
+# --- uuid, time, binary --------------------------------------------------------------------------
+
+_UUID = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+_TIME = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\.[0-9]{1,6})?)?")
+_BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
+
+
+def _uuid(array: pa.Array) -> tuple[pa.Array, list[int]]:
+    if isinstance(array.type, pa.UuidType):
+        array = array.storage
+    if pa.types.is_fixed_size_binary(array.type) and array.type.byte_width == 16:
+        hexed = [None if b is None else _hyphenated(b.hex()) for b in array.to_pylist()]
+        return pa.array(hexed, pa.string()), []
+    text, failed = _utf8(array if _is_text(array.type) else array.cast(pa.string()))
+    normal = pc.ascii_trim_whitespace(text)
+    fits = pc.fill_null(pc.match_substring_regex(normal, _UUID), True)
+    return _keep(pc.utf8_lower(normal), fits, failed)
+
+
+def _hyphenated(digits: str) -> str:
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def _time(array: pa.Array) -> tuple[pa.Array, list[int]]:
+    if pa.types.is_time(array.type):
+        text = array.cast(pa.time64("us")).cast(pa.string())
+        return pc.replace_substring_regex(text, pattern=r"\.000000$", replacement=""), []
+    text, failed = _utf8(array if _is_text(array.type) else array.cast(pa.string()))
+    times: list[str | None] = []
+    for index, value in enumerate(text.to_pylist()):
+        value = value.strip(" \t\r\n") if value is not None else None
+        if value is None or _TIME.fullmatch(value):
+            times.append(None if value is None else dt.time.fromisoformat(value).isoformat())
+        else:
+            failed.append(index)
+            times.append(None)
+    return pa.array(times, pa.string()), sorted(set(failed))
+
+
+def _binary(array: pa.Array) -> tuple[pa.Array, list[int]]:
+    if not _is_text(array.type):
+        values, failed = _cast(array, pa.binary())
+        return values, failed
+    if _is_binary(array.type):
+        return array.cast(pa.binary()), []
+    decoded: list[bytes | None] = []
+    failed = []
+    for index, value in enumerate(array.cast(pa.large_binary()).to_pylist()):
+        text = value.strip(b" \t\r\n") if value is not None else None
+        if text is None:
+            decoded.append(None)
+            continue
+        try:
+            if not _BASE64.fullmatch(text.decode("ascii")):
+                raise ValueError(text)
+            decoded.append(base64.b64decode(text, validate=True))
+        except (ValueError, binascii.Error):
+            failed.append(index)
+            decoded.append(None)
+    return pa.array(decoded, pa.binary()), failed
+
+
+def _keep(values: pa.Array, fits: pa.Array, failed: list[int]) -> tuple[pa.Array, list[int]]:
+    """``values`` where ``fits``, NULL elsewhere; those positions added to ``failed``."""
+    rejected = _positions(pc.invert(fits))
+    values = pc.if_else(fits, values, pa.scalar(None, values.type))
+    return values, _merge(failed, rejected)
 
 
 def _bisect(

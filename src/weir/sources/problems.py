@@ -3,6 +3,7 @@
 Every problem is one reason text, in one of these forms::
 
     parse: column <name>, value '<v>' (line <n>)      a value that is not of the column's type
+    parse: column <name>.<field>[<i>], value '<v>' …  the part of a nested value that is not
     parse: line <n> <what is wrong with it>          a line that is not a record at all
     parse: <what is wrong with the file>             a file that cannot be read (further)
 
@@ -59,10 +60,12 @@ class Problem:
 
 
 def value_problem(
-    row: int, column: str, raw: str, label: str, expected: str, *, hidden: bool
+    row: int, column: str, raw: str, label: str, expected: str, *, hidden: bool, part: str = ""
 ) -> Problem:
+    """``part``: where inside a nested value the bad part is (``.address.zip``, ``[2]``)."""
     value = MASK if hidden else shown(raw)
-    return Problem(row, f"{PREFIX}column {column}, value '{value}' ({label})", expected, column)
+    where = f"{column}{part}"
+    return Problem(row, f"{PREFIX}column {where}, value '{value}' ({label})", expected, column)
 
 
 def line_problem(row: int, label: str, what: str) -> Problem:

@@ -30,6 +30,8 @@ RULES = (
     "freshness",
 )
 PII_CLASSES = ("pii", "sensitive", "restricted")
+SCALAR_RULES = ("accepted_values", "range", "regex")
+"""Column rules that compare values: not for struct, list or map columns."""
 
 
 class Quality(Strict):
@@ -114,10 +116,26 @@ class Property(Strict):
     @field_validator("physicalType")
     @classmethod
     def _known_type(cls, value: str) -> str:
-        key = types.normalize(value)
-        if key is None:
-            raise ValueError(f"unknown type {value!r}; {did_you_mean(value, types.TYPE_NAMES)}")
-        return key
+        return types.check(value)
+
+    @model_validator(mode="after")
+    def _nested(self) -> Property:
+        if not types.is_nested(self.physicalType):
+            return self
+        if self.pii:
+            raise ValueError(
+                f"column {self.name!r} is {self.physicalType}: a nested column cannot be "
+                f"classified {self.classification!r} (it would be hashed whole); set flatten: "
+                "true on the source so that its PII field is a column of its own, and classify "
+                "that one"
+            )
+        for check in self.quality:
+            if check.rule in SCALAR_RULES:
+                raise ValueError(
+                    f"rule {check.rule!r} needs a scalar column; {self.name!r} is "
+                    f"{self.physicalType} (check a field of it with row_condition)"
+                )
+        return self
 
     @property
     def source_name(self) -> str:

@@ -9,11 +9,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
+
 from weir import storage
 from weir.errors import ConfigError
 from weir.hints import did_you_mean
 from weir.registry import SOURCES
-from weir.spec import modelsql, names, sqlexpr
+from weir.spec import modelsql, names, sqlexpr, types
 from weir.spec.base import Strict, validate
 from weir.spec.contract import Contract, ContractSpec, Quality
 from weir.spec.dbt import DbtStepSpec, check_project, resolve_reads
@@ -577,6 +579,14 @@ def _pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
         secret_envs=frozenset(env_names(doc.data)),
     )
     _check_columns(doc, pipeline)
+    schema = pa.schema(types.arrow_field(c.source_name, c.physicalType) for c in contract.columns)
+    why = source_cls.unreadable(config, schema)
+    if why is not None:
+        raise ConfigError(
+            f"pipeline {spec.name!r}: {why}",
+            where=doc.where(("extract",)),
+            hint=f"see docs/contracts.md (nested types); contract {contract.path}",
+        )
     return pipeline
 
 

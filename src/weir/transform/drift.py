@@ -3,6 +3,11 @@
 Additive: a new column the contract does not know → evolve the tables, warn, record it.
 Breaking: a contract column is missing, renamed, or arrives with a type that does not
 widen losslessly into the contract's → fail before anything is written, showing this diff.
+
+Nested columns compare field by field (:func:`weir.spec.types.widening`): a struct field the
+data lacks is NULL, not drift; a field whose type does not widen is a type change of the
+column, shown with both full types. Types are compared by their contract spelling, so uuid and
+time (stored as text, marked in the field's metadata) match text and their Parquet types.
 """
 
 from __future__ import annotations
@@ -52,12 +57,10 @@ def diff(expected: pa.Schema, observed: pa.Schema, *, ignore: set[str] | None = 
         got = have.get(fld.name)
         if got is None:
             result.removed.append(fld.name)
-        elif not widening(type_name(got.type), type_name(fld.type)) and not pa.types.is_null(
-            got.type
-        ):
-            result.changed.append((fld.name, type_name(fld.type), type_name(got.type)))
+        elif not widening(type_name(got), type_name(fld)) and not pa.types.is_null(got.type):
+            result.changed.append((fld.name, type_name(fld), type_name(got)))
     wanted = {f.name for f in expected}
     for fld in observed:
         if fld.name not in wanted and fld.name not in skip:
-            result.added.append((fld.name, type_name(fld.type)))
+            result.added.append((fld.name, type_name(fld)))
     return result

@@ -28,19 +28,20 @@ from typing import ClassVar
 
 import pyarrow as pa
 
-from weir.errors import WeirError
+from weir.errors import ConfigError, WeirError
 from weir.sources.base import Extraction, Position, Source
 from weir.sources.files.config import CsvOptions, FilesConfig, Format
 from weir.sources.files.csv_reader import CsvReader
 from weir.sources.files.errors import Unreadable, io_errors
 from weir.sources.files.extraction import FilesExtraction
 from weir.sources.files.json_reader import JsonArrayReader
-from weir.sources.files.listing import Listing, list_files
+from weir.sources.files.listing import Listing, format_of, list_files
 from weir.sources.files.ndjson_reader import NdjsonReader
 from weir.sources.files.parquet_reader import ParquetReader
 from weir.sources.files.position import ingested, pending, summary
 from weir.sources.files.reading import SOURCE_FILE, Reader, union
 from weir.sources.problems import file_problem
+from weir.spec.types import type_name
 
 
 class FilesSource(Source[FilesConfig]):
@@ -54,7 +55,7 @@ class FilesSource(Source[FilesConfig]):
         headerless CSV files offer nothing. A file whose content cannot be read offers
         nothing with ``on_parse_error: quarantine`` (its read yields the problem), and fails
         the probe naming it with ``fail``."""
-        found = self._listing()
+        found = self._listing(schema)
         todo, _ = pending(found.files, ingested(position))
         if not todo:
             return None
@@ -73,7 +74,7 @@ class FilesSource(Source[FilesConfig]):
         return union(offers) if offers else None
 
     def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:
-        found = self._listing()
+        found = self._listing(schema)
         done = ingested(position)
         todo, changed = pending(found.files, done)
         return FilesExtraction(
@@ -91,8 +92,17 @@ class FilesSource(Source[FilesConfig]):
     def describe(position: Position | None) -> str | None:
         return summary(ingested(position)) if position else None
 
-    def _listing(self) -> Listing:
-        return list_files(self.config.path, self.config.format, self.context)
+    @classmethod
+    def unreadable(cls, config: FilesConfig, schema: pa.Schema) -> str | None:
+        """CSV holds scalars only: a struct, list or map column is a config error."""
+        return _scalars_only(config.format or format_of(config.path), config, schema)
+
+    def _listing(self, schema: pa.Schema | None) -> Listing:
+        found = list_files(self.config.path, self.config.format, self.context)
+        why = _scalars_only(found.format, self.config, schema)
+        if why is not None:  # the format was only known from the files found
+            raise ConfigError(why, where=self.config.path, hint=_HINT)
+        return found
 
     def _reader(self, found: Listing) -> Reader:
         config, hidden, local = self.config, frozenset(self.context.pii), not found.remote
@@ -101,8 +111,34 @@ class FilesSource(Source[FilesConfig]):
         if found.format == "parquet":
             return ParquetReader(found.fs, config.block_size_bytes, config.batch_size_rows, local)
         if found.format == "json":
-            return JsonArrayReader(found.fs, config.batch_size_rows, hidden, local)
-        return NdjsonReader(found.fs, config.block_size_bytes, hidden, local)
+            return JsonArrayReader(
+                found.fs, config.batch_size_rows, hidden, local, flatten=config.flatten
+            )
+        return NdjsonReader(
+            found.fs, config.block_size_bytes, hidden, local, flatten=config.flatten
+        )
+
+
+_HINT = (
+    "read JSON records (format ndjson or json) or Parquet for nested columns, or declare "
+    "the nested parts as scalar columns"
+)
+
+
+def _scalars_only(
+    format: Format | None, config: FilesConfig, schema: pa.Schema | None
+) -> str | None:
+    if config.flatten and format in ("csv", "parquet"):
+        return f"flatten applies to JSON records (format ndjson or json); {config.path} is {format}"
+    if format != "csv" or schema is None:
+        return None
+    nested = [f.name for f in schema if pa.types.is_nested(f.type)]
+    if not nested:
+        return None
+    return (
+        f"CSV holds scalar values only, but the contract's column {nested[0]!r} is "
+        f"{type_name(schema.field(nested[0]))}"
+    )
 
 
 def _failure(exc: Unreadable, where: str) -> WeirError:

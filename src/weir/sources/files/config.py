@@ -6,7 +6,7 @@ import codecs
 import re
 from typing import ClassVar, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from weir.spec.base import Strict
 
@@ -51,6 +51,17 @@ class FilesConfig(Strict):
     """Input parsed at a time by the CSV and NDJSON readers. A longer row or line is read
     whole all the same, up to ``MAX_LINE_BYTES`` (64 MiB). Memory is about 32 times this for
     CSV (pyarrow's read-ahead) and a few times this for NDJSON."""
+    flatten: bool = False
+    """JSON records only: nested objects become columns named ``outer__inner``
+    (:mod:`weir.sources.flatten`)."""
+
+    @model_validator(mode="after")
+    def _flatten_json(self) -> FilesConfig:
+        if self.flatten and self.format in ("csv", "parquet"):
+            raise ValueError(
+                f"flatten applies to JSON records (format ndjson or json), not {self.format}"
+            )
+        return self
 
     @field_validator("path")
     @classmethod

@@ -65,6 +65,11 @@ class CsvReader:
         return pa.schema([offered_field(name, known, pa.string) for name in names])
 
     def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Chunk]:
+        binary = [f.name for f in schema if pa.types.is_binary(f.type)]
+        for chunk in self._read(file, offered, schema):
+            yield _base64_text(chunk, binary) if binary else chunk
+
+    def _read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Chunk]:
         try:
             first = self._first_row(file) or []
         except Unreadable as exc:
@@ -241,6 +246,19 @@ def _typed(kind: pa.DataType) -> bool:
         or pa.types.is_timestamp(kind)
         or kind == pa.string()
     )
+
+
+def _base64_text(chunk: Chunk, binary: list[str]) -> Chunk:
+    """A binary column of a CSV file holds base64 text: its cells, read as bytes, are given
+    to ``conform()`` as the text they are (which decodes them), not as the bytes to store."""
+    batch = chunk.batch
+    for name in binary:
+        index = batch.schema.get_field_index(name)
+        if index >= 0 and pa.types.is_binary(batch.column(index).type):
+            text = batch.column(index).view(pa.string())
+            batch = batch.set_column(index, name, text)
+    chunk.batch = batch
+    return chunk
 
 
 def _finite(batch: pa.RecordBatch) -> bool:

@@ -18,7 +18,14 @@ import pyarrow as pa
 from weir.sources.files.errors import READ_ERRORS, Unreadable, content_problem
 from weir.sources.files.listing import DataFile
 from weir.sources.files.reading import Chunk, unreadable
-from weir.sources.files.records import DECODER, Record, deep, offered_schema, records_chunk
+from weir.sources.files.records import (
+    DECODER,
+    Record,
+    deep,
+    flattened,
+    offered_schema,
+    records_chunk,
+)
 from weir.sources.problems import Problem, line_problem
 
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -42,6 +49,8 @@ class JsonArrayReader:
     batch_rows: int
     hidden: frozenset[str] = frozenset()
     local: bool = True
+    flatten: bool = False
+    """Nested objects become columns (:mod:`weir.sources.flatten`)."""
     _last: tuple[str, _Scan] | None = None
 
     def offered(self, file: DataFile, known: pa.Schema | None) -> pa.Schema | None:
@@ -50,10 +59,11 @@ class JsonArrayReader:
             return None
         if not found.records and found.failure is not None:
             raise Unreadable(found.failure)
-        return offered_schema([r for r in found.records if r is not None], known)
+        records = self._flattened(found, known).records
+        return offered_schema([r for r in records if r is not None], known)
 
     def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Chunk]:
-        found = self._scan(file)
+        found = self._flattened(self._scan(file), schema)
         self._last = None
         for start in range(0, len(found.records), self.batch_rows):
             end = start + self.batch_rows
@@ -67,6 +77,21 @@ class JsonArrayReader:
             )
         if found.failure is not None:
             yield unreadable(schema, found.failure)
+
+    def _flattened(self, found: _Scan, schema: pa.Schema | None) -> _Scan:
+        """``found`` with nested objects as columns when ``flatten`` is on."""
+        if not self.flatten:
+            return found
+        keep = frozenset(schema.names) if schema is not None else frozenset()
+        out = _Scan(lines=found.lines, failure=found.failure, empty=found.empty)
+        out.problems = list(found.problems)
+        for index, record in enumerate(found.records):
+            flat, what = flattened(record, None, keep)
+            if what is not None:
+                out.problems.append((index, what))
+            out.records.append(flat)
+        out.problems.sort()
+        return out
 
     def _scan(self, file: DataFile) -> _Scan:
         if self._last is not None and self._last[0] == file.key:

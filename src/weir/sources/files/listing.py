@@ -178,7 +178,7 @@ def _shown(path: str, context: SourceContext) -> str:
 def _format(files: list[DataFile], configured: Format | None, shown: str) -> Format | None:
     if configured is not None or not files:
         return configured
-    found = {file.key: _format_of(file.key) for file in files}
+    found = {file.key: format_of(file.key) for file in files}
     unknown = [key for key, kind in found.items() if kind is None]
     if unknown:
         raise ConfigError(
@@ -196,7 +196,8 @@ def _format(files: list[DataFile], configured: Format | None, shown: str) -> For
     return kinds[0]
 
 
-def _format_of(name: str) -> Format | None:
+def format_of(name: str) -> Format | None:
+    """The format a file name's extension says (compression suffixes aside), if any."""
     lower = name.lower()
     for suffix in _COMPRESSIONS:
         if lower.endswith(suffix):

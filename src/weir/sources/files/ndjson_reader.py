@@ -33,7 +33,13 @@ from weir.sources.files.reading import (
     size,
     unreadable,
 )
-from weir.sources.files.records import Record, decode_line, offered_schema, records_chunk
+from weir.sources.files.records import (
+    Record,
+    decode_line,
+    flattened,
+    offered_schema,
+    records_chunk,
+)
 from weir.sources.problems import Problem, line_problem
 
 _BOM = b"\xef\xbb\xbf"
@@ -63,6 +69,9 @@ class NdjsonReader:
     block_size: int
     hidden: frozenset[str] = frozenset()
     local: bool = True
+    flatten: bool = False
+    """Nested objects become columns (:mod:`weir.sources.flatten`); lines are then read with
+    Python's ``json`` only, never pyarrow's reader."""
 
     def offered(self, file: DataFile, known: pa.Schema | None) -> pa.Schema | None:
         try:
@@ -80,8 +89,18 @@ class NdjsonReader:
             raise Unreadable(what)
         if head is None:
             return None  # an empty file (or blank lines only)
-        records = [decode_line(line)[0] for line in head.data.split(b"\n") if _filled(line)]
+        keep = self._keep(known)
+        records = [
+            flattened(*decode_line(line), keep)[0]
+            for line in head.data.split(b"\n")
+            if _filled(line)
+        ]
         return offered_schema([r for r in records if r is not None], known)
+
+    def _keep(self, schema: pa.Schema | None) -> frozenset[str] | None:
+        if not self.flatten:
+            return None
+        return frozenset(schema.names) if schema is not None else frozenset()
 
     def read(self, file: DataFile, offered: pa.Schema, schema: pa.Schema) -> Iterator[Piece]:
         """Blocks are cut here; each is parsed where it is converted (on a worker thread)."""
@@ -99,7 +118,7 @@ class NdjsonReader:
         if block.overlong:
             what = f"is longer than {size(MAX_LINE_BYTES)}"
             return null_rows(schema, 1, [line_problem(0, f"line {block.line}", what)])
-        batch = _fast(block, readable)
+        batch = None if self.flatten else _fast(block, readable)
         if batch is not None:
             return Chunk(batch, partial(_line, block.line))
         return self._by_line(block, schema)
@@ -108,10 +127,11 @@ class NdjsonReader:
         records: list[Record | None] = []
         lines: list[int] = []
         problems: list[Problem] = []
+        keep = self._keep(schema)
         for number, raw in enumerate(block.data.split(b"\n"), block.line):
             if not _filled(raw):
                 continue
-            record, what = decode_line(raw)
+            record, what = flattened(*decode_line(raw), keep)
             if what is not None:
                 problems.append(line_problem(len(records), f"line {number}", what))
             records.append(record)
@@ -188,11 +208,21 @@ def _skip_line(stream: Any, size: int, line: int) -> Generator[Block, None, tupl
 
 def _readable(fld: pa.Field) -> pa.Field:
     """The field as pyarrow's reader is told it: nullable (a NULL never fails a read), and
-    text for dates and timestamps, which ``conform()`` parses by weir's one rule."""
-    kind = fld.type
+    text for dates, timestamps and binary (base64), which ``conform()`` parses by weir's one
+    rule; inside structs and lists too. (A map cannot be told: such blocks go line by line.)"""
+    return pa.field(fld.name, _readable_type(fld.type), nullable=True)
+
+
+def _readable_type(kind: pa.DataType) -> pa.DataType:
+    if pa.types.is_struct(kind):
+        return pa.struct([_readable(kind.field(i)) for i in range(kind.num_fields)])
+    if pa.types.is_list(kind):
+        return pa.list_(_readable(kind.value_field))
     if pa.types.is_date(kind) or pa.types.is_time(kind) or pa.types.is_timestamp(kind):
-        kind = pa.string()
-    return pa.field(fld.name, kind, nullable=True)
+        return pa.string()
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        return pa.string()
+    return kind
 
 
 def _line(first: int, index: int) -> str:

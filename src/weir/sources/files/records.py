@@ -17,6 +17,7 @@ from typing import Any
 import pyarrow as pa
 
 from weir.sources.files.reading import RESERVED, Chunk, offered_field
+from weir.sources.flatten import flatten
 from weir.sources.parse import JSON_DECODER, expected_form, from_objects, plain, valid_utf8
 from weir.sources.problems import Problem, value_problem
 
@@ -45,6 +46,18 @@ def decode(text: str, *, valid: bool = True) -> tuple[Record | None, str | None]
     return value, None
 
 
+def flattened(
+    record: Record | None, what: str | None, keep: frozenset[str] | None
+) -> tuple[Record | None, str | None]:
+    """A decoded record with its nested objects as columns (``flatten: true``; ``keep``: the
+    contract's source names, which stay whole), or what is wrong with it. ``keep`` None:
+    flatten is off."""
+    if record is None or keep is None:
+        return record, what
+    out, wrong = flatten(record, keep)
+    return (None, wrong) if wrong is not None else (out, None)
+
+
 def deep() -> str:
     return f"nests deeper than the JSON parser allows (about {sys.getrecursionlimit()} levels)"
 
@@ -61,8 +74,8 @@ def records_chunk(
     columns = []
     for fld in schema:
         values = [None if record is None else record.get(fld.name) for record in records]
-        array, bad = from_objects(values, fld.type)
-        expected = expected_form(fld.type)
+        array, bad = from_objects(values, fld)
+        expected = expected_form(fld)
         problems += [
             value_problem(
                 row, fld.name, raw, f"line {lines[row]}", expected, hidden=fld.name in hidden

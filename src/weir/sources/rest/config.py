@@ -129,6 +129,9 @@ class RestConfig(Strict):
     max_wait_seconds: float = Field(default=300, ge=0)
     """The longest wait between two attempts: back-off stops growing there, and a server
     asking for more (``Retry-After``) fails the read at once, as transient."""
+    flatten: bool = False
+    """Nested objects of each record become fields named ``outer__inner``
+    (:mod:`weir.sources.flatten`)."""
 
     @field_validator("pagination", mode="before")
     @classmethod

@@ -16,6 +16,7 @@ import pyarrow.json as pj
 
 from weir.errors import SchemaDriftError, SourceError
 from weir.sources.base import SourceContext, conform
+from weir.sources.flatten import flatten
 from weir.sources.incremental import TS_UTC
 from weir.sources.parse import JSON_DECODER, expected_form, from_objects
 from weir.sources.problems import Problem, line_problem, value_problem
@@ -62,6 +63,7 @@ class PageParser:
         total_path: str = "",
         hidden: str | None = None,
         pii: frozenset[str] = frozenset(),
+        flatten: bool = False,
     ):
         self.schema = schema
         self.wrap = not records_path
@@ -78,9 +80,16 @@ class PageParser:
         self.infer = True
         self.pii = pii
         """Source-side names of PII fields: their values never appear in a reason."""
+        self.flatten = flatten
+        """Nested objects become fields (:mod:`weir.sources.flatten`): read carefully."""
+        self.careful = flatten or any(_T.is_nested(f.type) for f in schema)
+        """Whether every page takes the careful path: with ``flatten``, or a struct, list or
+        map column, whose parts pyarrow's reader would not judge by weir's rules."""
 
     def parse(self, body: bytes, page: int = 0) -> Parsed:
         data = b'{"' + _WRAP.encode() + b'":' + body + b"}" if self.wrap else body
+        if self.careful:
+            return self._careful(data, page)
         try:
             table, inferred = self._read(data)
         except SchemaDriftError:  # a field pyarrow cannot read as one type: go carefully
@@ -129,9 +138,11 @@ class PageParser:
             if not isinstance(record, dict)
         ]
         rows = [record if isinstance(record, dict) else {} for record in listing]
+        if self.flatten:
+            rows = self._flattened(rows, where, problems)
         arrays = []
         for name, read in self.types.items():
-            target = self.schema.field(name).type if name in self.schema.names else read
+            target = self.schema.field(name) if name in self.schema.names else pa.field(name, read)
             array, bad = from_objects([row.get(name) for row in rows], target)
             expected = expected_form(target)
             hidden = name in self.pii
@@ -150,6 +161,19 @@ class PageParser:
             total=None if total is None else int(float(str(total))),
             problems=tuple(sorted(problems, key=lambda p: p.row)),
         )
+
+    def _flattened(
+        self, rows: list[dict[str, Any]], where: list[str], problems: list[Problem]
+    ) -> list[dict[str, Any]]:
+        keep = frozenset(self.types)
+        out = []
+        for n, row in enumerate(rows):
+            flat, what = flatten(row, keep)
+            if what is not None:
+                problems.append(line_problem(n, where[n], what))
+                flat = {}
+            out.append(flat)
+        return out
 
     def _read(self, data: bytes) -> tuple[pa.Table, bool]:
         infer = self.infer

@@ -82,6 +82,7 @@ class RestSource(Source[RestConfig]):
             total_path=config.total_path or "",
             hidden=hidden,
             pii=frozenset(self.context.pii),
+            flatten=config.flatten,
         )
         return RestExtraction(
             schema=schema,
