@@ -27,7 +27,9 @@ def test_observers_see_every_node_start_progress_and_finish(tmp_path: Path) -> N
     records = api.run(load_project(root), observers=[observe])
     assert [r.pipeline_name for r in records] == ["orders"]
     assert events[0] == api.RunStarted(("orders",))
-    assert events[1] == api.NodeStarted("orders", "pipeline")
+    started = events[1]
+    assert isinstance(started, api.NodeStarted) and (started.node, started.kind) == ("orders", "pipeline")
+    assert started.run_id == records[0].run_id and "silver.orders" in started.outputs
     progress = [e for e in events if isinstance(e, api.NodeProgress)]
     assert progress and all(e.node == "orders" and e.message for e in progress)
     finished = events[-1]

@@ -11,8 +11,11 @@ Datasets are named by their qualified table (``silver.orders``) in the namespace
 (its URI); a pipeline's source is ``source.<pipeline>`` in the jobs' namespace. Output
 datasets carry ``schema``, ``columnLineage`` and ``dataQualityAssertions`` facets.
 
-Lineage is an observer: nothing here fails a run. A file that cannot be written or an
-endpoint that is down becomes a warning in the run record, with secrets scrubbed.
+Lineage is an observer of a run's events (:mod:`weir.observe.events`): ``NodeStarted``
+sends START, ``NodeFinished`` sends COMPLETE, FAIL or ABORT. Nothing here fails a run: a file
+that cannot be written or an endpoint that is down becomes a warning in the run record, with
+secrets scrubbed. :func:`weir.observe.observers.observers_for` adds it when weir.yml
+configures it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from weir import __version__
+from weir.observe.events import Event, NodeFinished, NodeStarted
 from weir.observe.record import RunRecord, Scrubber
 from weir.transform.lineage import (
     ColumnLineage,
@@ -84,8 +88,10 @@ def _safe_url(url: str) -> str:
 class LineageEmitter:
     """Sends a run's events to the configured file and/or URL; does nothing when disabled.
 
-    Runners call :meth:`start` once they hold the run's lock and :meth:`finish` before the
-    run record is persisted, adding the returned warnings to the record."""
+    As an observer (called with run events) it sends START when a node starts and its end
+    when it finishes, adding the warnings of both to the record, so it must hear
+    ``NodeFinished`` before the run-record writer does. :meth:`start` and :meth:`finish`
+    are the same without events."""
 
     def __init__(
         self,
@@ -121,6 +127,13 @@ class LineageEmitter:
         return self.config.namespace or self.project.spec.name
 
     # ---------------------------------------------------------------- the API
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, NodeStarted):
+            self.start(event.node, event.run_id, list(event.inputs), list(event.outputs))
+        elif isinstance(event, NodeFinished):
+            record = event.record
+            record.warnings += self.finish(record, list(event.inputs), list(event.outputs))
+
     def start(self, job: str, run_id: str, inputs: list[str], outputs: list[str]) -> None:
         """Emit START for ``job``'s run ``run_id`` (qualified table names in and out)."""
         if not self.enabled:
