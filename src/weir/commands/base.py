@@ -124,7 +124,7 @@ class Output:
         if self.color or self.bars_shown:
             console = self.console if self.bars_shown else self._rich("stdout")
             for line in message.split("\n"):
-                console.print(line, style=_style(line) if self.color else None, markup=False)
+                console.print(_text(line, _style(line) if self.color else None))
         else:
             print(message, flush=True)
 
@@ -165,7 +165,7 @@ class Output:
 
     def _stderr(self, line: str, style: str) -> None:
         if self.color or self.bars_shown:
-            self.console.print(line, style=style if self.color else None, markup=False)
+            self.console.print(_text(line, style if self.color else None))
         else:
             print(line, file=sys.stderr, flush=True)
 
@@ -202,6 +202,13 @@ class Output:
         if self.as_json:
             document = {**self.payload, "ok": code == 0}
             print(json.dumps(document, indent=2, default=str, sort_keys=True), flush=True)
+
+
+def _text(line: str, style: str | None) -> Any:
+    """A rich Text: styled itself, so the style stays off the progress bars drawn below it."""
+    from rich.text import Text
+
+    return Text(line, style=style or "")
 
 
 def _style(line: str) -> str | None:

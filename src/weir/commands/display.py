@@ -86,27 +86,49 @@ class LiveDisplay:
             self._show(event)
 
     def _show(self, event: Event) -> None:
-        bars, out = self.bars, self.out
+        out = self.out
         if isinstance(event, NodeStarted):
-            self.tasks[event.node] = bars.add_task(f"{event.node} ({event.kind})", total=None)
-            self.shape[event.node] = ("", None)
+            self._bar(event.node, f"{event.node} ({event.kind})")
         elif isinstance(event, NodeStage) and event.node in self.tasks:
-            bars.update(self.tasks[event.node], description=f"{event.node} · {event.stage}")
+            self._bar(event.node, f"{event.node} · {event.stage}")
             _log.debug("%s (%s) entered stage %s", event.node, event.kind, event.stage)
         elif isinstance(event, NodeProgress):
             task = self.tasks.get(event.node)
             if task is None or event.done is None:
                 out.progress(f"[{event.node}] {event.message}")
             elif self.shape.get(event.node) != (event.unit, event.total):
-                self.shape[event.node] = (event.unit, event.total)
-                bars.reset(task, total=event.total, completed=event.done, unit=event.unit)
+                self._bar(event.node, None, event.unit, event.total, event.done)
             else:
-                bars.update(task, completed=event.done)
+                self.bars.update(task, completed=event.done)
         elif isinstance(event, NodeFinished):
             task = self.tasks.pop(event.node, None)
             if task is not None:
-                bars.remove_task(task)
+                self.bars.remove_task(task)
+                self.bars.refresh()  # before the summary, which redraws the bars below it
             out.text(f"■ {event.node} ({event.kind})\n{summary(event.record)}")
+
+    def _bar(
+        self,
+        node: str,
+        description: str | None,
+        unit: str = "rows",
+        total: int | None = None,
+        done: int = 0,
+    ) -> None:
+        """A new bar for ``node`` (a new stage, or counts of another kind): the rate and
+        ETA start over. ``description`` None: the one it had."""
+        old = self.tasks.pop(node, None)
+        if old is not None:
+            if description is None:
+                description = self.bars.tasks[self._index(old)].description
+            self.bars.remove_task(old)
+        self.shape[node] = (unit, total)
+        self.tasks[node] = self.bars.add_task(
+            description or node, total=total, completed=done, unit=unit
+        )
+
+    def _index(self, task: Any) -> int:
+        return [t.id for t in self.bars.tasks].index(task)
 
 
 def _counts_column() -> Any:
