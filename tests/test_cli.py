@@ -229,12 +229,12 @@ def test_every_json_document_says_ok_as_the_exit_code_does(
 
 
 def test_help_imports_no_engine() -> None:
-    """`weir --help` and argument parsing stay instant: no pyarrow, DuckDB, sqlglot, pydantic
-    or delta-rs until a command needs them (bench (f) measures the time)."""
+    """`weir --help` and argument parsing stay instant: no pyarrow, DuckDB, sqlglot, pydantic,
+    delta-rs or rich until a command needs them (bench (f) measures the time)."""
     probe = (
         "import sys; from weir.cli import build_parser; build_parser(); "
         "print(sorted(m for m in ('pyarrow', 'duckdb', 'sqlglot', 'pydantic', 'deltalake', "
-        "'pandas', 'httpx', 'yaml') if m in sys.modules))"
+        "'pandas', 'httpx', 'yaml', 'rich') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
@@ -249,7 +249,8 @@ def _weir(argv: list[str], *, terminal: bool, env: dict[str, str] | None = None)
     import pty
     import select
 
-    environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"} | (env or {})
+    environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    environ |= {"TERM": "xterm-256color", "COLUMNS": "120"} | (env or {})
     command = [sys.executable, "-m", "weir.cli", *argv]
     if not terminal:
         done = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=300)
