@@ -229,13 +229,159 @@ def test_every_json_document_says_ok_as_the_exit_code_does(
 
 
 def test_help_imports_no_engine() -> None:
-    """`weir --help` and argument parsing stay instant: no pyarrow, DuckDB, sqlglot, pydantic
-    or delta-rs until a command needs them (bench (f) measures the time)."""
+    """`weir --help` and argument parsing stay instant: no pyarrow, DuckDB, sqlglot, pydantic,
+    delta-rs or rich until a command needs them (bench (f) measures the time)."""
     probe = (
         "import sys; from weir.cli import build_parser; build_parser(); "
         "print(sorted(m for m in ('pyarrow', 'duckdb', 'sqlglot', 'pydantic', 'deltalake', "
-        "'pandas', 'httpx', 'yaml') if m in sys.modules))"
+        "'pandas', 'httpx', 'yaml', 'rich') if m in sys.modules))"
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------- output: terminal, pipe, NDJSON
+def _weir(argv: list[str], *, terminal: bool, env: dict[str, str] | None = None) -> str:
+    """Run the real CLI in a child process, its stdout and stderr a terminal (a pty) or
+    pipes; returns what it wrote (both streams)."""
+    import os
+    import pty
+    import select
+
+    environ = {k: v for k, v in os.environ.items() if k != "NO_COLOR"}
+    environ |= {"TERM": "xterm-256color", "COLUMNS": "120"} | (env or {})
+    command = [sys.executable, "-m", "weir.cli", *argv]
+    if not terminal:
+        done = subprocess.run(command, capture_output=True, text=True, env=environ, timeout=300)
+        return done.stdout + done.stderr
+    leader, follower = pty.openpty()
+    child = subprocess.Popen(command, stdout=follower, stderr=follower, env=environ)
+    os.close(follower)
+    chunks = []
+    while True:
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+        elif child.poll() is not None:
+            break
+    child.wait(timeout=300)
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+COLOUR = "\x1b[32m"  # green: the ✓ of a loaded pipeline
+BARS = "\x1b[?25l"  # rich hides the cursor while it draws progress bars
+
+
+def test_a_terminal_gets_colour_and_progress_bars_a_pipe_plain_lines(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    main(["init", str(root), "-q"])
+    shown = _weir(["run", "--project", str(root)], terminal=True)
+    assert BARS in shown and COLOUR in shown and "✓ partial" in shown
+    assert "orders ·" in shown  # a bar names the node and its stage
+
+    (root / "data/orders/orders_2024_01_02.csv").write_text(
+        "id,status,amount,updated_at\n7,placed,3.00,2024-01-02T09:00:00\n"
+    )
+    piped = _weir(["run", "--project", str(root)], terminal=False)
+    assert "\x1b[" not in piped and "  … bronze: appending 1 rows" in piped and "✓ success" in piped
+
+    for env, flag in (({"NO_COLOR": "1"}, []), ({}, ["--no-color"])):
+        plain = _weir(["status", "--project", str(root), *flag], terminal=True, env=env)
+        assert "orders" in plain and COLOUR not in plain and "\x1b[1m" not in plain
+
+
+def test_the_counts_column_shows_rate_and_eta_once_a_total_is_known() -> None:
+    from rich.progress import Progress
+
+    from weir.commands.display import _counts_column
+
+    bars = Progress(_counts_column(), disable=True)
+    task = bars.add_task("orders · silver", total=None, unit="rows")
+    assert str(_counts_column().render(bars.tasks[0])) == ""
+    clock = iter(range(100))
+    bars.get_time = lambda: float(next(clock))  # type: ignore[method-assign]
+    bars.reset(task, total=5000, completed=0)
+    bars.update(task, completed=1000)
+    bars.update(task, completed=2000)
+    text = str(_counts_column().render(bars.tasks[0]))
+    assert text.startswith("2,000 of 5,000 rows · ") and " rows/s · ETA 0:00:0" in text
+    unknown = bars.add_task("orders · extract", total=None, completed=1234, unit="rows")
+    assert str(_counts_column().render(bars.tasks[unknown])) == "1,234 rows"  # no ETA
+
+
+def test_log_format_json_streams_one_event_a_line_on_stderr(tmp_path: Path) -> None:
+    root = tmp_path / "shop"
+    main(["init", str(root), "-q"])
+    done = subprocess.run(
+        [sys.executable, "-m", "weir.cli", "--log-format", "json", "run", "--project", str(root)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    events = [json.loads(line) for line in done.stderr.splitlines()]  # nothing but NDJSON
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "run_started" and events[0]["nodes"] == ["orders"]
+    assert kinds[1] == "node_started" and events[1]["outputs"][1] == "silver.orders"
+    stages = [e["stage"] for e in events if e["event"] == "node_stage"]
+    assert stages[:2] == ["position", "extract"] and "bronze" in stages and stages[-1] == "silver"
+    assert all(e["time"] and e.get("node", "orders") == "orders" for e in events)
+    finished = events[-1]
+    assert finished["event"] == "node_finished" and finished["record"]["status"] == "partial"
+    assert finished["record"]["run_id"] == events[1]["run_id"]
+    assert "■ orders (pipeline)" in done.stdout  # results stay on stdout
+
+    # after the command too; a user error is an event, not a line of text
+    argv = ["run", "nothing", "--project", str(root), "--log-format", "json"]
+    done = subprocess.run(
+        [sys.executable, "-m", "weir.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    [error] = [json.loads(line) for line in done.stderr.splitlines()]
+    assert done.returncode == 2 and error["event"] == "error" and "nothing" in error["error"]
+
+
+def test_verbose_shows_debug_logging_and_quiet_hides_warnings(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "shop"
+    main(["init", str(root), "-q"])
+    capsys.readouterr()
+    assert main(["run", "--project", str(root), "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "debug: orders (pipeline) entered stage extract" in err
+    assert main(["-v", "run", "--project", str(root)]) == 0
+    assert "entered stage up-to-date" in capsys.readouterr().err
+    assert main(["run", "--project", str(root)]) == 0
+    assert "debug:" not in capsys.readouterr().err
+
+
+def test_rest_retries_are_warnings_through_the_one_logging_setup(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from conftest import write_project
+    from restserver import Fault, RestServer, sample_records
+    from test_rest_pipeline import CONTRACT, TOKEN, pipeline
+
+    monkeypatch.setenv("API_TOKEN", TOKEN)
+    with RestServer(sample_records(5), token=TOKEN, faults={1: Fault.error(503)}) as server:
+        root = write_project(
+            tmp_path / "p",
+            contracts={"items": CONTRACT},
+            pipelines={"items": pipeline(server.url)},
+        )
+        capsys.readouterr()
+        assert main(["run", "--project", str(root)]) == 0
+    err = capsys.readouterr().err
+    [line] = [line for line in err.splitlines() if "retrying in" in line]
+    assert line.startswith("warning: items: ") and "HTTP 503" in line and TOKEN not in err

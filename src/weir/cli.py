@@ -9,48 +9,18 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.abc
-import json
 import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from weir import __version__
+from weir.commands import COMMANDS
+from weir.commands.base import Output, logging_to
 from weir.errors import WeirError
 
 BROKEN_PIPE = 141
 """The exit code of a process whose output pipe closed early (128 + SIGPIPE, as shells report)."""
-
-
-class Output:
-    """Human text on stdout, progress on stderr; with --json only JSON on stdout.
-
-    The JSON document is printed once, when the command has finished, with ``ok`` set from
-    its exit code: every ``--json`` output has ``ok``, and ``ok`` is true exactly when the
-    command exited 0."""
-
-    def __init__(self, as_json: bool, quiet: bool = False):
-        self.as_json = as_json
-        self.quiet = quiet
-        self.payload: dict[str, Any] = {}
-
-    def progress(self, message: str) -> None:
-        if not self.as_json and not self.quiet:
-            print(f"  … {message}", file=sys.stderr, flush=True)
-
-    def text(self, message: str = "") -> None:
-        if not self.as_json:
-            print(message, flush=True)
-
-    def json(self, payload: dict[str, Any]) -> None:
-        """The command's JSON result (printed by :meth:`finish`)."""
-        self.payload.update(payload)
-
-    def finish(self, code: int) -> None:
-        if self.as_json:
-            document = {**self.payload, "ok": code == 0}
-            print(json.dumps(document, indent=2, default=str, sort_keys=True), flush=True)
 
 
 def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
@@ -82,11 +52,29 @@ def _common(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
         default=default(False),
         help="no progress lines on stderr (results and errors still print)",
     )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="debug logging on stderr",
+    )
+    parser.add_argument(
+        "--no-color",
+        action="store_true",
+        default=default(False),
+        help="no colour on a terminal (as when NO_COLOR is set)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=default("text"),
+        help="json: stderr carries NDJSON only, one object a line per run event, log record "
+        "and error, for orchestrators (default: text)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from weir.commands import COMMANDS
-
     parser = argparse.ArgumentParser(
         prog="weir",
         description="Declarative data pipelines into a Delta Lake medallion.",
@@ -104,8 +92,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from weir.commands import COMMANDS
-
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -116,10 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if args.command != "init":
         _pyarrow_without_pandas()
-    out = Output(args.json, quiet=args.quiet)
+    out = Output.of(args)
     handler: Callable[[argparse.Namespace, Output], int] = COMMANDS[args.command][2]
     try:
-        code = _handle(handler, args, out)
+        with logging_to(out, verbose=args.verbose):
+            code = _handle(handler, args, out)
         out.finish(code)
         return code
     except KeyboardInterrupt:
@@ -133,10 +120,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message = f"internal error: {type(exc).__name__}: {exc}"
         hint = "this is a bug in weir; re-run with WEIR_DEBUG=1 for the traceback and report it"
-        print(f"{message}\n  hint: {hint}", file=sys.stderr)
-        if out.as_json:
-            out.payload = {"error": message, "where": None, "hint": hint, "kind": "InternalError"}
-            with contextlib.suppress(BrokenPipeError):
+        document = {"error": message, "where": None, "hint": hint, "kind": "InternalError"}
+        with contextlib.suppress(BrokenPipeError):
+            if out.log_format == "json":
+                out.event({"event": "error", **document})
+            else:
+                print(f"{message}\n  hint: {hint}", file=sys.stderr)
+            if out.as_json:
+                out.payload = document
                 out.finish(1)
         return 1
 
@@ -147,7 +138,7 @@ def _handle(
     try:
         return handler(args, out)
     except WeirError as exc:
-        _report(out, exc)
+        out.error(exc)
         return exc.exit_code
 
 
@@ -174,20 +165,6 @@ class _NoPandas(importlib.abc.MetaPathFinder):
     def find_spec(self, fullname: str, path: object, target: object = None) -> None:
         if fullname == "pandas" or fullname.startswith("pandas."):
             raise ModuleNotFoundError("pandas is not for weir's pyarrow", name=fullname)
-
-
-def _report(out: Output, exc: WeirError) -> None:
-    """A user-facing error: on stderr, or with --json as the document (``ok`` false, and the
-    error's ``error`` message, ``where``, ``hint`` and ``kind``, e.g. ConfigError)."""
-    if out.as_json:
-        out.payload = {
-            "error": exc.message,
-            "where": exc.where,
-            "hint": exc.hint,
-            "kind": type(exc).__name__,
-        }
-    else:
-        print(f"error: {exc}", file=sys.stderr)
 
 
 def entry() -> None:

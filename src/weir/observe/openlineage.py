@@ -11,8 +11,11 @@ Datasets are named by their qualified table (``silver.orders``) in the namespace
 (its URI); a pipeline's source is ``source.<pipeline>`` in the jobs' namespace. Output
 datasets carry ``schema``, ``columnLineage`` and ``dataQualityAssertions`` facets.
 
-Lineage is an observer: nothing here fails a run. A file that cannot be written or an
-endpoint that is down becomes a warning in the run record, with secrets scrubbed.
+Lineage is an observer of a run's events (:mod:`weir.observe.events`): ``NodeStarted``
+sends START, ``NodeFinished`` sends COMPLETE, FAIL or ABORT. Nothing here fails a run: a file
+that cannot be written or an endpoint that is down becomes a warning in the run record, with
+secrets scrubbed. :func:`weir.observe.observers.observers_for` adds it when weir.yml
+configures it.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from weir import __version__
+from weir import __version__, layout
+from weir.observe.events import Event, NodeFinished, NodeStarted
 from weir.observe.record import RunRecord, Scrubber
 from weir.transform.lineage import (
     ColumnLineage,
@@ -56,7 +60,6 @@ FACET_SCHEMAS = {
     "processing_engine": f"{_FACETS}/1-1-1/ProcessingEngineRunFacet.json"
     "#/$defs/ProcessingEngineRunFacet",
 }
-_LAKE_LAYERS = ("bronze", "silver", "quarantine", "gold")
 _SUBTYPE = {"copy": "IDENTITY", "transform": "TRANSFORMATION", "aggregate": "AGGREGATION"}
 _FILE_LOCK = threading.Lock()
 
@@ -84,8 +87,10 @@ def _safe_url(url: str) -> str:
 class LineageEmitter:
     """Sends a run's events to the configured file and/or URL; does nothing when disabled.
 
-    Runners call :meth:`start` once they hold the run's lock and :meth:`finish` before the
-    run record is persisted, adding the returned warnings to the record."""
+    As an observer (called with run events) it sends START when a node starts and its end
+    when it finishes, adding the warnings of both to the record, so it must hear
+    ``NodeFinished`` before the run-record writer does. :meth:`start` and :meth:`finish`
+    are the same without events."""
 
     def __init__(
         self,
@@ -121,6 +126,13 @@ class LineageEmitter:
         return self.config.namespace or self.project.spec.name
 
     # ---------------------------------------------------------------- the API
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, NodeStarted):
+            self.start(event.node, event.run_id, list(event.inputs), list(event.outputs))
+        elif isinstance(event, NodeFinished):
+            record = event.record
+            record.warnings += self.finish(record, list(event.inputs), list(event.outputs))
+
     def start(self, job: str, run_id: str, inputs: list[str], outputs: list[str]) -> None:
         """Emit START for ``job``'s run ``run_id`` (qualified table names in and out)."""
         if not self.enabled:
@@ -214,7 +226,7 @@ class LineageEmitter:
 
     def dataset_namespace(self, table: str) -> str:
         assert self.project is not None
-        if table.partition(".")[0] not in _LAKE_LAYERS:
+        if table.partition(".")[0] not in layout.LAYERS:
             return self.namespace
         lake = self.project.lake
         return lake if "://" in lake else Path(lake).as_uri()

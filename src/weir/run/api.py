@@ -12,16 +12,30 @@ selectors and their observers, and get the run records back::
 
     records = run(load_project(Path("my_project")), ["+mrt_daily"], observers=[report])
 
-Observers receive typed events. They may be called from the worker threads that run
-independent nodes at the same time, so an observer that keeps state guards it.
+Observers receive the typed events of :mod:`weir.observe.events` (re-exported here):
+``RunStarted``, then per node ``NodeStarted``, ``NodeStage``, ``NodeProgress`` and
+``NodeFinished``. The project's own observers (the run-record writer, OpenLineage when
+weir.yml configures it) hear each event first. Observers may be called from the worker
+threads that run independent nodes at the same time, so an observer that keeps state guards
+it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from weir.observe.events import (
+    Event,
+    NodeFinished,
+    NodeProgress,
+    NodeStage,
+    NodeStarted,
+    Observer,
+    RunStarted,
+    notify,
+)
+from weir.observe.observers import observers_for
 from weir.run import dag
 
 if TYPE_CHECKING:
@@ -30,39 +44,17 @@ if TYPE_CHECKING:
     from weir.spec import Project
 
 
-@dataclass(frozen=True)
-class RunStarted:
-    """The selected nodes, in the order they were selected (before any of them starts)."""
-
-    nodes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class NodeStarted:
-    node: str
-    kind: dag.Kind
-
-
-@dataclass(frozen=True)
-class NodeProgress:
-    """A line of progress from a running node (already scrubbed of secrets)."""
-
-    node: str
-    kind: dag.Kind
-    message: str
-
-
-@dataclass(frozen=True)
-class NodeFinished:
-    """A node ended: ran (any status) or was skipped because an upstream node failed."""
-
-    node: str
-    kind: dag.Kind
-    record: RunRecord
-
-
-Event = RunStarted | NodeStarted | NodeProgress | NodeFinished
-Observer = Callable[[Event], None]
+__all__ = [
+    "Event",
+    "NodeFinished",
+    "NodeProgress",
+    "NodeStage",
+    "NodeStarted",
+    "Observer",
+    "RunStarted",
+    "run",
+    "runner",
+]
 
 
 def run(
@@ -85,15 +77,13 @@ def run(
     selected = dag.select(nodes, list(selectors), exclude, modified=lambda: _modified(project))
     project.require_env(selected)  # before anything runs: a run needs its nodes' secrets only
 
+    everyone = (*observers_for(project), *observers)
+
     def emit(event: Event) -> None:
-        for observer in observers:
-            observer(event)
+        notify(everyone, event)
 
     def execute(node: dag.Node) -> RunRecord:
-        def progress(message: str) -> None:
-            emit(NodeProgress(node.name, node.kind, message))
-
-        return runner(project, node, progress, wait=wait, full_refresh=full_refresh).execute()
+        return runner(project, node, wait=wait, full_refresh=full_refresh).execute(everyone)
 
     emit(RunStarted(tuple(selected)))
     return dag.execute(
@@ -102,8 +92,7 @@ def run(
         selected,
         execute,
         threads=threads or project.spec.threads,
-        on_start=lambda n: emit(NodeStarted(n.name, n.kind)),
-        on_done=lambda n, record: emit(NodeFinished(n.name, n.kind, record)),
+        on_skip=lambda n, record: emit(NodeFinished(n.name, n.kind, record)),
     )
 
 
@@ -114,15 +103,21 @@ def _modified(project: Project) -> set[str]:
     return set(modified(project, dag.graph(project)))
 
 
+def _quiet(_: str) -> None:
+    return None
+
+
 def runner(
     project: Project,
     node: dag.Node,
-    progress: Callable[[str], None],
+    progress: Callable[[str], None] | None = None,
     *,
     wait: bool = False,
     full_refresh: bool = False,
 ) -> NodeRun:
-    """The run of one node, ready to ``execute()``."""
+    """The run of one node, ready to ``execute(observers)``; ``progress``: a plain-text
+    callback for its progress lines besides the events."""
+    progress = progress or _quiet
     if node.kind == "model":
         from weir.run.model import ModelRun
 

@@ -109,11 +109,11 @@ class RejectRun(PipelineRun):
 
     def _run(self) -> None:
         record = self.record
-        record.stage = "position"
+        self.enter("position")
         self.check()  # again, under the pipeline's lock
         self.progress(f"moving batch {self.batch} whole to quarantine: {self.reason}")
         self._reject(self.batch, self.reason)
-        record.stage = "rejected"
+        self.enter("rejected")
         record.warnings.append(f"batch {self.batch} rejected into quarantine: {self.reason}")
         record.changed = True
 

@@ -16,17 +16,14 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Literal
 
 from weir.errors import ConfigError, UsageError
 from weir.hints import did_you_mean
-from weir.observe.record import RunRecord, Scrubber
-from weir.run.node import persist
+from weir.observe.events import Kind
+from weir.observe.record import RunRecord
 from weir.spec import Project
 from weir.state.sqlite import StateStore
 from weir.toposort import CycleError, topological
-
-Kind = Literal["pipeline", "model", "dbt"]
 
 
 @dataclass(frozen=True)
@@ -196,13 +193,14 @@ def execute(
     threads: int,
     on_start: Callable[[Node], None] = lambda n: None,
     on_done: Callable[[Node, RunRecord], None] = lambda n, r: None,
+    on_skip: Callable[[Node, RunRecord], None] = lambda n, r: None,
 ) -> list[RunRecord]:
     """Run ``selected`` in dependency order, independent branches in parallel.
 
     A node whose selected upstream failed (or was skipped) is skipped with a record naming
-    the cause; upstream nodes outside the selection are not waited for. The state store is
-    opened (and migrated) first: one that cannot take the records stops the run before
-    anything is written."""
+    the cause (given to ``on_skip``, then ``on_done``); upstream nodes outside the selection
+    are not waited for. The state store is opened (and migrated) first: one that cannot take
+    the records stops the run before anything is written."""
     StateStore(project.root / project.spec.state)
     wanted = set(selected)
     records: dict[str, RunRecord] = {}
@@ -219,7 +217,7 @@ def execute(
                 bad = [p for p in parents if records[p].status in ("failed", "skipped")]
                 if bad:
                     record = _skipped(node, bad)
-                    persist(project, record, Scrubber(project.secrets))
+                    on_skip(node, record)
                     records[name] = record
                     on_done(node, record)
                     continue

@@ -103,16 +103,15 @@ class DbtRun(NodeRun):
 
     # ---------------------------------------------------------------- the run
     def _run(self) -> None:
-        record = self.record
-        record.stage = "warehouse"
+        self.enter("warehouse")
         self._expose()
-        record.stage = "profile"
+        self.enter("profile")
         if self.paths.own_profile:
             write_profile(self.project, self.step, self.paths)
         if self.step.spec.dbt.freshness:
-            record.stage = "freshness"
+            self.enter("freshness")
             self._freshness()
-        record.stage = "build"
+        self.enter("build")
         self._build()
 
     def _expose(self) -> None:

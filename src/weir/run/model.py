@@ -80,7 +80,7 @@ class ModelRun(NodeRun):
                 "compared with the current versions, new columns added); to start its "
                 f"history over, move {self.target.uri} away and run again"
             )
-        record.stage = "position"
+        self.enter("position")
         batch, position = self.target.position(self.app_id)
         sources = self._sources()
         versions = {name: table.version() for name, table in sources.items()}
@@ -98,16 +98,16 @@ class ModelRun(NodeRun):
             and not changed
             and not self.full_refresh
         )
-        record.stage = "read"
+        self.enter("read")
         self._register(sources)
         if up_to_date:
             self.progress("sources and definition unchanged since the last run; nothing to do")
         else:
-            record.stage = "transform"
+            self.enter("transform")
             position = self._materialize(batch + 1, position, versions, definition, changed)
             record.watermark_after = _describe(position)
             record.changed = True
-        record.stage = "checks"
+        self.enter("checks")
         self._checks(self._scope(position))
 
     def _sources(self) -> dict[str, Table]:
@@ -180,7 +180,7 @@ class ModelRun(NodeRun):
             "definition": definition,
         }
         commit = Commit(self.app_id, batch, self.run_id, self.record.started_at, new_position)
-        self.record.stage = "gold"
+        self.enter("gold")
         if spec.materialized == "snapshot":
             metrics = self._snapshot(commit, position)
         else:

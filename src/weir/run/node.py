@@ -1,23 +1,42 @@
-"""What every run of a node (pipeline, model, dbt step) shares: the lock, the outcome,
-the record's persistence. Subclasses implement ``_run`` and describe their tables."""
+"""What every run of a node (pipeline, model, dbt step) shares: the lock, the outcome, the
+events it tells its observers. Subclasses implement ``_run`` and describe their tables; they
+enter stages with :meth:`NodeRun.enter` and report progress with :meth:`NodeRun.progress`."""
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 
 import duckdb
+import pyarrow as pa
 
 from weir.engine.duckdb import connect
 from weir.errors import WeirError
-from weir.observe.openlineage import LineageEmitter
-from weir.observe.record import RunRecord, Scrubber, Status, emit, scrubbed_logging
+from weir.observe.events import (
+    Event,
+    Kind,
+    NodeFinished,
+    NodeProgress,
+    NodeStage,
+    NodeStarted,
+    Observer,
+    notify,
+)
+from weir.observe.record import RunRecord, Scrubber, Status, scrubbed_logging
 from weir.run.lock import pipeline_lock
 from weir.spec import Project
-from weir.state.sqlite import StateStore
 
 Progress = Callable[[str], None]
+"""A plain-text progress callback, for callers that want only the lines."""
+
+PROGRESS_EVERY = 1.0
+"""Seconds between two progress events of one count."""
+
+
+_log = logging.getLogger("weir.run")
 
 
 def quiet(_: str) -> None:
@@ -28,7 +47,7 @@ class NodeRun:
     """One execution of one node. ``execute`` never raises for a failed run: the outcome is
     in the returned record (status, error_message)."""
 
-    kind: str = "pipeline"
+    kind: Kind = "pipeline"
 
     def __init__(
         self,
@@ -44,13 +63,22 @@ class NodeRun:
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self.wait = wait
         self.scrub = Scrubber(project.secrets)
-        self.progress: Progress = lambda message: progress(self.scrub(message))
-        self.record = RunRecord(pipeline_name=name, run_id=self.run_id, kind=self.kind)  # type: ignore[arg-type]
+        self._lines = progress
+        self.observers: tuple[Observer, ...] = ()
+        self.record = RunRecord(
+            pipeline_name=name, run_id=self.run_id, kind=self.kind, target=project.target
+        )
         self._con: duckdb.DuckDBPyConnection | None = None
         self._ordered: duckdb.DuckDBPyConnection | None = None
-        self.lineage = LineageEmitter.for_project(project)
 
-    def execute(self) -> RunRecord:
+    def execute(self, observers: Sequence[Observer] | None = None) -> RunRecord:
+        """Run the node, telling ``observers`` (default: the project's own, which write the
+        run record: :func:`weir.observe.observers.observers_for`) what happens."""
+        if observers is None:
+            from weir.observe.observers import observers_for
+
+            observers = observers_for(self.project)
+        self.observers = tuple(observers)
         record = self.record
         try:
             self.project.require_env([self.name])
@@ -58,7 +86,8 @@ class NodeRun:
                 scrubbed_logging(self.scrub),
                 pipeline_lock(self.project.state_dir, self.name, wait=self.wait),
             ):
-                self.lineage.start(self.name, self.run_id, *self._lineage_tables())
+                inputs, outputs = self._lineage_tables()
+                self._emit(NodeStarted(self.name, self.kind, self.run_id, (*inputs,), (*outputs,)))
                 self._run()
             record.finish(self._outcome())
         except WeirError as exc:
@@ -79,8 +108,60 @@ class NodeRun:
                 record.table_versions = self._versions()
             except WeirError as exc:
                 record.warnings.append(f"could not read table versions: {exc}")
-            self._persist()
+            self._finished()
         return record
+
+    # ---------------------------------------------------------------- events
+    def enter(self, stage: str) -> None:
+        """The run is in ``stage`` now (the record says so, observers hear it)."""
+        self.record.stage = stage
+        self._emit(NodeStage(self.name, self.kind, self.run_id, stage))
+
+    def progress(
+        self, message: str, *, done: int | None = None, total: int | None = None, unit: str = "rows"
+    ) -> None:
+        """A line of progress (scrubbed here), maybe with ``done`` of ``total`` ``unit``."""
+        message = self.scrub(message)
+        self._lines(message)
+        self._emit(NodeProgress(self.name, self.kind, message, self.run_id, done, total, unit))
+
+    def notice(self, message: str) -> None:
+        """Something a person should know that is not progress (a source retrying a
+        request): a warning through logging, which the command line shows on stderr."""
+        _log.warning("%s: %s", self.name, self.scrub(message))
+
+    def counting(
+        self, reader: pa.RecordBatchReader, total: int, message: str
+    ) -> pa.RecordBatchReader:
+        """``reader``, reporting the rows read of ``total`` as progress while a writer
+        consumes it: at most once a second, and at the end if it said anything before."""
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            done, told, last = 0, False, time.monotonic()
+            for batch in reader:
+                done += batch.num_rows
+                if time.monotonic() - last >= PROGRESS_EVERY:
+                    self.progress(f"{message}: {done:,} of {total:,} rows", done=done, total=total)
+                    told, last = True, time.monotonic()
+                yield batch
+            if told:  # a quick one says nothing more
+                self.progress(f"{message}: {done:,} of {total:,} rows", done=done, total=total)
+
+        return pa.RecordBatchReader.from_batches(reader.schema, batches())
+
+    def _emit(self, event: Event) -> None:
+        notify(self.observers, event)
+
+    def _finished(self) -> None:
+        self.record.scrub(self.scrub)  # before anything leaves the process
+        inputs: tuple[str, ...] = ()
+        outputs: tuple[str, ...] = ()
+        try:
+            ins, outs = self._lineage_tables()
+            inputs, outputs = (*ins,), (*outs,)
+        except Exception as exc:  # the record is written all the same
+            self.record.warnings.append(self.scrub(f"could not list the node's tables: {exc}"))
+        self._emit(NodeFinished(self.name, self.kind, self.record, inputs, outputs))
 
     def _run(self) -> None:
         raise NotImplementedError
@@ -99,14 +180,8 @@ class NodeRun:
         return {}
 
     def _lineage_tables(self) -> tuple[list[str], list[str]]:
-        """OpenLineage inputs and outputs of this node (qualified table names)."""
+        """The qualified tables this node reads and writes (OpenLineage inputs and outputs)."""
         return [], []
-
-    def _persist(self) -> None:
-        self.record.scrub(self.scrub)  # before anything leaves the process
-        self.record.warnings += self.lineage.finish(self.record, *self._lineage_tables())
-        self.record.scrub(self.scrub)
-        persist(self.project, self.record, self.scrub)
 
     @property
     def con(self) -> duckdb.DuckDBPyConnection:
@@ -135,11 +210,3 @@ class NodeRun:
         )
         con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
         return con
-
-
-def persist(project: Project, record: RunRecord, scrub: Scrubber) -> None:
-    """The record as a JSON line (logging.run_records) and a row in the state store."""
-    spec = project.spec
-    record.target = project.target
-    emit(record, spec.logging.run_records, project.root, scrub)
-    StateStore(project.root / spec.state).save(record, scrub)

@@ -142,7 +142,7 @@ class PipelineRun(NodeRun):
     # ---------------------------------------------------------------- the run
     def _run(self) -> None:
         record = self.record
-        record.stage = "position"
+        self.enter("position")
         bronze_batch, position = self.tables.bronze.position(self.app_id)
         describe = self.pipeline.source_kind.describe
         record.watermark_before = describe(position)
@@ -151,12 +151,12 @@ class PipelineRun(NodeRun):
         if not self.full_refresh:
             self._note_definition(silver_batch)
             for batch in range(silver_batch + 1, bronze_batch + 1):
-                record.stage = "catch-up"
+                self.enter("catch-up")
                 self.progress(f"finishing batch {batch} from bronze (an earlier run stopped early)")
                 with self._waiting(batch):
                     self._silver(batch, self.tables.bronze.batch_rows(batch), expected_rows=None)
                 record.changed = True
-        record.stage = "extract"
+        self.enter("extract")
         batch = bronze_batch + 1
         with self._source() as source:  # one connection for probe and extract, closed here
             schema = self._schema(source, position)
@@ -164,6 +164,7 @@ class PipelineRun(NodeRun):
         try:
             if staged.rows == 0:
                 self.progress("nothing new")
+                self.enter("silver" if record.changed else "up-to-date")  # not "extract"
             else:
                 self._land(staged, batch, new_position, watermark or describe(new_position))
         finally:
@@ -176,7 +177,7 @@ class PipelineRun(NodeRun):
     ) -> None:
         """Commit a staged batch to bronze, and (but on a full refresh) on to silver."""
         record = self.record
-        record.stage = "bronze"
+        self.enter("bronze")
         self.progress(f"bronze: appending {staged.rows:,} rows as batch {batch}")
         commit = Commit(self.app_id, batch, self.run_id, record.started_at, position)
         if self.full_refresh:  # silver is rebuilt from all of bronze next
@@ -195,7 +196,7 @@ class PipelineRun(NodeRun):
                 try:
                     bronze.result()
                 except WeirError:
-                    record.stage = "bronze"  # it ran beside the transform: say which failed
+                    self.enter("bronze")  # it ran beside the transform: say which failed
                     raise
 
     @contextmanager
@@ -223,7 +224,7 @@ class PipelineRun(NodeRun):
         Until those commits nothing the readers see changes; a rebuild that stops early
         (a failing batch, a crash) leaves both tables as they were."""
         record, live = self.record, self.tables
-        record.stage = "rebuild"
+        self.enter("rebuild")
         if last == 0:
             self.progress("nothing in bronze to rebuild from")
             return
@@ -240,7 +241,12 @@ class PipelineRun(NodeRun):
         self.tables = scratch
         try:
             for batch in range(1, last + 1):
-                self.progress(f"rebuilding silver: batch {batch} of {last} from bronze")
+                self.progress(
+                    f"rebuilding silver: batch {batch} of {last} from bronze",
+                    done=batch - 1,
+                    total=last,
+                    unit="batches",
+                )
                 at = self._ingested_at(batch)
                 if str(batch) in rejected:
                     self._reject(batch, rejected[str(batch)], at=at)
@@ -284,7 +290,7 @@ class PipelineRun(NodeRun):
             at or record.started_at,
             metadata={"weir.definition": self.definition, "weir.rejected": {str(batch): reason}},
         )
-        record.stage = "quarantine"
+        self.enter("quarantine")
         quarantined = plan.rejected(rows, reason, tables.quarantine.schema())
         if tables.quarantine.exists():
             tables.quarantine.write(
@@ -292,7 +298,7 @@ class PipelineRun(NodeRun):
             )
         else:
             tables.quarantine.write(quarantined, commit)
-        record.stage = "silver"
+        self.enter("silver")
         if tables.silver.exists():
             # not a load: an empty batch would be an empty snapshot to scd2's hard deletes
             tables.silver.mark(commit)
@@ -348,7 +354,7 @@ class PipelineRun(NodeRun):
             run_id=self.run_id,
             keys=tuple(source_names[k] for k in self.pipeline.keys if k in source_names),
             pii=tuple(source_names[c] for c in contract.pii_columns),
-            notify=self.progress,  # scrubbed (run/node.py)
+            notify=self.notice,  # scrubbed, a warning through logging (run/node.py)
             on_parse_error=self.pipeline.spec.on_parse_error,
         )
         return self.pipeline.source_kind(self.pipeline.source_config, context)
@@ -433,7 +439,7 @@ class PipelineRun(NodeRun):
                     run_id=self.run_id,
                     batch=batch,
                     boundary=lambda data: self.boundary.apply(self.ordered_con, data),
-                    progress=lambda n: self.progress(f"extracted {n:,} rows"),
+                    progress=lambda n: self.progress(f"extracted {n:,} rows", done=n),
                 )
                 self.record.warnings += extraction.warnings
                 overlap = extraction.overlap()
@@ -507,7 +513,7 @@ class PipelineRun(NodeRun):
         ``at``: the batch's time (run-time SCD2 versions, the commit); default: this run's
         start, but a rebuild replays each batch at the time it was ingested."""
         record, con, tables = self.record, self.con, self.tables
-        record.stage = "transform"
+        self.enter("transform")
         con.execute("SET VARIABLE weir_run_ts = ?", [at or record.started_at])
         plan = SilverSql.plan(self.pipeline, reader.schema)
         self._flag(plan, reader)
@@ -540,12 +546,12 @@ class PipelineRun(NodeRun):
         )
         quarantined = 0
         if errors:
-            record.stage = "quarantine"
+            self.enter("quarantine")
             rows = fetch_table(con, plan.quarantine())
             quarantined = rows.num_rows
             if tables.quarantine.applied(self.app_id) < batch:
                 tables.quarantine.write(rows, commit, evolve=True)
-        record.stage = "silver"
+        self.enter("silver")
         written, superseded, late = self._load_silver(plan, batch, commit, valid)
         # late: scd2 rows that reached the load but opened no version (counted, warned)
         if valid + quarantined != total or written + late + superseded != valid:
@@ -620,7 +626,10 @@ class PipelineRun(NodeRun):
             held=plan.quarantine() if spec.load.strategy == "scd2" else None,
         )
         try:
-            metrics = load(silver, counter.reader(), commit, load_spec, con, partitions=partitions)
+            rows = self.counting(
+                counter.reader(), valid - superseded, f"silver: {spec.load.strategy}"
+            )
+            metrics = load(silver, rows, commit, load_spec, con, partitions=partitions)
         finally:
             counter.close()  # a failed write leaves the result open; the error is the write's
             con.execute("RESET threads")
