@@ -133,6 +133,19 @@ def test_validate_and_status_say_which_target_is_in_effect(tmp_path: Path) -> No
     assert status.stdout.splitlines()[0] == f"target: dev (lake {lake}, state .weir/dev.db)"
 
 
+def test_lineage_takes_a_table_and_a_target(tmp_path: Path) -> None:
+    """`weir lineage TABLE` names a table, `--target` a target: neither is taken for the other."""
+    root = _project(tmp_path / "shop")
+    for args in (("lineage", "silver.orders"), ("lineage", "silver.orders", "--target", "prod")):
+        result = _weir(root, *args, SHOP_PROD_SECRET="s3cr3t-value")
+        assert result.returncode == 0, result.stderr
+        assert "silver.orders" in result.stdout
+        assert "s3cr3t-value" not in result.stdout + result.stderr
+    unknown = _weir(root, "lineage", "silver.orders", "--target", "silver.orders")
+    assert unknown.returncode == 2
+    assert "unknown target 'silver.orders'" in unknown.stderr
+
+
 def test_without_targets_nothing_changes(tmp_path: Path) -> None:
     root = tmp_path / "plain"
     scaffold(root)
