@@ -121,7 +121,7 @@ def test_every_check_kind(project_dir: Callable[..., Path]) -> None:
     project = load_project(root)
     record = PipelineRun(project, project.pipeline("events")).execute()
     assert record.status == "partial", record.error_message
-    outcome = {c["name"]: (c["passed"], c["failing_rows"]) for c in record.checks}
+    outcome = {c.name: (c.passed, c.failing_rows) for c in record.checks}
     assert outcome == {
         "event_id.required": (True, 0),
         "kind.accepted_values": (False, 1),
@@ -149,7 +149,7 @@ def test_every_check_kind(project_dir: Callable[..., Path]) -> None:
     [quarantined] = table_rows(root / "lake/quarantine/events")
     assert quarantined["event_id"] == 6 and quarantined["_reasons"] == ["score.range"]
     assert quarantined["dq_flags"] == ["one_kind_per_user"]
-    freshness = next(c for c in record.checks if c["name"] == "at.freshness")
-    assert float(freshness["observed"]) > 24 * 365  # hours since 2020
-    samples = next(c for c in record.checks if c["name"] == "code.unique")["samples"]
+    freshness = next(c for c in record.checks if c.name == "at.freshness")
+    assert float(freshness.observed or 0) > 24 * 365  # hours since 2020
+    samples = next(c for c in record.checks if c.name == "code.unique").samples
     assert [s["event_id"] for s in samples] == ["4", "5"] and samples[0]["code"] == "AB-4"
