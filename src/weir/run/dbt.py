@@ -320,7 +320,7 @@ def freshness_check(entry: dict[str, Any]) -> CheckResult:
     )
 
 
-def test_check(node: dict[str, Any]) -> CheckResult | None:
+def check_of_test(node: dict[str, Any]) -> CheckResult | None:
     """A dbt test's node result (from :func:`node_results`) as a check of the run record;
     None for a test that did not run (skipped)."""
     status = node["status"]
@@ -392,7 +392,7 @@ class Outcome:
     def apply(self, record: RunRecord) -> None:
         record.nodes = self.nodes
         for node in self.nodes:
-            check = test_check(node) if node["resource_type"] in _TESTS else None
+            check = check_of_test(node) if node["resource_type"] in _TESTS else None
             if check is not None:
                 record.add_check(check)
         record.rows_loaded += sum(
