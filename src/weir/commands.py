@@ -20,9 +20,12 @@ if TYPE_CHECKING:
 
 
 def _project(args: argparse.Namespace) -> Project:
+    from weir.quality.validate import check_project
     from weir.spec import load_project
 
-    return load_project(Path(args.project))
+    project = load_project(Path(args.project))
+    check_project(project)
+    return project
 
 
 # ---------------------------------------------------------------- init
