@@ -15,14 +15,16 @@ import pyarrow as pa
 import pytest
 
 from conftest import orders_pipeline, table_rows
-from modelkit import at, day, events_project, push, run, run_ok
+from modelkit import EVENTS_CONTRACT, at, day, events_project, push, run, run_ok
 from weir.cli import main
-from weir.errors import ConfigError
+from weir.engine.duckdb import connect
+from weir.errors import ConfigError, LakeError
 from weir.observe.record import RunRecord
 from weir.quality import kinds
 from weir.quality.outputs import model_outputs
 from weir.quality.result import CheckResult
 from weir.quality.validate import check_project
+from weir.run.checks import NodeContext
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
@@ -378,3 +380,65 @@ def test_derived_outputs_are_the_columns_a_run_writes(tmp_path: Path) -> None:
             assert out.names == written, name
         assert not out.absent & written, name
         assert out.names <= written, name
+
+
+# ---------------------------------------------------------------- kinds with a context
+def _with_volume(severity: str) -> dict[str, Any]:
+    schema = {**EVENTS_CONTRACT["schema"][0]}
+    schema["quality"] = [{"rule": "volume", "maxChangePercent": 50, "severity": severity}]
+    return {**EVENTS_CONTRACT, "schema": [schema]}
+
+
+def test_volume_compares_a_batch_with_the_earlier_runs(tmp_path: Path) -> None:
+    root = events_project(tmp_path / "p", {}, contracts={"events": _with_volume("warn")})
+    outcomes = []
+    for size in (4, 5, 12, 4):  # each batch is the whole source (truncate-reload)
+        push([ev(i, 1, "a", i) for i in range(size)])
+        [check] = [c for c in run_ok(root)["events"].checks if c.kind == "volume"]
+        outcomes.append((check.status, check.observed, check.batch))
+    assert outcomes == [
+        ("pass", "4", 1),  # nothing to compare with
+        ("pass", "5", 2),  # mean 4: +25%
+        ("fail", "12", 3),  # mean 4.5: +167%
+        ("pass", "4", 4),  # mean 7: -43%
+    ]
+    [line] = [json.loads(x) for x in (root / ".weir/runs.jsonl").read_text().splitlines()][2:3]
+    [stored] = [c for c in line["checks"] if c["kind"] == "volume"]
+    assert (
+        stored["message"]
+        == "12 rows against a mean of 4.5 over 2 earlier: 167% change (at most 50%)"
+    )
+
+
+def test_an_error_level_volume_check_fails_a_model(tmp_path: Path) -> None:
+    model = """
+    /* weir
+    checks: [{rule: volume, maxChangePercent: 10, name: groups.volume}]
+    */
+    SELECT grp, count(*) AS n FROM silver.events GROUP BY grp
+    """
+    root = events_project(tmp_path / "p", {"groups": model})
+    push([ev(1, 1, "a", 1), ev(2, 1, "b", 1)])
+    run_ok(root)
+    push([ev(1, 1, "a", 1), ev(2, 1, "b", 1), ev(3, 1, "c", 1)])
+    record = run(root)["groups"]
+    assert record.status == "failed" and "groups.volume" in (record.error_message or "")
+    [check] = record.checks
+    assert (check.kind, check.status, check.observed) == ("volume", "fail", "3")
+
+
+def test_the_context_reads_another_tables_snapshot(tmp_path: Path) -> None:
+    root = events_project(tmp_path / "p", {})
+    push([ev(1, 1, "a", 1), ev(2, 2, "b", 1)])
+    run_ok(root)
+    project = load_project(root)
+    with closing(connect(allowed_directories=[project.lake])) as con:
+        context = NodeContext(project, "events", con, "unused")
+        [(rows,)] = con.execute(
+            f"SELECT count(*) FROM {context.snapshot('silver.events')}"
+        ).fetchall()
+        assert rows == 2
+        with pytest.raises(LakeError, match=r"reads gold\.nothing, which does not exist"):
+            context.snapshot("gold.nothing")
+        [past] = context.history(7)
+        assert past.status == "success" and past.checks[0].name == "event_id.required"

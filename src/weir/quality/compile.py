@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from weir.errors import ConfigError
 from weir.quality import kinds
 from weir.quality.kinds import not_null
-from weir.quality.rules import CompiledChecks, RowRule, Rule
+from weir.quality.kinds.base import ContextKind
+from weir.quality.rules import CompiledChecks, ContextRule, RowRule, Rule, TableRule
 from weir.spec.contract import Contract, Quality
 
 
@@ -58,6 +59,8 @@ def _rule(q: Quality, name: str, column: str | None) -> Rule:
     problem = kind.problem(q, column)
     if problem is not None:  # validation (quality/validate.py) reports it with file:line
         raise ConfigError(f"check {name!r}: {problem}")
+    if isinstance(kind, ContextKind):
+        return ContextRule(name, q.severity, q.rule, q)
     return kind.compile(q, name, kind.columns(q, column))
 
 
@@ -75,5 +78,6 @@ def _compiled(rules: Sequence[Rule]) -> CompiledChecks:
         names.add(rule.name)
     return CompiledChecks(
         tuple(r for r in rules if isinstance(r, RowRule)),
-        tuple(r for r in rules if not isinstance(r, RowRule)),
+        tuple(r for r in rules if isinstance(r, TableRule)),
+        tuple(r for r in rules if isinstance(r, ContextRule)),
     )

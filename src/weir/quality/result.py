@@ -39,7 +39,8 @@ class CheckResult:
     unique_id: str | None = None
     """The dbt node (tests and source freshness)."""
     message: str | None = None
-    """What dbt said about a test that did not pass."""
+    """What the check says about its outcome (dbt's message for a dbt test that did not
+    pass, the comparison of a ``volume`` check)."""
 
     @property
     def passed(self) -> bool:

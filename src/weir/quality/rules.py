@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from weir.quality.result import CheckResult, Severity
+from weir.spec.contract import Quality
 from weir.sql import literal
 
 FLAG_COLUMNS: dict[str, str] = {"error": "_errors", "warn": "dq_flags", "info": "_infos"}
@@ -52,13 +53,25 @@ class TableRule:
     columns: tuple[str, ...] = ()
 
 
-Rule = RowRule | TableRule
+@dataclass(frozen=True)
+class ContextRule:
+    """A rule of a kind that needs more than the checked rows (kinds/base.py ContextKind):
+    evaluated after the scan, with a context, by :func:`weir.quality.runner.evaluate`."""
+
+    name: str
+    severity: Severity
+    kind: str
+    entry: Quality
+
+
+Rule = RowRule | TableRule | ContextRule
 
 
 @dataclass(frozen=True)
 class CompiledChecks:
     row: tuple[RowRule, ...]
     table: tuple[TableRule, ...]
+    context: tuple[ContextRule, ...] = ()
 
     def flag_columns(self) -> str:
         """Select-list items adding ``_errors``, ``dq_flags`` and ``_infos`` lists."""
@@ -81,7 +94,7 @@ class CompiledChecks:
         for t in self.table:
             parts.append(f"CAST(({t.failed}) AS INTEGER)")
             parts.append(f"CAST(({t.observed}) AS VARCHAR)")
-        return ", ".join(parts) or "NULL"
+        return ", ".join(parts) or "count(*)"  # no rules: still one row (read as none)
 
     def results(self, row: Sequence[Any], *, batch: int | None = None) -> list[CheckResult]:
         """The row :meth:`failure_counts` returned, as one result per rule, in rule order."""

@@ -2,9 +2,10 @@
 
 Pipelines run :func:`scan` over ``flagged`` (the batch with its flag columns, built by the
 silver transform in the same projection that shapes the rows); models run
-:func:`scan_relation` over their result or table, which adds the flag columns first. A dbt
-step turns dbt's own results into the same type (weir.run.dbt). Every caller records the
-results with ``RunRecord.add_check``.
+:func:`scan_relation` over their result or table, which adds the flag columns first. Both
+then run :func:`evaluate` for the kinds that need a context (run history, other tables),
+which the node provides (weir.run.checks). A dbt step turns dbt's own results into the
+same type (weir.run.dbt). Every caller records the results with ``RunRecord.add_check``.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from typing import Any
 
 import duckdb
 
+from weir.quality import kinds
+from weir.quality.kinds.base import CheckContext, ContextKind
 from weir.quality.result import CheckResult
 from weir.quality.rules import CompiledChecks, RowRule
 
@@ -56,3 +59,15 @@ def scan_relation(
         f"SELECT *, {checks.flag_columns()} FROM derived)"
     )
     return scan(con, checks, flagged)[1]
+
+
+def evaluate(
+    checks: CompiledChecks, context: CheckContext, *, batch: int | None = None
+) -> list[CheckResult]:
+    """The outcome of every rule whose kind needs a context (after :func:`scan`)."""
+    results = []
+    for rule in checks.context:
+        kind = kinds.KINDS[rule.kind]
+        assert isinstance(kind, ContextKind)
+        results.append(replace(kind.evaluate(rule.entry, rule.name, context), batch=batch))
+    return results

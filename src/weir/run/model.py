@@ -26,6 +26,7 @@ from weir.quality import runner
 from weir.quality.compile import compile_rules
 from weir.quality.result import CheckResult
 from weir.quality.rules import CompiledChecks
+from weir.run.checks import NodeContext
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec import Model, Project
 from weir.spec.pipeline import Scd2
@@ -471,6 +472,9 @@ class ModelRun(NodeRun):
         con.execute(f"CREATE OR REPLACE TEMP VIEW __gold AS {self.target.scan(con)}")
         try:
             results = self._scan(checks, "__gold", scope)
+            checked = f"(SELECT * FROM __gold WHERE {scope})"
+            context = NodeContext(self.project, self.model.name, con, checked)
+            results += runner.evaluate(checks, context)
         finally:
             con.execute("DROP VIEW __gold")
         failed = []

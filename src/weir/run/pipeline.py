@@ -46,6 +46,7 @@ from weir.observe.record import Status
 from weir.quality import runner
 from weir.quality.result import CheckResult, CheckStatus
 from weir.quality.rules import RowRule
+from weir.run.checks import NodeContext
 from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import META_FIELDS, Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
@@ -661,6 +662,8 @@ class PipelineRun(NodeRun):
             batch=batch,
             sample=sample if limit else None,
         )
+        context = NodeContext(self.project, self.pipeline.name, self.con, "flagged")
+        results += runner.evaluate(plan.checks, context, batch=batch)
         if plan.parsed:
             results.append(self._parse_result(plan, limit, batch))
         for result in results:

@@ -41,6 +41,7 @@ class Quality(Strict):
     columns: list[str] | None = None
     column: str | None = None
     maxAgeHours: float | None = None
+    maxChangePercent: float | None = None
 
     @property
     def bounds(self) -> tuple[Any, Any]:

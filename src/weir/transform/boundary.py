@@ -159,7 +159,7 @@ class Boundary:
             else r
             for r in checks.row
         )
-        return CompiledChecks(row, checks.table)
+        return CompiledChecks(row, checks.table, checks.context)
 
 
 def reads_pii_value(rule: RowRule, pii: frozenset[str]) -> bool:

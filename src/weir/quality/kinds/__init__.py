@@ -16,6 +16,7 @@ from weir.quality.kinds import (
     row_condition,
     row_count,
     unique,
+    volume,
 )
 from weir.quality.kinds.base import Kind
 
@@ -30,6 +31,7 @@ KINDS: dict[str, Kind] = {
         row_condition.RowCondition(),
         row_count.RowCount(),
         freshness.Freshness(),
+        volume.Volume(),
     )
 }
 
