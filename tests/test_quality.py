@@ -442,3 +442,22 @@ def test_the_context_reads_another_tables_snapshot(tmp_path: Path) -> None:
             context.snapshot("gold.nothing")
         [past] = context.history(7)
         assert past.status == "success" and past.checks[0].name == "event_id.required"
+
+
+def test_two_checks_of_one_name_are_an_error(tmp_path: Path) -> None:
+    model = """
+    /* weir
+    checks:
+      - {rule: not_null, column: grp}
+      - {rule: not_null, column: grp, severity: warn}
+    */
+    SELECT grp FROM silver.events
+    """
+    project = load_project(events_project(tmp_path / "p", {"groups": model}))
+    with pytest.raises(ConfigError) as info:
+        check_project(project)
+    lines = (project.root / "models/groups.sql").read_text().splitlines()
+    second = next(i for i, t in enumerate(lines, 1) if "severity: warn" in t)
+    assert "two checks are named 'groups.grp.not_null'" in str(info.value)
+    assert f"models/groups.sql:{second}:" in str(info.value)
+    assert "give one a 'name'" in str(info.value)

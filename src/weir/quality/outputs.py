@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 from sqlglot import exp
 
-from weir.lake.scd2 import VERSION_COLUMNS
 from weir.spec import Project
 
 
@@ -58,6 +57,9 @@ def model_outputs(project: Project) -> dict[str, Output]:
             model = project.models[name]
             out = _query(model.sql.expression, {}, table)
             if model.spec.materialized == "snapshot":
+                # imported here: the lake (deltalake, DuckDB) costs every command time
+                from weir.lake.scd2 import VERSION_COLUMNS
+
                 out = Output(out.names | set(VERSION_COLUMNS), out.complete, out.absent)
             done[name] = out
         return done[name]

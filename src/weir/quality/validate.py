@@ -15,6 +15,7 @@ from weir.hints import did_you_mean
 from weir.quality import kinds
 from weir.quality.compile import compile_checks, compile_rules
 from weir.quality.outputs import Output, model_outputs
+from weir.quality.rules import Rule
 from weir.spec import Model, Project
 from weir.spec.contract import Contract, Quality
 from weir.spec.load import Problems
@@ -31,8 +32,11 @@ def check_project(project: Project) -> None:
         _contract(contract, problems)
     for pipeline in project.pipelines.values():  # a pipeline's keys add implicit rules
         if not problems.errors:
-            with problems.collect():
+            try:
                 compile_checks(pipeline.contract, pipeline.keys)
+            except ConfigError as exc:
+                where = f"{pipeline.path} (contract {pipeline.contract.id!r}, load.keys)"
+                problems.add(ConfigError(exc.message, where=where, hint=exc.hint))
     outputs = model_outputs(project)
     for model in project.models.values():
         _model(model, outputs[model.name], problems)
@@ -84,13 +88,22 @@ def _model(model: Model, output: Output, problems: Problems) -> None:
         return
     try:
         compile_rules(checks, model.name)
-    except ConfigError as exc:
-        problems.add(ConfigError(exc.message, where=doc.where(("checks",)), hint=exc.hint))
+    except ConfigError as exc:  # two of one name: point at the second
+        names = [_name(q, model.name) for q in checks]
+        again = next((j for j, n in enumerate(names) if n in names[:j]), None)
+        loc: Loc = ("checks",) if again is None else ("checks", again)
+        problems.add(ConfigError(exc.message, where=doc.where(loc), hint=exc.hint))
         return
     for j, q in enumerate(checks):
         for column in kinds.KINDS[q.rule].columns(q, None):
             if output.lacks(column):
                 problems.add(_missing(model, doc, j, q, column, output))
+
+
+def _name(q: Quality, owner: str) -> str:
+    compiled = compile_rules([q], owner)
+    rules: list[Rule] = [*compiled.row, *compiled.table, *compiled.context]
+    return rules[0].name
 
 
 def _missing(
