@@ -12,6 +12,7 @@ import yaml
 from conftest import ORDERS_CONTRACT, orders_pipeline
 from weir.cli import main
 from weir.errors import ConfigError
+from weir.quality.validate import check_project
 from weir.spec import load_project
 
 
@@ -63,7 +64,11 @@ def test_unknown_rule_suggests(project_dir: Callable[..., Path]) -> None:
     schema = [{**contract["schema"][0]}]
     schema[0]["quality"] = [{"rule": "row_cnt", "mustBeBetween": [1, 2]}]
     contract["schema"] = schema
-    message = _error(project_dir(contracts={"orders": contract}))
+    project = load_project(project_dir(contracts={"orders": contract}), environ={})
+    with pytest.raises(ConfigError) as info:  # what `weir validate` and every run check
+        check_project(project)
+    message = str(info.value)
+    assert "contracts/orders.yml:" in message and "schema.0.quality.0.rule" in message
     assert "unknown rule 'row_cnt'" in message and "did you mean 'row_count'?" in message
 
 

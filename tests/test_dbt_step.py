@@ -177,8 +177,10 @@ def test_record_lists_every_node_with_its_status(built: Built) -> None:
         assert node["execution_time"] >= 0
     assert (record.quality_checks_passed, record.quality_checks_failed) == (6, 0)
     assert record.rows_loaded == 0  # dbt-duckdb reports no row counts; none are invented
-    [freshness] = record.checks
-    assert freshness["name"] == "freshness silver.orders" and freshness["passed"]
+    [freshness] = [c for c in record.checks if c.kind == "dbt_freshness"]
+    assert freshness.name == "freshness silver.orders" and freshness.passed
+    checked = {c.name: c.status for c in record.checks if c.kind == "dbt_test"}
+    assert checked == {t["name"]: "pass" for t in tests}  # each test, typed like weir's checks
 
 
 def test_record_is_persisted(built: Built) -> None:
@@ -239,7 +241,8 @@ def test_stale_source_stops_the_step_before_the_build(built: Built) -> None:
     assert "silver.orders last loaded 7" in record.error_message  # 72 h and some seconds
     assert "error after 24 hour" in record.error_message
     assert record.nodes == []
-    assert [c["status"] for c in record.checks] == ["error"]
+    [stale] = record.checks
+    assert (stale.kind, stale.status, stale.severity) == ("dbt_freshness", "fail", "error")
     tables = query(
         built.root / ".weir/dbt/shop_stale.duckdb",
         "SELECT table_schema || '.' || table_name FROM information_schema.tables ORDER BY 1",
@@ -260,6 +263,12 @@ def test_failing_dbt_test_fails_the_step_and_names_the_test(built: Built) -> Non
     assert "fct_daily_orders" in record.error_message
     assert any("skipped" in w and "fct_daily_orders" in w for w in record.warnings)
     assert record.quality_checks_failed == 1
+    [failed] = [c for c in record.checks if not c.passed]
+    assert (failed.name, failed.kind, failed.failing_rows) == (
+        "assert_amount_at_least_floor",
+        "dbt_test",
+        2,
+    )
 
 
 def test_rerun_without_changes_and_after_new_data(built: Built) -> None:
@@ -318,7 +327,7 @@ def test_missing_table_is_a_warning_and_a_model_error_names_the_model(tmp_path: 
 def test_sources_without_freshness_pass_the_gate(built: Built) -> None:
     record = run_step(built.root, "shop_nofresh")
     assert record.status == "success", record.error_message
-    assert record.checks == []
+    assert [c.kind for c in record.checks if c.kind != "dbt_test"] == []  # no freshness
 
 
 # ---------------------------------------------------------------- configuration errors

@@ -102,7 +102,7 @@ def test_whitespace_comments_and_checks_alone_stay_up_to_date(tmp_path: Path) ->
     )
     record = run_ok(root)["totals"]
     assert not record.changed and gold_versions(root) == versions
-    assert [c["name"] for c in record.checks] == ["totals.grp.not_null"]  # checks still run
+    assert [c.name for c in record.checks] == ["totals.grp.not_null"]  # checks still run
 
 
 def test_a_header_change_rebuilds_an_incremental_model_in_full(tmp_path: Path) -> None:

@@ -61,7 +61,7 @@ def test_first_run_loads_flags_and_quarantines(
     quarantine = table_rows(root / "lake/quarantine/orders", sort=["_row"])
     reasons = {r["order_id"]: r["_reasons"] for r in quarantine}
     assert reasons == {None: ["order_id.required"], 3: ["amount.not_absurd"]}
-    failed = {c["name"]: c["failing_rows"] for c in record.checks if not c["passed"]}
+    failed = {c.name: c.failing_rows for c in record.checks if not c.passed}
     assert failed == {"order_id.required": 1, "amount.not_absurd": 1, "amount.range": 2}
 
 

@@ -115,8 +115,8 @@ def test_a_null_change_time_is_quarantined_and_its_key_not_taken_as_deleted(
     _drop(root, 2, "1,Bergen,o@x.io,\n2,Rome,r@x.io,2024-01-02\n")
     record = run(root)["cities"]
     assert record.status == "partial" and record.rows_quarantined == 1
-    [check] = [c for c in record.checks if c["name"] == "as_of.required"]
-    assert check["severity"] == "error" and check["failing_rows"] == 1
+    [check] = [c for c in record.checks if c.name == "as_of.required"]
+    assert check.severity == "error" and check.failing_rows == 1
     quarantined = DeltaTable(str(root / "lake/quarantine/cities")).to_pyarrow_table().to_pylist()
     assert [(r["id"], r["_reasons"]) for r in quarantined] == [(1, ["as_of.required"])]
     # 1's row is in the batch (though quarantined): not a delete, 1 stays current

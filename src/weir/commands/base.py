@@ -36,10 +36,13 @@ Command = tuple[
 
 def load(args: argparse.Namespace) -> Project:
     """The project ``--project`` names, with the target ``--target`` (or the environment)
-    chooses."""
+    chooses; its checks validated (what their kinds need, the model columns they name)."""
+    from weir.quality.validate import check_project
     from weir.spec import load_project
 
-    return load_project(Path(args.project), target=args.target)
+    project = load_project(Path(args.project), target=args.target)
+    check_project(project)
+    return project
 
 
 def _wants_color(stream: TextIO, environ: Mapping[str, str], no_color: bool) -> bool:

@@ -178,9 +178,7 @@ def summary(r: RunRecord) -> str:
         )
 
     def broken(severity: str) -> list[str]:
-        return sorted(
-            {c["name"] for c in r.checks if not c["passed"] and c["severity"] == severity}
-        )
+        return sorted({c.name for c in r.checks if not c.passed and c.severity == severity})
 
     errors, warns, noted = broken("error"), broken("warn"), broken("info")
     lines = [

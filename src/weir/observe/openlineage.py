@@ -365,8 +365,7 @@ def assertions(record: RunRecord, columns: set[str]) -> list[dict[str, Any]]:
     ``success: false``), with the column when the check's name starts with one."""
     merged: dict[str, bool] = {}
     for check in record.checks:
-        name = str(check["name"])
-        merged[name] = merged.get(name, True) and bool(check["passed"])
+        merged[check.name] = merged.get(check.name, True) and check.passed
     out = []
     for name, success in merged.items():
         item: dict[str, Any] = {"assertion": name, "success": success}

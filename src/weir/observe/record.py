@@ -7,12 +7,14 @@ import logging
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
+
+from weir.quality.result import CheckResult
 
 Status = Literal["running", "success", "failed", "partial", "skipped"]
 
@@ -46,7 +48,9 @@ class RunRecord:
     rows_already_ingested: int = 0
     batches: list[int] = field(default_factory=list)
     table_versions: dict[str, int | None] = field(default_factory=dict)
-    checks: list[dict[str, Any]] = field(default_factory=list)
+    checks: list[CheckResult] = field(default_factory=list)
+    """Every check's outcome: per batch and rule for pipelines, per rule for models, per
+    test and source freshness for dbt steps."""
     load_metrics: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     schema_changes: list[str] = field(default_factory=list)
@@ -58,11 +62,11 @@ class RunRecord:
     """The weir.yml target the run used (``--target``), None without one."""
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
-    def add_check(self, result: dict[str, Any], *, failed: bool) -> None:
+    def add_check(self, result: CheckResult) -> None:
         """Record one check's outcome and count it as passed or failed."""
         self.checks.append(result)
-        self.quality_checks_failed += failed
-        self.quality_checks_passed += not failed
+        self.quality_checks_failed += result.failed
+        self.quality_checks_passed += not result.failed
 
     def finish(self, status: Status, error: str | None = None) -> None:
         self.status = status
@@ -73,14 +77,27 @@ class RunRecord:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("_t0")
+        data["checks"] = [c.as_dict() for c in self.checks]
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """A record as :meth:`as_dict` wrote it (a line of ``runs.jsonl``, a row of the
+        state store), also one an earlier weir wrote: checks in their old shapes are read
+        into :class:`CheckResult`, fields this weir does not know are left out."""
+        known = {f.name for f in fields(cls) if f.init and not f.name.startswith("_")}
+        values = {k: v for k, v in data.items() if k in known}
+        values["checks"] = [CheckResult.from_dict(c) for c in data.get("checks") or []]
+        return cls(**values)
 
     def scrub(self, scrub: Scrubber) -> None:
         """Remove secret values from every text the record holds (messages, warnings,
         positions, check samples), before anyone prints or stores it."""
         for f in fields(self):
             value = getattr(self, f.name)
-            if isinstance(value, str | list | dict):
+            if f.name == "checks":
+                self.checks = [c.with_text(scrub.deep) for c in self.checks]
+            elif isinstance(value, str | list | dict):
                 setattr(self, f.name, scrub.deep(value))
 
 

@@ -1,11 +1,12 @@
-"""Quality checks: contract rules compiled into one DuckDB scan per table.
+"""Quality checks: one module per check kind, one registry, one runner, typed results.
 
-Row rules become boolean *violation* expressions evaluated in the same projection that
-shapes silver rows; table rules (row-count bounds, freshness) aggregate over the flagged
-rows. Severities: ``error`` quarantines the row, ``warn`` flags it (``dq_valid = false`` and
-the rule's name in ``dq_flags``), ``info`` only counts.
+- ``kinds/``: the registry (``kinds/__init__.py``) and one module per kind, each owning what
+  its entries need and its SQL;
+- ``compile.py``: a contract's rules (and a model's checks) → :class:`rules.CompiledChecks`,
+  evaluated in the one scan that shapes the rows (``rules.py``);
+- ``runner.py``: the compiled checks run in DuckDB, as ``result.CheckResult`` values;
+- ``validate.py``: a loaded project's checks validated (kinds, names, model columns via
+  ``outputs.py``), with file:line.
+
+This package imports nothing on its own: ``weir.observe.record`` needs only ``result.py``.
 """
-
-from weir.quality.compile import CheckResult, CompiledChecks, RowRule, TableRule, compile_checks
-
-__all__ = ["CheckResult", "CompiledChecks", "RowRule", "TableRule", "compile_checks"]

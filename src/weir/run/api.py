@@ -73,6 +73,9 @@ def run(
 
     ``wait``: wait for another run holding a node's lock instead of failing that node.
     ``full_refresh``: rebuild pipelines' silver from bronze and recompute models in full."""
+    from weir.quality.validate import check_project
+
+    check_project(project)  # the checks' kinds and columns, before anything runs
     nodes = dag.graph(project)
     selected = dag.select(nodes, list(selectors), exclude, modified=lambda: _modified(project))
     project.require_env(selected)  # before anything runs: a run needs its nodes' secrets only

@@ -34,6 +34,7 @@ import yaml
 from weir.errors import ConfigError, QualityError, TransformError, WeirError
 from weir.lake.warehouse import expose
 from weir.observe.record import RunRecord
+from weir.quality.result import CheckResult, CheckStatus
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec.dbt import dbt_profile
 from weir.spec.load import DbtStep, Project
@@ -143,11 +144,11 @@ class DbtRun(NodeRun):
         stale = []
         for entry in report.get("results", []):
             check = freshness_check(entry)
-            self.record.checks.append(check)
-            if check["status"] == "warn":
-                self.record.warnings.append(f"source freshness: {check['observed']}")
-            elif not check["passed"]:
-                stale.append(check["observed"])
+            self.record.checks.append(check)  # not counted: quality_checks_* count dbt tests
+            if check.severity == "warn" and not check.passed:
+                self.record.warnings.append(f"source freshness: {check.observed}")
+            elif not check.passed:
+                stale.append(str(check.observed))
         if stale:
             raise QualityError(
                 "source freshness failed, nothing was built: " + "; ".join(stale),
@@ -331,8 +332,9 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 # ---------------------------------------------------------------- results
-def freshness_check(entry: dict[str, Any]) -> dict[str, Any]:
-    """One ``sources.json`` result as a check of the run record."""
+def freshness_check(entry: dict[str, Any]) -> CheckResult:
+    """One ``sources.json`` result as a check of the run record: dbt's ``warn`` is a failed
+    check of severity warn, its ``error`` a failed one of severity error."""
     unique_id = str(entry.get("unique_id", ""))
     name = ".".join(unique_id.split(".")[-2:])
     status = str(entry.get("status", ""))
@@ -345,16 +347,35 @@ def freshness_check(entry: dict[str, Any]) -> dict[str, Any]:
         observed = f"{name} last loaded {float(age) / 3600:.1f} h ago ({status}{bound})"
     else:
         observed = f"{name}: {status}"
-    return {
-        "name": f"freshness {name}",
-        "kind": "dbt source freshness",
-        "unique_id": unique_id,
-        "status": status,
-        "severity": "warn" if status in ("pass", "warn") else "error",
-        "passed": status == "pass",
-        "observed": observed,
-        "max_loaded_at": entry.get("max_loaded_at"),
-    }
+    outcome: CheckStatus = (
+        "pass" if status == "pass" else "error" if status == "runtime error" else "fail"
+    )
+    return CheckResult(
+        name=f"freshness {name}",
+        kind="dbt_freshness",
+        severity="warn" if status in ("pass", "warn") else "error",
+        status=outcome,
+        observed=observed,
+        unique_id=unique_id,
+    )
+
+
+def check_of_test(node: dict[str, Any]) -> CheckResult | None:
+    """A dbt test's node result (from :func:`node_results`) as a check of the run record;
+    None for a test that did not run (skipped)."""
+    status = node["status"]
+    if status not in ("pass", "fail", "warn", "error", "runtime error"):
+        return None
+    failures = node.get("failures")
+    return CheckResult(
+        name=str(node["name"]),
+        kind="dbt_test",
+        severity="warn" if status == "warn" else "error",
+        status="pass" if status == "pass" else "fail" if status in ("fail", "warn") else "error",
+        failing_rows=int(failures or 0),
+        unique_id=str(node["unique_id"]),
+        message=None if status == "pass" else node.get("message"),
+    )
 
 
 def node_results(results: dict[str, Any], manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -410,9 +431,10 @@ class Outcome:
 
     def apply(self, record: RunRecord) -> None:
         record.nodes = self.nodes
-        tests = [n for n in self.nodes if n["resource_type"] in _TESTS]
-        record.quality_checks_passed += sum(n["status"] == "pass" for n in tests)
-        record.quality_checks_failed += sum(n["status"] in ("fail", "warn", "error") for n in tests)
+        for node in self.nodes:
+            check = check_of_test(node) if node["resource_type"] in _TESTS else None
+            if check is not None:
+                record.add_check(check)
         record.rows_loaded += sum(
             n.get("rows_affected") or 0 for n in self.nodes if n["resource_type"] not in _TESTS
         )

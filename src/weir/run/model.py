@@ -23,7 +23,11 @@ from weir.engine.duckdb import fetch_table, transform_sql
 from weir.errors import ConfigError, LakeError, QualityError
 from weir.lake import materialize, scd2
 from weir.lake.table import Commit, Table
-from weir.quality.compile import CompiledChecks, compile_rules
+from weir.quality import runner
+from weir.quality.compile import compile_rules
+from weir.quality.result import CheckResult
+from weir.quality.rules import CompiledChecks
+from weir.run.checks import NodeContext
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec import Model, Project
 from weir.spec.modelsql import rewrite
@@ -430,14 +434,10 @@ class ModelRun(NodeRun):
         return list(schema.names) != list(now)
 
     # ---------------------------------------------------------------- checks
-    def _scan(self, checks: CompiledChecks, relation: str, scope: str) -> tuple[Any, ...]:
+    def _scan(self, checks: CompiledChecks, relation: str, scope: str) -> list[CheckResult]:
         """Every check's outcome over ``relation`` rows in ``scope``, in one aggregate."""
         try:
-            rows = self.con.execute(
-                f"WITH derived AS (SELECT * FROM {relation} WHERE {scope}) "
-                f"SELECT {checks.failure_counts()} "
-                f"FROM (SELECT *, {checks.flag_columns()} FROM derived)"
-            ).fetchall()
+            return runner.scan_relation(self.con, checks, relation, scope)
         except duckdb.Error as exc:
             columns = ", ".join(self.con.sql(f"SELECT * FROM {relation} LIMIT 0").columns)
             raise ConfigError(
@@ -446,7 +446,6 @@ class ModelRun(NodeRun):
                 where=self.model.config.where(("checks",)),
                 hint=f"the model's columns are: {columns}",
             ) from None
-        return tuple(rows[0])
 
     def _scope(self, position: dict[str, Any] | None) -> str:
         """The rows the last write (committed with ``position``) recomputed, which its checks
@@ -472,12 +471,15 @@ class ModelRun(NodeRun):
         con = self.con
         con.execute(f"CREATE OR REPLACE TEMP VIEW __gold AS {self.target.scan(con)}")
         try:
-            row = self._scan(checks, "__gold", scope)
+            results = self._scan(checks, "__gold", scope)
+            checked = f"(SELECT * FROM __gold WHERE {scope})"
+            context = NodeContext(self.project, self.model.name, con, checked)
+            results += runner.evaluate(checks, context)
         finally:
             con.execute("DROP VIEW __gold")
         failed = []
-        for result in checks.results(row):
-            self.record.add_check(result.as_dict(), failed=result.failed)
+        for result in results:
+            self.record.add_check(result)
             if result.failed and result.severity == "warn":
                 self.record.warnings.append(f"check {result.name} failed (warn)")
             if result.failed and result.severity == "error":

@@ -43,7 +43,10 @@ from weir.lake import scd2
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
 from weir.observe.record import Status
-from weir.quality.compile import CheckResult
+from weir.quality import runner
+from weir.quality.result import CheckResult, CheckStatus
+from weir.quality.rules import RowRule
+from weir.run.checks import NodeContext
 from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
@@ -654,37 +657,43 @@ class PipelineRun(NodeRun):
 
     def _checks(self, plan: SilverSql, batch: int) -> tuple[int, int]:
         """Evaluate every rule's outcome in one aggregate; returns (rows, error rows)."""
-        checks = plan.checks
-        row = self.con.execute(
-            "SELECT count(*), count(*) FILTER (WHERE len(_errors) > 0), "
-            f"{checks.failure_counts()} FROM flagged"
-        ).fetchall()[0]
-        total, errors, row = int(row[0]), int(row[1]), row[2:]
         limit = self.pipeline.spec.quality_gates.sample_size
-        results = checks.results(row)
-        for rule, result in zip(checks.row, results[: len(checks.row)], strict=True):
-            if result.failing_rows and limit:
-                column = {"error": "_errors", "warn": "dq_flags", "info": "_infos"}[rule.severity]
-                cur = self.con.execute(plan.sample(column, rule.name, limit), [rule.name])
-                names = [d[0] for d in cur.description or []]
-                result.samples = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-        if plan.parsed:
-            results.append(self._parse_result(plan, limit))
-        for result in results:
-            self.record.add_check({"batch": batch, **result.as_dict()}, failed=result.failed)
-        return total, errors
 
-    def _parse_result(self, plan: SilverSql, limit: int) -> CheckResult:
+        def sample(rule: RowRule) -> list[dict[str, Any]]:
+            return self._sample(plan.sample(rule.flag_column, rule.name, limit), [rule.name])
+
+        totals = ("count(*)", "count(*) FILTER (WHERE len(_errors) > 0)")
+        (total, errors), results = runner.scan(
+            self.con,
+            plan.checks,
+            "flagged",
+            extra=totals,
+            batch=batch,
+            sample=sample if limit else None,
+        )
+        context = NodeContext(self.project, self.pipeline.name, self.con, "flagged")
+        results += runner.evaluate(plan.checks, context, batch=batch)
+        if plan.parsed:
+            results.append(self._parse_result(plan, limit, batch))
+        for result in results:
+            self.record.add_check(result)
+        return int(total), int(errors)
+
+    def _parse_result(self, plan: SilverSql, limit: int, batch: int) -> CheckResult:
         """Rows the source could not parse (quarantined with their reasons), as a check."""
         [(failing,)] = self.con.execute(
             f"SELECT count(*) FROM flagged WHERE {plan.unparsed()}"
         ).fetchall()
-        result = CheckResult("parse", "error", not failing, int(failing))
-        if failing and limit:
-            cur = self.con.execute(plan.parse_sample(limit))
-            names = [d[0] for d in cur.description or []]
-            result.samples = [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-        return result
+        samples = self._sample(plan.parse_sample(limit)) if failing and limit else []
+        status: CheckStatus = "fail" if failing else "pass"
+        return CheckResult(
+            "parse", "parse", "error", status, int(failing), samples=tuple(samples), batch=batch
+        )
+
+    def _sample(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        cur = self.con.execute(sql, params or [])
+        names = [d[0] for d in cur.description or []]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 def _guarded(staged: Staged) -> pa.RecordBatchReader:

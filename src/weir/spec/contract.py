@@ -9,7 +9,7 @@ pii → ``classification: pii``, checks → ``quality``, breaking-change policy 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -17,25 +17,18 @@ from pydantic import Field, field_validator, model_validator
 from weir.hints import did_you_mean
 from weir.spec import names, types
 from weir.spec.base import Strict
+from weir.spec.yamlsrc import Document
 
 Severity = Literal["error", "warn", "info"]
-RULES = (
-    "not_null",
-    "unique",
-    "accepted_values",
-    "range",
-    "regex",
-    "row_condition",
-    "row_count",
-    "freshness",
-)
 PII_CLASSES = ("pii", "sensitive", "restricted")
 SCALAR_RULES = ("accepted_values", "range", "regex")
 """Column rules that compare values: not for struct, list or map columns."""
 
 
 class Quality(Strict):
-    """One ODCS quality entry. ``rule`` names a weir check kind."""
+    """One ODCS quality entry, as written. ``rule`` names a weir check kind; which of the
+    other fields an entry needs is the kind's business (weir/quality/kinds/), validated
+    after loading with file:line (weir.quality.validate)."""
 
     rule: str
     severity: Severity = "error"
@@ -50,35 +43,7 @@ class Quality(Strict):
     columns: list[str] | None = None
     column: str | None = None
     maxAgeHours: float | None = None
-
-    @field_validator("rule")
-    @classmethod
-    def _known_rule(cls, value: str) -> str:
-        if value not in RULES:
-            raise ValueError(f"unknown rule {value!r}; {did_you_mean(value, RULES)}")
-        return value
-
-    @model_validator(mode="after")
-    def _params(self) -> Quality:
-        need = {
-            "accepted_values": ("validValues",),
-            "regex": ("pattern",),
-            "row_condition": ("condition",),
-            "freshness": ("maxAgeHours",),
-        }.get(self.rule, ())
-        for param in need:
-            if getattr(self, param) is None:
-                raise ValueError(f"rule {self.rule!r} needs {param!r}")
-        if self.rule in ("range", "row_count") and (
-            self.mustBeBetween is None
-            and self.mustBeGreaterThanOrEqualTo is None
-            and self.mustBeLessThanOrEqualTo is None
-        ):
-            raise ValueError(
-                f"rule {self.rule!r} needs mustBeBetween, mustBeGreaterThanOrEqualTo "
-                "or mustBeLessThanOrEqualTo"
-            )
-        return self
+    maxChangePercent: float | None = None
 
     @property
     def bounds(self) -> tuple[Any, Any]:
@@ -229,6 +194,8 @@ class Contract:
 
     spec: ContractSpec
     path: str
+    doc: Document | None = field(default=None, compare=False, repr=False)
+    """The file it came from, for file:line in errors about its fields."""
 
     @property
     def id(self) -> str:

@@ -28,12 +28,9 @@ import duckdb
 import pyarrow as pa
 
 from weir.engine.duckdb import transform_sql
-from weir.quality.compile import (
-    CompiledChecks,
-    RowRule,
-    compile_checks,
-    referenced_columns,
-)
+from weir.quality.compile import compile_checks
+from weir.quality.kinds.row_condition import referenced_columns
+from weir.quality.rules import CompiledChecks, RowRule
 from weir.spec import Pipeline, sqlexpr
 from weir.spec.pipeline import Derived
 from weir.spec.types import arrow_type, duckdb_type
@@ -41,8 +38,6 @@ from weir.sql import ident, literal
 
 PII_FLAGS = "_pii_flags"
 """Bronze column: names of the rules on raw PII values that the row broke (or NULL)."""
-_ON_DIGESTS = ("not_null", "required", "unique")
-"""Rule kinds that give the same verdict on digests as on values."""
 
 
 def digest(column: str) -> str:
@@ -158,17 +153,18 @@ class Boundary:
                 f"list_contains(coalesce({ident(PII_FLAGS)}, []), {literal(r.name)})",
                 r.columns,
                 r.kind,
+                r.on_digests,
             )
             if r.name in here
             else r
             for r in checks.row
         )
-        return CompiledChecks(row, checks.table)
+        return CompiledChecks(row, checks.table, checks.context)
 
 
 def reads_pii_value(rule: RowRule, pii: frozenset[str]) -> bool:
     """A rule that needs a PII column's raw value (not only whether it is NULL or repeats)."""
-    return rule.kind not in _ON_DIGESTS and bool(set(rule.columns) & pii)
+    return not rule.on_digests and bool(set(rule.columns) & pii)
 
 
 def _at_boundary(derived: Derived, pii: frozenset[str]) -> bool:

@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 import pyarrow as pa
 
 from weir import layout
-from weir.quality.compile import CompiledChecks, compile_checks
+from weir.quality.compile import compile_checks
+from weir.quality.rules import CompiledChecks
 from weir.sources.base import PARSE_ERRORS
 from weir.spec import Pipeline, sqlexpr
 from weir.spec.types import arrow_type, duckdb_type
