@@ -1,6 +1,6 @@
 """(b) JSON records from a paginated REST API into bronze + silver through a weir run.
 
-The API is ``tests/restserver.py`` (offset pagination, records under ``data``) in a child
+The API is ``tests/weirtest/restserver.py`` (offset pagination, records under ``data``) in a child
 process. weir runs in this process (``PipelineRun.execute``, what ``weir run`` calls), merge
 strategy on the contract's key, incremental on ``updated_at`` (the first run sends no
 watermark, so the server never filters). The baseline is the transport floor against the same

@@ -1,4 +1,4 @@
-"""The REST benchmark's API: ``tests/restserver.py`` serving generated records, run in a child
+"""The REST benchmark's API: ``tests/weirtest/restserver.py`` serving generated records, run in a child
 process so that serving JSON never competes with weir for the parent's GIL."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def serve(rows: int, page_size: int, urls: Any, stop: Any) -> None:
     sys.path[:0] = [str(TESTS), str(Path(__file__).resolve().parent)]
     import data
 
-    from restserver import RestServer
+    from weirtest.restserver import RestServer
 
     records = data.rest_records(rows)
     with RestServer(records, pagination="offset", page_size=page_size) as server:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from conftest import orders_pipeline, table_rows, version, write_project
 from weir.cli import main
+from weirtest.projects import orders_pipeline, table_rows, version, write_project
 
 GOOD = (
     "id,email,amount,updated_at\n1,a@x.io,10,2024-01-01T00:00:00\n2,b@x.io,20,2024-01-01T00:00:00\n"

@@ -369,9 +369,9 @@ def test_verbose_shows_debug_logging_and_quiet_hides_warnings(
 def test_rest_retries_are_warnings_through_the_one_logging_setup(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from conftest import write_project
-    from restserver import Fault, RestServer, sample_records
     from test_rest_pipeline import CONTRACT, TOKEN, pipeline
+    from weirtest.projects import write_project
+    from weirtest.restserver import Fault, RestServer, sample_records
 
     monkeypatch.setenv("API_TOKEN", TOKEN)
     with RestServer(sample_records(5), token=TOKEN, faults={1: Fault.error(503)}) as server:

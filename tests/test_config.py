@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-from conftest import ORDERS_CONTRACT, orders_pipeline
 from weir.cli import main
 from weir.errors import ConfigError
 from weir.quality.validate import check_project
 from weir.spec import load_project
+from weirtest.projects import ORDERS_CONTRACT, orders_pipeline
 
 
 def _error(root: Path, environ: dict[str, str] | None = None) -> str:

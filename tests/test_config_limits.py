@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_models
 from weir.cli import main
 from weir.spec import yamlsrc
+from weirtest.projects import write_models
 
 PIPELINE = "name: orders\nowner: me\ncontract: orders\nextract: {source: memory, dataset: orders}\n"
 

@@ -16,12 +16,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import ORDERS_CONTRACT, orders_pipeline, table_rows, write_models
 from weir.engine.duckdb import connect
 from weir.errors import ConfigError
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
+from weirtest.projects import ORDERS_CONTRACT, orders_pipeline, table_rows, write_models
 
 PASSWD = "(SELECT content FROM read_text('/etc/passwd'))"
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from conftest import lake_content, orders_pipeline, weir_run, write_project
+from weirtest.projects import lake_content, orders_pipeline, weir_run, write_project
 
 POINTS = [
     "bronze.write",

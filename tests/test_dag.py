@@ -12,8 +12,6 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from conftest import SALT, orders_pipeline, write_project
-from modelkit import events_project, write_models
 from weir.errors import ConfigError
 from weir.observe.record import RunRecord
 from weir.run import dag
@@ -23,6 +21,8 @@ from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
 from weir.toposort import CycleError, topological
+from weirtest.modelkit import events_project, write_models
+from weirtest.projects import SALT, orders_pipeline, write_project
 
 MODELS = {
     "stg_a": "SELECT * FROM silver.events",

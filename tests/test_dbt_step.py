@@ -19,13 +19,13 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from conftest import SALT, orders_pipeline, write_project
 from weir.errors import ConfigError
 from weir.observe.record import RunRecord
 from weir.run.dbt import DbtRun, dbt_graph
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
+from weirtest.projects import SALT, orders_pipeline, write_project
 
 DBT_PROJECT = Path(__file__).parent / "dbt_project"
 DATASET = "dbt_orders"

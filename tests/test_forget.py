@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from conftest import SALT, table_rows, weir_run, write_models, write_project
 from weir.cli import main
 from weir.lake.table import Table
 from weir.spec import load_project
+from weirtest.projects import SALT, table_rows, weir_run, write_models, write_project
 
 ALICE = "alice.forgetme@example.com"
 ALICE_NEW = "alice.newaddress@example.com"

@@ -16,11 +16,11 @@ from deltalake import DeltaTable, write_deltalake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import write_project
 from test_forget import _forget
 from weir.forget.rows import Matcher, find, predicate
 from weir.lake import purge
 from weir.lake.table import Table
+from weirtest.projects import write_project
 
 SCHEMA = pa.schema(
     [
@@ -135,7 +135,7 @@ VISITS = {
 
 
 def test_forget_by_a_composite_key_typed_by_the_contract(tmp_path: Path) -> None:
-    from conftest import table_rows, weir_run
+    from weirtest.projects import table_rows, weir_run
 
     pipeline = {
         "name": "visits",

@@ -10,8 +10,15 @@ from typing import Any
 
 import pytest
 
-from conftest import lake_content, orders_pipeline, table_rows, version, weir_run, write_project
 from weir.cli import main
+from weirtest.projects import (
+    lake_content,
+    orders_pipeline,
+    table_rows,
+    version,
+    weir_run,
+    write_project,
+)
 
 FILES = {
     "1.csv": "id,email,amount,updated_at\n1,a@x.io,10,2024-01-01T00:00:00\n"
@@ -24,7 +31,7 @@ NEW = {"derived": [{"name": "doubled", "sql": "amount * 200", "type": "float64"}
 
 
 def _contract(floor: int) -> dict[str, Any]:
-    from conftest import ORDERS_CONTRACT
+    from weirtest.projects import ORDERS_CONTRACT
 
     contract = json.loads(json.dumps(ORDERS_CONTRACT))
     amount = contract["schema"][0]["properties"][2]

@@ -18,10 +18,10 @@ import pyarrow as pa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import table_rows, version, write_project
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
+from weirtest.projects import table_rows, version, write_project
 
 row = st.tuples(st.integers(0, 6), st.integers(-150, 1500), st.integers(1, 5))
 step = st.one_of(st.just("rerun"), st.just("rebuild"), st.lists(row, min_size=1, max_size=8))

@@ -20,7 +20,17 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from modelkit import DAILY, Event, at, day, events_project, gold_rows, gold_versions, push, run_ok
+from weirtest.modelkit import (
+    DAILY,
+    Event,
+    at,
+    day,
+    events_project,
+    gold_rows,
+    gold_versions,
+    push,
+    run_ok,
+)
 
 LOOKBACK = dt.timedelta(days=2)  # the lookback of modelkit.DAILY
 Key = tuple[dt.date, str]

@@ -17,11 +17,11 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from conftest import SALT, weir_run, write_models, write_project
 from weir.cli import main
 from weir.run.model import ModelRun
 from weir.run.pipeline import PipelineRun
 from weir.spec import load_project
+from weirtest.projects import SALT, weir_run, write_models, write_project
 
 CONTRACT: dict[str, Any] = {
     "apiVersion": "v3.0.2",

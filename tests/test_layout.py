@@ -14,12 +14,12 @@ import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
-from conftest import ORDERS_CONTRACT, SALT, orders_pipeline, write_models, write_project
 from weir import layout
 from weir.run import api
 from weir.sources import memory
 from weir.spec import load_project
 from weir.transform.lineage import project_lineage
+from weirtest.projects import ORDERS_CONTRACT, SALT, orders_pipeline, write_models, write_project
 
 CITIES: dict[str, Any] = {
     "apiVersion": "v3.0.2",

@@ -20,7 +20,6 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from conftest import ORDERS_CONTRACT, orders_pipeline, write_models, write_project
 from weir.cli import main
 from weir.observe.record import RunRecord
 from weir.run.model import ModelRun
@@ -28,6 +27,7 @@ from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
 from weir.transform.lineage import Lineage, project_lineage
+from weirtest.projects import ORDERS_CONTRACT, orders_pipeline, write_models, write_project
 
 CUSTOMERS_CONTRACT: dict[str, Any] = {
     "apiVersion": "v3.0.2",

@@ -29,7 +29,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import orders_pipeline, table_rows, write_project
 from test_malformed_files import (
     PII,
     SECRET,
@@ -43,6 +42,7 @@ from weir.run.batches import RejectRun
 from weir.run.pipeline import PipelineRun
 from weir.spec import load_project
 from weir.spec.types import arrow_type
+from weirtest.projects import orders_pipeline, table_rows, write_project
 
 BUDGET = settings(
     max_examples=20,

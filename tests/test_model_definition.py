@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from conftest import weir_run
-from modelkit import (
+from weir.engine.duckdb import connect
+from weir.lake.table import Commit, Table
+from weir.spec import load_project
+from weir.transform import definition as defs
+from weirtest.modelkit import (
     DAILY,
     Event,
     at,
@@ -27,10 +30,7 @@ from modelkit import (
     run,
     run_ok,
 )
-from weir.engine.duckdb import connect
-from weir.lake.table import Commit, Table
-from weir.spec import load_project
-from weir.transform import definition as defs
+from weirtest.projects import weir_run
 
 TOTALS = "SELECT grp, count(*) AS n, sum(amount) AS total FROM silver.events GROUP BY grp\n"
 EVENTS = [

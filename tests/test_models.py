@@ -17,8 +17,12 @@ import sqlglot
 import yaml
 from deltalake import DeltaTable, write_deltalake
 
-from conftest import weir_run, write_models, write_project
-from modelkit import (
+from weir.cli import main
+from weir.errors import ConfigError
+from weir.run.model import ModelRun
+from weir.sources import memory
+from weir.spec import load_project
+from weirtest.modelkit import (
     DAILY,
     Event,
     at,
@@ -33,11 +37,7 @@ from modelkit import (
     run,
     run_ok,
 )
-from weir.cli import main
-from weir.errors import ConfigError
-from weir.run.model import ModelRun
-from weir.sources import memory
-from weir.spec import load_project
+from weirtest.projects import weir_run, write_models, write_project
 
 SWAP = """
 /* weir

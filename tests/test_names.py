@@ -11,9 +11,15 @@ from typing import Any
 
 import pytest
 
-from conftest import ORDERS_CONTRACT, orders_pipeline, weir_run, write_models, write_project
 from weir.errors import ConfigError
 from weir.spec import load_project
+from weirtest.projects import (
+    ORDERS_CONTRACT,
+    orders_pipeline,
+    weir_run,
+    write_models,
+    write_project,
+)
 
 HOSTILE = ["../../../escaped", "o'x\"; DROP TABLE t; --", "a/b", "Orders", "", "x" * 64, "1st"]
 

@@ -16,9 +16,9 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
-from conftest import table_rows, write_project
-from restserver import RestServer
 from weir.cli import main
+from weirtest.projects import table_rows, write_project
+from weirtest.restserver import RestServer
 
 TRACKING = "6f9619ff-8b86-d011-b42d-00cf4fc964ff"
 

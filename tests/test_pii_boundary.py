@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from conftest import SALT, orders_pipeline, table_rows, weir_run, write_project
+from weirtest.projects import SALT, orders_pipeline, table_rows, weir_run, write_project
 
 EMAILS = ["alice.private@example.com", "bob.secret@example.org", "carol.hidden@example.net"]
 SSNS = ["078051120", "219099999", "457555462"]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from conftest import ORDERS_CONTRACT, SALT, orders_pipeline, table_rows, version
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
+from weirtest.projects import ORDERS_CONTRACT, SALT, orders_pipeline, table_rows, version
 
 
 def ts(day: int) -> dt.datetime:

@@ -14,8 +14,6 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from conftest import orders_pipeline, table_rows
-from modelkit import EVENTS_CONTRACT, at, day, events_project, push, run, run_ok
 from weir.cli import main
 from weir.engine.duckdb import connect
 from weir.errors import ConfigError, LakeError
@@ -29,6 +27,8 @@ from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
 from weir.state.sqlite import StateStore
+from weirtest.modelkit import EVENTS_CONTRACT, at, day, events_project, push, run, run_ok
+from weirtest.projects import orders_pipeline, table_rows
 
 CONTRACT: dict[str, Any] = {
     "apiVersion": "v3.0.2",

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
-from conftest import lake_content, table_rows, weir_run, write_project
-from restserver import Fault, RestServer, sample_records
 from weir.cli import main
+from weirtest.projects import lake_content, table_rows, weir_run, write_project
+from weirtest.restserver import Fault, RestServer, sample_records
 
 TOKEN = "tok_9d8c7b6a5f4e3d2c1b0a"
 

@@ -18,11 +18,11 @@ import pyarrow as pa
 import pytest
 from pydantic import ValidationError
 
-from restserver import Fault, RestServer, sample_records
 from weir import sources
 from weir.errors import ConfigError, SchemaDriftError, SourceError, TransientSourceError
 from weir.sources.base import SourceContext
 from weir.sources.rest import RestConfig, RestExtraction, RestSource
+from weirtest.restserver import Fault, RestServer, sample_records
 
 SCHEMA = pa.schema(
     [

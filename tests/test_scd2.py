@@ -11,8 +11,8 @@ from typing import Any
 
 from deltalake import DeltaTable
 
-from conftest import write_project
-from modelkit import at, day, events_project, gold, push, run, run_ok
+from weirtest.modelkit import at, day, events_project, gold, push, run, run_ok
+from weirtest.projects import write_project
 
 CITIES: dict[str, Any] = {
     "apiVersion": "v3.0.2",

@@ -12,9 +12,9 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from conftest import SALT, orders_pipeline, table_rows
 from weir.cli import main
 from weir.sources import memory
+from weirtest.projects import SALT, orders_pipeline, table_rows
 
 EMAIL = "very.private.person@example.com"
 
@@ -33,7 +33,7 @@ def test_pii_and_salt_stay_out_of_records_and_samples(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     # email is PII and also breaks a warn rule, so it would be sampled if samples leaked PII
-    from conftest import ORDERS_CONTRACT
+    from weirtest.projects import ORDERS_CONTRACT
 
     contract = {**ORDERS_CONTRACT, "schema": [{**ORDERS_CONTRACT["schema"][0]}]}
     props = [dict(p) for p in contract["schema"][0]["properties"]]
@@ -81,7 +81,7 @@ def test_secret_env_value_is_scrubbed_from_error_messages(
 
 def _people_project(root: Path, columns: list[dict[str, Any]], extract: dict[str, Any]) -> Path:
     """A one-pipeline project named ``people`` with the given contract columns and source."""
-    from conftest import write_project
+    from weirtest.projects import write_project
 
     pipe = orders_pipeline(name="people", contract="people", transform={}, extract=extract)
     contracts = {"people": _people_contract(columns)}
@@ -117,7 +117,7 @@ def test_unparsable_pii_value_is_not_echoed(
     )
     assert b"078-05-1120" not in disk and "078-05-1120" not in out.out + out.err
     # and with on_parse_error: fail, the message masks it too
-    from conftest import write_project
+    from weirtest.projects import write_project
 
     pipe = orders_pipeline(
         name="people",
@@ -143,7 +143,7 @@ def test_surrogate_key_of_a_pii_key_does_not_reveal_it(
 ) -> None:
     import hashlib
 
-    from conftest import table_rows
+    from weirtest.projects import table_rows
 
     columns = [
         {"name": "email", "physicalType": "string", "primaryKey": True, "classification": "pii"},
@@ -169,8 +169,8 @@ def test_a_secret_in_the_url_path_stays_out_of_retry_notices_and_records(
 ) -> None:
     """The REST source's retry notice names the URL; a token in its path is scrubbed there,
     in the progress lines, the run record and the state store (item 14)."""
-    from conftest import write_project
-    from restserver import Fault, RestServer, sample_records
+    from weirtest.projects import write_project
+    from weirtest.restserver import Fault, RestServer, sample_records
 
     token = "tok_9f8e7d6c5b4a"
     monkeypatch.setenv("API_TOKEN", token)

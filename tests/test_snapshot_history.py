@@ -40,8 +40,7 @@ from deltalake import DeltaTable
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from conftest import weir_run
-from modelkit import (
+from weirtest.modelkit import (
     EVENTS_CONTRACT,
     Event,
     at,
@@ -53,6 +52,7 @@ from modelkit import (
     push,
     run_ok,
 )
+from weirtest.projects import weir_run
 
 MODELS = {
     "check": "SELECT event_id, grp, amount FROM silver.events",

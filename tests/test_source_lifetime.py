@@ -15,12 +15,12 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from conftest import orders_pipeline, write_project
-from restserver import Fault, RestServer, sample_records
 from weir.run.pipeline import PipelineRun
 from weir.run.verify import schema_diff
 from weir.sources import memory
 from weir.spec import load_project
+from weirtest.projects import orders_pipeline, write_project
+from weirtest.restserver import Fault, RestServer, sample_records
 
 Progress = Callable[[str], None]
 

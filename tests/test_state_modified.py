@@ -8,12 +8,12 @@ from pathlib import Path
 
 import yaml
 
-from modelkit import EVENTS_CONTRACT, Event, at, day, events_project, push, run_ok
 from weir.observe.record import RunRecord
 from weir.run import dag
 from weir.run.modified import NEVER_RUN, modified
 from weir.spec import load_project
 from weir.state.sqlite import StateStore
+from weirtest.modelkit import EVENTS_CONTRACT, Event, at, day, events_project, push, run_ok
 
 
 def ev(event_id: int, d: int, grp: str, amount: int) -> Event:

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import write_project
 from weir.errors import ConfigError
 from weir.observe.record import RunRecord
 from weir.state.sqlite import _COLUMNS, MIGRATIONS, SCHEMA_VERSION, StateStore, schema_version
+from weirtest.projects import write_project
 
 # The layout weir wrote before stores had versions (user_version 0), as it generated it.
 V1_RUNS = (

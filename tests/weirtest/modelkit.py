@@ -15,11 +15,11 @@ from typing import Any
 import pyarrow as pa
 from deltalake import DeltaTable
 
-from conftest import write_project
 from weir.observe.record import RunRecord
 from weir.run import api
 from weir.sources import memory
 from weir.spec import load_project
+from weirtest.projects import write_project
 
 EVENTS_CONTRACT: dict[str, Any] = {
     "apiVersion": "v3.0.2",
