@@ -7,7 +7,7 @@ UV := .tools/bin/uv
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: setup demo test check bench clean
+.PHONY: setup demo test test-fast check bench clean
 
 $(UV):
 	$(PYTHON) -m venv .tools
@@ -26,6 +26,9 @@ demo: setup  ## prepare the flights file drops and run the example project end t
 test: setup  ## lint, type-check and run the whole test suite
 	$(MAKE) --no-print-directory check
 	$(BIN)/pytest
+
+test-fast: setup  ## the tests not marked slow (no subprocess kills, dbt or property runs): for quick feedback
+	$(BIN)/pytest -m "not slow"
 
 check: setup  ## ruff, ruff-format and mypy --strict, exactly as CI runs them
 	$(BIN)/ruff check .

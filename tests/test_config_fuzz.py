@@ -12,11 +12,16 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from weir.cli import main
+
+pytestmark = (
+    pytest.mark.slow
+)  # subprocesses, dbt or many generated cases: `make test-fast` skips it
 
 WEIR_YML: dict[str, Any] = {"name": "fuzz", "lake": "lake", "threads": 1}
 PIPELINE: dict[str, Any] = {

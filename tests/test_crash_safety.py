@@ -14,6 +14,10 @@ from deltalake import DeltaTable
 
 from weirtest.projects import lake_content, orders_pipeline, weir_run, write_project
 
+pytestmark = (
+    pytest.mark.slow
+)  # subprocesses, dbt or many generated cases: `make test-fast` skips it
+
 POINTS = [
     "bronze.write",
     "bronze.before_commit",

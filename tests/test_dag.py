@@ -129,6 +129,7 @@ def test_the_loader_names_a_model_cycle(
     assert (info.value.where or "").endswith(where)
 
 
+@pytest.mark.slow
 def test_a_dbt_step_leaves_the_working_directory_of_other_nodes_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

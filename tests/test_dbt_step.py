@@ -27,6 +27,10 @@ from weir.sources import memory
 from weir.spec import load_project
 from weirtest.projects import SALT, orders_pipeline, write_project
 
+pytestmark = (
+    pytest.mark.slow
+)  # subprocesses, dbt or many generated cases: `make test-fast` skips it
+
 DBT_PROJECT = Path(__file__).parent / "dbt_project"
 DATASET = "dbt_orders"
 PKG = "weir_shop"

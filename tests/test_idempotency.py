@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -50,6 +51,7 @@ def _expected(batches: list[list[tuple[int, int, int]]]) -> dict[int, float]:
     return {k: v[1] for k, v in best.items()}
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(step, min_size=1, max_size=6))
 def test_any_sequence_of_batches_and_reruns_converges(steps: list[Any]) -> None:

@@ -358,6 +358,7 @@ def test_cli_unknown_column_and_table(shop: Path, capsys: pytest.CaptureFixture[
     assert error["hint"] == "did you mean 'gold.fct_customer_orders'?"
 
 
+@pytest.mark.slow
 def test_dbt_nodes_join_the_table_graph(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("weir.run.dbt")
     dbt_project = Path(__file__).parent / "dbt_project"

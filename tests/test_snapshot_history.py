@@ -54,6 +54,10 @@ from weirtest.modelkit import (
 )
 from weirtest.projects import weir_run
 
+pytestmark = (
+    pytest.mark.slow
+)  # subprocesses, dbt or many generated cases: `make test-fast` skips it
+
 MODELS = {
     "check": "SELECT event_id, grp, amount FROM silver.events",
     "timestamp": "SELECT event_id, amount, updated_at FROM silver.events",
