@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
 from weir.spec.base import Strict
 from weir.spec.pipeline import ErrorHandling
@@ -83,31 +83,6 @@ NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*$"
 """Names of variables and targets."""
 
 
-class Target(Strict):
-    """One deployment of the project (``targets.dev``, ``targets.prod``): where its lake and
-    run history live, and its values of the project variables. What it leaves out comes from
-    the top level of weir.yml."""
-
-    lake: str | None = None
-    """The Delta Lake root of this target (default: weir.yml's ``lake``)."""
-    state: str | None = None
-    """The SQLite run history of this target (default: weir.yml's ``state``)."""
-    vars: dict[str, VarValue] = Field(default_factory=dict)
-    """Variables of this target; they override weir.yml's ``vars`` of the same name."""
-    storage_options: dict[str, str] | None = None
-    """Object-store options of this target's lake; they replace weir.yml's (not merged)."""
-
-    @field_validator("vars")
-    @classmethod
-    def _var_names(cls, value: dict[str, VarValue]) -> dict[str, VarValue]:
-        return _check_var_names(value)
-
-    @field_validator("storage_options", mode="before")
-    @classmethod
-    def _options_text(cls, value: object) -> object:
-        return _options_as_text(value)
-
-
 def _check_var_names(value: dict[str, VarValue]) -> dict[str, VarValue]:
     for name in value:
         if not re.match(NAME_PATTERN, name):
@@ -132,6 +107,25 @@ def _options_as_text(value: object) -> object:
             option = str(option)
         out[key] = option
     return out
+
+
+Vars = Annotated[dict[str, VarValue], AfterValidator(_check_var_names)]
+StorageOptions = Annotated[dict[str, str], BeforeValidator(_options_as_text)]
+
+
+class Target(Strict):
+    """One deployment of the project (``targets.dev``, ``targets.prod``): where its lake and
+    run history live, and its values of the project variables. What it leaves out comes from
+    the top level of weir.yml."""
+
+    lake: str | None = None
+    """The Delta Lake root of this target (default: weir.yml's ``lake``)."""
+    state: str | None = None
+    """The SQLite run history of this target (default: weir.yml's ``state``)."""
+    vars: Vars = Field(default_factory=dict)
+    """Variables of this target; they override weir.yml's ``vars`` of the same name."""
+    storage_options: StorageOptions | None = None
+    """Object-store options of this target's lake; they replace weir.yml's (not merged)."""
 
 
 MAX_THREADS = 64
@@ -159,25 +153,15 @@ class ProjectSpec(Strict):
     openlineage: OpenLineage | None = None
     """OpenLineage run events for every run (docs/lineage.md)."""
     conventions: Conventions = Field(default_factory=Conventions)
-    vars: dict[str, VarValue] = Field(default_factory=dict)
+    vars: Vars = Field(default_factory=dict)
     """Project variables, used as ``${var:NAME}`` in weir.yml and pipeline files."""
-    storage_options: dict[str, str] = Field(default_factory=dict)
+    storage_options: StorageOptions = Field(default_factory=dict)
     """Options delta-rs passes to the object store of the lake (credentials, region, …)."""
     targets: dict[str, Target] = Field(default_factory=dict)
     """Named deployments (dev, prod, …); ``--target``, ``WEIR_TARGET`` or ``default_target``
     picks one, whose lake, state, vars and storage_options replace the top-level ones."""
     default_target: str | None = None
     """The target in effect when neither ``--target`` nor ``WEIR_TARGET`` names one."""
-
-    @field_validator("vars")
-    @classmethod
-    def _var_names(cls, value: dict[str, VarValue]) -> dict[str, VarValue]:
-        return _check_var_names(value)
-
-    @field_validator("storage_options", mode="before")
-    @classmethod
-    def _options_text(cls, value: object) -> object:
-        return _options_as_text(value)
 
     @field_validator("targets")
     @classmethod
