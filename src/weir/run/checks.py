@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import duckdb
-
+from weir.engine.base import Session
 from weir.errors import LakeError
 from weir.lake.table import Table
 from weir.observe.record import RunRecord
@@ -19,7 +19,7 @@ from weir.state.sqlite import StateStore
 class NodeContext:
     project: Project
     node: str
-    con: duckdb.DuckDBPyConnection
+    session: Session
     relation: str
     """The checked rows: the batch (``flagged``) or a model's checked rows."""
 
@@ -33,7 +33,11 @@ class NodeContext:
                 where=found.uri,
                 hint="run what produces it first",
             )
-        return f"({found.scan(self.con)})"
+        return f"({self.session.snapshot(found)})"
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a check kind's query in the node's session."""
+        return self.session.rows(sql, params)
 
     def history(self, limit: int) -> Sequence[RunRecord]:
         """The node's last ``limit`` runs in the state store, newest first (this run is not
