@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from weir.engine.duckdb import connect
+from weir.engine.duckdb_engine import boundary_rows
 from weir.transform.boundary import Boundary
 
 LAST_DAY = dt.date(2025, 12, 31)
@@ -162,7 +163,7 @@ def through_boundary(boundary: Boundary, table: pa.Table, salt: str) -> pa.Table
     values evaluated (weir.transform.boundary), so silver's SQL reads what it reads in a run."""
     con = connect(salt=salt, ordered=True)
     try:
-        return boundary.apply(con, table)
+        return boundary.apply(table, lambda sql, named: boundary_rows(con, sql, named))
     finally:
         con.close()
 

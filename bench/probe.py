@@ -47,10 +47,10 @@ TARGETS: list[tuple[str, str, Label]] = [
     ("weir.run.pipeline:PipelineRun", "_silver", "transform: flagged scan (DuckDB)"),
     ("weir.run.pipeline:PipelineRun", "_checks", "checks: counts + samples (DuckDB)"),
     ("weir.run.pipeline:PipelineRun", "_load_silver", "silver: key/partition counts (DuckDB)"),
-    ("weir.run.pipeline", "fetch_table", "DuckDB: select → Arrow (quarantine, overlap)"),
-    ("weir.run.pipeline", "fetch_reader", "silver: select, stream setup (DuckDB)"),
+    ("weir.engine.duckdb_engine", "fetch_table", "DuckDB: select → Arrow (quarantine, overlap)"),
+    ("weir.engine.duckdb_engine", "fetch_reader", "silver: select, stream setup (DuckDB)"),
     ("weir.engine.duckdb:RowCounter", "_batches", "silver: select, streamed (DuckDB)"),
-    ("weir.run.pipeline", "load", "silver: load (other)"),
+    ("weir.engine.duckdb_engine", "load", "silver: load (other)"),
 ]
 
 

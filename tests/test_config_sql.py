@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from weir.engine.duckdb import connect
+from weir.engine.duckdb_engine import DuckDBSession
 from weir.errors import ConfigError
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
@@ -218,9 +219,11 @@ def test_a_weir_connection_cannot_read_the_machine(tmp_path: Path) -> None:
 def test_the_run_connection_is_the_locked_down_one(project_dir: Callable[..., Path]) -> None:
     project = load_project(project_dir())
     run = PipelineRun(project, project.pipeline("orders"))
+    session = run.session
+    assert isinstance(session, DuckDBSession)
     with pytest.raises(duckdb.PermissionException):
-        run.con.execute(f"SELECT {PASSWD}").fetchall()
-    setting = run.con.execute("SELECT current_setting('allowed_directories')").fetchone()
+        session.con.execute(f"SELECT {PASSWD}").fetchall()
+    setting = session.con.execute("SELECT current_setting('allowed_directories')").fetchone()
     assert setting is not None and f"{project.lake}/" in setting[0]
 
 

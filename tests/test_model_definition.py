@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from weir.engine.duckdb import connect
+from weir.engine.duckdb_engine import DuckDBEngine
 from weir.lake.table import Commit, Table
 from weir.spec import load_project
 from weir.transform import definition as defs
@@ -173,15 +173,22 @@ def test_a_position_without_a_fingerprint_rebuilds_once(tmp_path: Path) -> None:
 
 def test_the_fingerprint_holds_the_engine_settings_that_change_results(tmp_path: Path) -> None:
     root = events_project(tmp_path / "p", {"totals": TOTALS})
-    model = load_project(root).models["totals"]
-    utc, elsewhere = connect(), connect()
-    elsewhere.execute("SET TimeZone = 'America/New_York'")
-    base = defs.model_fingerprint(model, "duckdb", utc)
-    assert defs.model_fingerprint(model, "duckdb", connect()) == base
-    assert defs.model_changes(base, defs.model_fingerprint(model, "duckdb", elsewhere)) == [
-        "engine"
-    ]
-    assert defs.model_changes(base, defs.model_fingerprint(model, "spark", utc)) == ["engine"]
+    project = load_project(root)
+    model = project.models["totals"]
+    engine = DuckDBEngine(project)
+    utc, again, elsewhere = (engine.session(started_at="2024-01-01T00:00:00") for _ in range(3))
+    try:
+        elsewhere.con.execute("SET TimeZone = 'America/New_York'")
+        base = defs.model_fingerprint(model, utc.settings())
+        assert defs.model_fingerprint(model, again.settings()) == base
+        assert defs.model_changes(base, defs.model_fingerprint(model, elsewhere.settings())) == [
+            "engine"
+        ]
+        spark = utc.settings() | {"engine": "spark"}
+        assert defs.model_changes(base, defs.model_fingerprint(model, spark)) == ["engine"]
+    finally:
+        for session in (utc, again, elsewhere):
+            session.close()
 
 
 # ---------------------------------------------------------------- snapshots

@@ -15,7 +15,7 @@ import pyarrow as pa
 import pytest
 
 from weir.cli import main
-from weir.engine.duckdb import connect
+from weir.engine.base import engine_for
 from weir.errors import ConfigError, LakeError
 from weir.observe.record import RunRecord
 from weir.quality import kinds
@@ -432,11 +432,9 @@ def test_the_context_reads_another_tables_snapshot(tmp_path: Path) -> None:
     push([ev(1, 1, "a", 1), ev(2, 2, "b", 1)])
     run_ok(root)
     project = load_project(root)
-    with closing(connect(allowed_directories=[project.lake])) as con:
-        context = NodeContext(project, "events", con, "unused")
-        [(rows,)] = con.execute(
-            f"SELECT count(*) FROM {context.snapshot('silver.events')}"
-        ).fetchall()
+    with closing(engine_for(project).session(started_at="2024-01-01T00:00:00")) as session:
+        context = NodeContext(project, "events", session, "unused")
+        [(rows,)] = context.rows(f"SELECT count(*) FROM {context.snapshot('silver.events')}")
         assert rows == 2
         with pytest.raises(LakeError, match=r"reads gold\.nothing, which does not exist"):
             context.snapshot("gold.nothing")

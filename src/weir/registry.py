@@ -15,6 +15,7 @@ from weir.errors import ConfigError
 from weir.hints import did_you_mean
 
 if TYPE_CHECKING:
+    from weir.engine.base import Engine
     from weir.sources.base import Source
 
 T = TypeVar("T")
@@ -50,3 +51,7 @@ SOURCES: Registry[Source[Any]] = Registry(
     },
 )
 """Source kinds (``extract.source`` in a pipeline). A new source adds a line here."""
+
+ENGINES: Registry[Engine] = Registry("engine", {"duckdb": "weir.engine.duckdb_engine:DuckDBEngine"})
+"""Engines (``engine`` in weir.yml): what computes a node's rows. A new engine adds a line here
+(docs/architecture.md, "Adding an engine")."""

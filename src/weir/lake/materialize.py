@@ -1,5 +1,6 @@
 """Gold materializations: write a model's result into its Delta table in exactly one commit.
 
+The DuckDB engine (weir/engine/duckdb_engine.py) is the only caller, with its connection.
 ``new`` below is a DuckDB relation holding the rows a run recomputed (the whole result for
 ``table``, the window for ``incremental`` and ``partition-swap``). Every function compares
 it with what the table holds, so a run writes only what changed, and a run that changes
@@ -14,7 +15,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from weir.engine.duckdb import RowCounter, fetch_reader, fetch_table
 from weir.errors import WeirError
 from weir.lake.strategies import in_list
 from weir.lake.table import Commit, Table
@@ -36,19 +36,10 @@ class Bound:
 
 
 def overwrite(
-    table: Table,
-    con: duckdb.DuckDBPyConnection,
-    new: str,
-    commit: Commit,
-    *,
-    partition_by: list[str],
-) -> dict[str, Any]:
+    table: Table, rows: pa.RecordBatchReader, commit: Commit, *, partition_by: list[str]
+) -> None:
     """Replace the whole table atomically (one overwrite commit; readers see old or new)."""
-    reader = RowCounter(fetch_reader(con, f"SELECT * FROM {new}"))
-    table.write(
-        reader.reader(), commit, mode="overwrite", partition_by=partition_by, replace_schema=True
-    )
-    return {"num_target_rows_inserted": reader.rows}
+    table.write(rows, commit, mode="overwrite", partition_by=partition_by, replace_schema=True)
 
 
 def merge_window(
@@ -73,7 +64,7 @@ def merge_window(
         f"UNION ALL BY NAME SELECT {k}, 'delete' AS __op FROM __old "
         f"WHERE ({k}) NOT IN (SELECT ({k}) FROM {new})"
     )
-    changes = fetch_table(con, "SELECT * FROM __changes")
+    changes = _fetch(con, "SELECT * FROM __changes")
     con.execute("DROP TABLE __changes")
     con.unregister("__old")
     if changes.num_rows == 0:
@@ -128,7 +119,7 @@ def swap_partitions(
         # such a partition also holds rows before the window: replace only its window rows
         predicate = f"({predicate}) AND {bound.sql()}"
     # the same predicate in DuckDB picks the rows that replace those partitions
-    rows = fetch_table(con, f"SELECT * FROM {new} WHERE {predicate}")
+    rows = _fetch(con, f"SELECT * FROM {new} WHERE {predicate}")
     table.write(rows, commit, mode="overwrite", predicate=predicate)
     return {"partitions_replaced": len(changed), "num_target_rows_inserted": rows.num_rows}
 
@@ -137,11 +128,10 @@ def _register_window(table: Table, con: duckdb.DuckDBPyConnection, bound: Bound)
     """``__old``: the table's rows inside the window (the filter prunes files and partitions)."""
     if not table.exists():
         raise WeirError("the target table is missing", where=table.uri)
-    old = fetch_table(con, f"SELECT * FROM ({table.scan(con)}) WHERE {bound.sql()}")
+    old = _fetch(con, f"SELECT * FROM ({table.scan(con)}) WHERE {bound.sql()}")
     con.register("__old", old)
 
 
-def schema_of(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Schema:
-    """The Arrow schema of a query's result, without running it."""
-    schema: pa.Schema = con.sql(f"SELECT * FROM ({sql}) LIMIT 0").to_arrow_table().schema
-    return schema
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
+    table: pa.Table = con.sql(sql).to_arrow_table()
+    return table

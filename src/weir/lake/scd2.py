@@ -21,7 +21,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from weir import layout
-from weir.engine.duckdb import fetch_table
 from weir.errors import ReconciliationError
 from weir.lake.table import Commit, Table
 from weir.spec.pipeline import Scd2
@@ -53,7 +52,8 @@ def apply(
 ) -> dict[str, Any]:
     """Apply one batch; returns the MERGE's metrics plus the SCD2 counts (module docstring).
 
-    ``held`` is a query on ``con`` for rows the batch holds but does not load (quarantined,
+    ``con`` is the DuckDB engine's (weir/engine/duckdb_engine.py, the only caller). ``held``
+    is a query on ``con`` for rows the batch holds but does not load (quarantined,
     with the key columns as stored): with ``hard_deletes: close`` their keys are not taken
     as deleted. ``replace``: the table holds no SCD2 history (another materialization wrote
     it); the batch's versions replace it, schema and partitioning included."""
@@ -197,7 +197,7 @@ def _changes(con: duckdb.DuckDBPyConnection, k: list[str], *, held: bool) -> pa.
     )
     if held:
         sql += " UNION ALL BY NAME SELECT *, 'held' AS _action FROM held"
-    changes = fetch_table(con, sql)
+    changes: pa.Table = con.sql(sql).to_arrow_table()
     con.execute("DROP TABLE IF EXISTS held")
     [(incoming,)] = con.execute("SELECT count(*) FROM incoming").fetchall()
     rows = changes.num_rows - (pc.sum(pc.equal(changes["_action"], "held")).as_py() or 0)

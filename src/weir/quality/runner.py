@@ -1,5 +1,7 @@
-"""The one runner: compiled checks evaluated in DuckDB, as :class:`CheckResult` values.
+"""The one runner: compiled checks evaluated by the engine, as :class:`CheckResult` values.
 
+The SQL the rules compile to is DuckDB's dialect; the engine's session runs it (a
+:class:`Query`: weir.engine.base.Session), and only the engine calls this module's scans.
 Pipelines run :func:`scan` over ``flagged`` (the batch with its flag columns, built by the
 silver transform in the same projection that shapes the rows); models run
 :func:`scan_relation` over their result or table, which adds the flag columns first. Both
@@ -12,9 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
-
-import duckdb
+from typing import Any, Protocol
 
 from weir.quality import kinds
 from weir.quality.kinds.base import CheckContext, ContextKind
@@ -25,8 +25,14 @@ Sampler = Callable[[RowRule], list[dict[str, Any]]]
 """Failing rows of one row rule (the caller masks PII and bounds the number)."""
 
 
+class Query(Protocol):
+    """What the runner needs of the engine: run a query, return its rows."""
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
 def scan(
-    con: duckdb.DuckDBPyConnection,
+    query: Query,
     checks: CompiledChecks,
     relation: str,
     *,
@@ -39,7 +45,7 @@ def scan(
     ``extra``: more aggregates computed in the same scan, returned first (a batch's totals).
     ``sample``: called for each row rule that some rows break."""
     items = [*extra, checks.failure_counts()]
-    row = con.execute(f"SELECT {', '.join(items)} FROM {relation}").fetchall()[0]
+    row = query.rows(f"SELECT {', '.join(items)} FROM {relation}")[0]
     head, counts = tuple(row[: len(extra)]), row[len(extra) :]
     results = checks.results(counts, batch=batch)
     if sample is not None:
@@ -50,7 +56,7 @@ def scan(
 
 
 def scan_relation(
-    con: duckdb.DuckDBPyConnection, checks: CompiledChecks, relation: str, scope: str = "TRUE"
+    query: Query, checks: CompiledChecks, relation: str, scope: str = "TRUE"
 ) -> list[CheckResult]:
     """Every rule's outcome over the rows of ``relation`` in ``scope`` (a condition), which
     has no flag columns: they are computed in the same query."""
@@ -58,7 +64,7 @@ def scan_relation(
         f"(WITH derived AS (SELECT * FROM {relation} WHERE {scope}) "
         f"SELECT *, {checks.flag_columns()} FROM derived)"
     )
-    return scan(con, checks, flagged)[1]
+    return scan(query, checks, flagged)[1]
 
 
 def evaluate(

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
-import duckdb
-
+from weir import layout
+from weir.engine.base import Session
 from weir.errors import LakeError
 from weir.lake.table import Table
 from weir.observe.record import RunRecord
@@ -19,21 +20,25 @@ from weir.state.sqlite import StateStore
 class NodeContext:
     project: Project
     node: str
-    con: duckdb.DuckDBPyConnection
+    session: Session
     relation: str
     """The checked rows: the batch (``flagged``) or a model's checked rows."""
 
     def snapshot(self, table: str) -> str:
         """``silver.<table>`` or ``gold.<model>`` at its current version, as a relation."""
         layer, _, name = table.partition(".")
-        found = Table(f"{self.project.lake}/{layer}/{name}", label=layer)
+        found = Table(layout.table_uri(self.project.lake, layer, name), label=layer)
         if layer not in ("silver", "gold") or not found.exists():
             raise LakeError(
                 f"a check of {self.node!r} reads {table}, which does not exist",
                 where=found.uri,
                 hint="run what produces it first",
             )
-        return f"({found.scan(self.con)})"
+        return f"({self.session.snapshot(found)})"
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a check kind's query in the node's session."""
+        return self.session.rows(sql, params)
 
     def history(self, limit: int) -> Sequence[RunRecord]:
         """The node's last ``limit`` runs in the state store, newest first (this run is not

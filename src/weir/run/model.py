@@ -12,30 +12,27 @@ from then on).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from datetime import date, datetime
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from weir import layout
-from weir.engine.duckdb import fetch_table, transform_sql
-from weir.errors import ConfigError, LakeError, QualityError
+from weir.engine.base import Checked, Result, Scope
+from weir.errors import ConfigError, LakeError, QualityError, TransformError
 from weir.lake import materialize, scd2
 from weir.lake.table import Commit, Table
 from weir.quality import runner
 from weir.quality.compile import compile_rules
 from weir.quality.result import CheckResult
-from weir.quality.rules import CompiledChecks
 from weir.run.checks import NodeContext
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec import Model, Project
 from weir.spec.modelsql import rewrite
 from weir.spec.pipeline import Scd2
-from weir.sql import ident
 from weir.transform import definition as defs
-
-NEW = "__model_result"
 
 
 def table_uri(project: Project, qualified: str) -> str:
@@ -90,7 +87,7 @@ class ModelRun(NodeRun):
         versions = {name: table.version() for name, table in sources.items()}
         record.watermark_before = _describe(position)
         record.watermark_after = record.watermark_before
-        definition = defs.model_fingerprint(self.model, self.project.spec.engine, self.con)
+        definition = defs.model_fingerprint(self.model, self.session.settings())
         changed = (
             defs.model_changes(position.get("definition"), definition)
             if position is not None
@@ -103,7 +100,7 @@ class ModelRun(NodeRun):
             and not self.full_refresh
         )
         self.enter("read")
-        self._register(sources)
+        self.session.expose(sources)
         if up_to_date:
             self.progress("sources and definition unchanged since the last run; nothing to do")
         else:
@@ -127,16 +124,6 @@ class ModelRun(NodeRun):
             tables[name] = table
         return tables
 
-    def _register(self, sources: dict[str, Table]) -> None:
-        """Each source as ``<layer>.<name>`` in DuckDB, read at its current version."""
-        con = self.con
-        for name, table in sources.items():
-            layer, _, short = name.partition(".")
-            con.execute(f"CREATE SCHEMA IF NOT EXISTS {ident(layer)}")
-            con.execute(
-                f"CREATE OR REPLACE VIEW {ident(layer)}.{ident(short)} AS {table.scan(con)}"
-            )
-
     def _sql(self) -> str:
         return compiled_sql(self.model)
 
@@ -144,15 +131,19 @@ class ModelRun(NodeRun):
         """The first ``limit`` rows of the result, computed now from the sources' current
         versions; nothing is written and no run is recorded."""
         try:
-            self._register(self._sources())
-            with transform_sql(
-                f"model {self.model.name!r} failed in DuckDB",
-                where=str(self.model.path),
-                hint="run the SELECT by hand against the silver tables to see the problem",
-            ):
-                return fetch_table(self.con, f"SELECT * FROM ({self._sql()}) AS m LIMIT {limit:d}")
+            self.session.expose(self._sources())
+            with self._failing():
+                return self.session.preview(self._sql(), limit)
         finally:
             self.close()
+
+    def _failing(self) -> AbstractContextManager[None]:
+        """The engine's error in the model's SQL, naming the model's file."""
+        return self.failing(
+            f"model {self.model.name!r} failed in {self.session.name}",
+            where=str(self.model.path),
+            hint="run the SELECT by hand against the silver tables to see the problem",
+        )
 
     # ---------------------------------------------------------------- materialize
     def _materialize(
@@ -163,7 +154,7 @@ class ModelRun(NodeRun):
         definition: dict[str, str],
         changed: list[str],
     ) -> dict[str, Any]:
-        spec, con = self.model.spec, self.con
+        spec = self.model.spec
         sql = self._sql()
         window = spec.incremental
         bound: materialize.Bound | None = None
@@ -174,8 +165,22 @@ class ModelRun(NodeRun):
         rebuild = self.full_refresh or not self.target.exists() or position is None or bool(changed)
         if window is not None and not rebuild and position is not None:
             bound = self._bound(sql, position)
-        self._compute(sql, bound)
-        high = self._high(position, bound)
+        with self._compute(sql, bound) as result:
+            return self._commit(result, batch, position, versions, definition, changed, bound)
+
+    def _commit(
+        self,
+        result: Result,
+        batch: int,
+        position: dict[str, Any] | None,
+        versions: dict[str, int | None],
+        definition: dict[str, str],
+        changed: list[str],
+        bound: materialize.Bound | None,
+    ) -> dict[str, Any]:
+        """Write ``result`` with the model's materialization, in one commit; the position."""
+        spec = self.model.spec
+        high = self._high(result, position, bound)
         new_position = {
             "sources": versions,
             "high": high,
@@ -186,9 +191,16 @@ class ModelRun(NodeRun):
         commit = Commit(self.app_id, batch, self.run_id, self.record.started_at, new_position)
         self.enter("gold")
         if spec.materialized == "snapshot":
-            metrics = self._snapshot(commit, position)
+            metrics = self._snapshot(result, commit, position)
         else:
-            metrics = self._write(commit, bound)
+            metrics = result.write(
+                self.target,
+                commit,
+                materialized=spec.materialized,
+                partition_by=spec.partition_by,
+                keys=spec.unique_key,
+                bound=bound,
+            )
         self.record.warnings += scd2.warnings(metrics)
         metrics.pop("examples", None)
         if changed:
@@ -198,31 +210,27 @@ class ModelRun(NodeRun):
             metrics.get("num_target_rows_inserted", 0) + metrics.get("num_target_rows_updated", 0)
         )
         self.record.batches.append(batch)
-        con.execute(f"DROP TABLE {NEW}")
         return new_position
 
-    def _compute(self, sql: str, bound: materialize.Bound | None) -> None:
-        """The result (or the window's part of it) as ``NEW``, its keys and checks verified
-        before anything is written."""
-        spec, con = self.model.spec, self.con
-        select = f"SELECT * FROM ({sql}) AS m"
+    @contextmanager
+    def _compute(self, sql: str, bound: materialize.Bound | None) -> Iterator[Result]:
+        """The result (or the window's part of it), its keys and checks verified before
+        anything is written."""
+        spec = self.model.spec
         if bound is not None:
-            select += f" WHERE {bound.sql('m')}"
             self.progress(f"recomputing rows with {bound.column} >= {bound.start} (window)")
         else:
             self.progress(f"computing {self.model.name} in full ({spec.materialized})")
-        with transform_sql(
-            f"model {self.model.name!r} failed in DuckDB",
-            where=str(self.model.path),
-            hint="run the SELECT by hand against the silver tables to see the problem",
-        ):
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {NEW} AS {select}")
-        [(rows,)] = con.execute(f"SELECT count(*) FROM {NEW}").fetchall()
-        self.record.rows_extracted = self.record.rows_transformed = int(rows)
-        self._check_keys()
-        if spec.checks and spec.materialized != "snapshot":
-            # a check that cannot run fails the run before anything is written
-            self._scan(compile_rules(spec.checks, self.model.name), NEW, "FALSE")
+        with ExitStack() as stack:
+            with self._failing():
+                result = stack.enter_context(self.session.compute(sql, bound))
+            self.record.rows_extracted = self.record.rows_transformed = result.rows
+            self._check_keys(result)
+            if spec.checks and spec.materialized != "snapshot":
+                # a check that cannot run fails the run before anything is written
+                checks = compile_rules(spec.checks, self.model.name)
+                self._fitting(result, lambda: result.fits(checks))
+            yield result
 
     def _announce(self, changed: list[str]) -> None:
         """Say that (and how) the definition changed, and what the run does about it."""
@@ -238,20 +246,12 @@ class ModelRun(NodeRun):
         self.record.warnings.append(message)
         self.progress(message)
 
-    def _write(self, commit: Commit, bound: materialize.Bound | None) -> dict[str, Any]:
-        spec, con, target = self.model.spec, self.con, self.target
-        if bound is None:
-            return materialize.overwrite(target, con, NEW, commit, partition_by=spec.partition_by)
-        if spec.materialized == "partition-swap":
-            return materialize.swap_partitions(
-                target, con, NEW, commit, partition_by=spec.partition_by, bound=bound
-            )
-        return materialize.merge_window(target, con, NEW, commit, keys=spec.unique_key, bound=bound)
-
     # ---------------------------------------------------------------- snapshot
-    def _snapshot(self, commit: Commit, position: dict[str, Any] | None) -> dict[str, Any]:
+    def _snapshot(
+        self, result: Result, commit: Commit, position: dict[str, Any] | None
+    ) -> dict[str, Any]:
         """Version the result into the SCD2 table: one MERGE (module lake/scd2.py)."""
-        spec, con, target = self.model.spec, self.con, self.target
+        spec, target = self.model.spec, self.target
         assert spec.snapshot is not None
         snap = spec.snapshot
         settings = Scd2(
@@ -259,20 +259,17 @@ class ModelRun(NodeRun):
             valid_from=snap.updated_at,
             hard_deletes=snap.hard_deletes,
         )
-        self._check_valid_from(snap.updated_at)
+        self._check_valid_from(result, snap.updated_at)
         schema = target.schema()
         # a table another materialization wrote holds no history: the versions replace it
         replace = schema is not None and not {"valid_from", "is_current"} <= set(schema.names)
         evolve = False
         if schema is not None and not replace:
-            evolve = self._evolve(schema, settings)
+            evolve = self._evolve(result, schema, settings)
             self._repartition(commit, position)
-        reader = con.sql(f"SELECT * FROM {NEW}").to_arrow_reader(65536)
-        metrics = scd2.apply(
+        metrics = result.snapshot(
             target,
-            reader,
             commit,
-            con,
             keys=spec.unique_key,
             settings=settings,
             partition_by=spec.partition_by,
@@ -282,13 +279,11 @@ class ModelRun(NodeRun):
         target.mark(commit)
         return metrics
 
-    def _check_valid_from(self, column: str | None) -> None:
+    def _check_valid_from(self, result: Result, column: str | None) -> None:
         """With ``updated_at``, every row needs one: a version cannot start at NULL."""
         if column is None:
             return
-        [(nulls,)] = self.con.execute(
-            f"SELECT count(*) FROM {NEW} WHERE {ident(column)} IS NULL"
-        ).fetchall()
+        nulls = result.nulls(column)
         if nulls:
             raise QualityError(
                 f"model {self.model.name!r}: {nulls} rows have a NULL {column} "
@@ -298,12 +293,11 @@ class ModelRun(NodeRun):
                 "in the SELECT; nothing was written",
             )
 
-    def _evolve(self, schema: pa.Schema, settings: Scd2) -> bool:
+    def _evolve(self, result: Result, schema: pa.Schema, settings: Scd2) -> bool:
         """Compare the result's columns with the snapshot table's: a new column is added
         (earlier versions hold NULL; a tracked one opens a version for every key), a removed
         one is an error (a history does not lose columns). True when columns are added."""
-        rel = self.con.sql(f"SELECT * FROM {NEW} LIMIT 0")
-        now = list(rel.columns)
+        now = result.columns()
         held = [c for c in schema.names if c not in scd2.VERSION_COLUMNS]
         removed = [c for c in held if c not in now]
         if removed:
@@ -334,9 +328,8 @@ class ModelRun(NodeRun):
         return True
 
     def _table_types(self) -> dict[str, str]:
-        """The snapshot table's columns and their DuckDB types."""
-        rel = self.con.sql(f"SELECT * FROM ({self.target.scan(self.con)}) LIMIT 0")
-        return dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+        """The snapshot table's columns and their types in the engine's SQL."""
+        return self.session.columns(self.session.snapshot(self.target))
 
     def _repartition(self, commit: Commit, position: dict[str, Any] | None) -> None:
         """A changed ``partition_by``: rewrite the history with the new partitioning, in a
@@ -345,7 +338,7 @@ class ModelRun(NodeRun):
         wanted = self.model.spec.partition_by
         if dt is None or position is None or list(dt.metadata().partition_columns) == wanted:
             return
-        rows = fetch_table(self.con, f"SELECT * FROM ({self.target.scan(self.con)})")
+        rows = self.session.read(self.target)
         keep = Commit(self.app_id, commit.batch - 1, self.run_id, commit.started_at, position)
         self.target.write(rows, keep, mode="overwrite", partition_by=wanted, replace_schema=True)
         self.progress(f"rewrote the history partitioned by ({', '.join(wanted)})")
@@ -358,14 +351,13 @@ class ModelRun(NodeRun):
         if high is None:  # the last run saw no rows: recompute everything
             return None
         typ = self._column_type(sql, window.column)
-        [(start,)] = self.con.execute(
-            f"SELECT CAST(CAST(? AS {typ}) - INTERVAL '{window.lookback}' AS {typ})", [high]
-        ).fetchall()
-        return materialize.Bound(window.column, start)
+        return materialize.Bound(
+            window.column, self.session.window_start(high, typ, window.lookback)
+        )
 
     def _column_type(self, sql: str, column: str) -> str:
-        rel = self.con.sql(f"SELECT * FROM ({sql}) LIMIT 0")
-        types = dict(zip(rel.columns, (str(t) for t in rel.types), strict=True))
+        with self._failing():
+            types = self.session.columns(sql)
         where = self.model.config.where(("incremental", "column"))
         if column not in types:
             raise ConfigError(
@@ -374,46 +366,35 @@ class ModelRun(NodeRun):
                 hint="columns: " + ", ".join(types),
             )
         typ = types[column]
-        if typ not in (
-            "DATE",
-            "TIMESTAMP",
-            "TIMESTAMP WITH TIME ZONE",
-            "TIMESTAMP_NS",
-            "TIMESTAMP_MS",
-            "TIMESTAMP_S",
-        ):
+        if typ not in self.session.time_types:
             raise ConfigError(
                 f"incremental.column {column!r} is {typ}; the window needs a DATE or TIMESTAMP",
                 where=where,
                 hint="cast it in the SELECT, or use a date column of the result",
             )
-        return "TIMESTAMPTZ" if typ == "TIMESTAMP WITH TIME ZONE" else typ
+        return typ
 
-    def _high(self, position: dict[str, Any] | None, bound: materialize.Bound | None) -> str | None:
+    def _high(
+        self, result: Result, position: dict[str, Any] | None, bound: materialize.Bound | None
+    ) -> str | None:
         window = self.model.spec.incremental
         if window is None:
             return None
-        [(high,)] = self.con.execute(f"SELECT max({ident(window.column)}) FROM {NEW}").fetchall()
+        high = result.high(window.column)
         before = (position or {}).get("high") if bound is not None else None
         values = [v for v in (_iso(high), before) if v is not None]
         return max(values) if values else None
 
-    def _check_keys(self) -> None:
+    def _check_keys(self, result: Result) -> None:
         keys = self.model.spec.unique_key
         if not keys:
             return
-        k = ", ".join(ident(c) for c in keys)
-        nulls = " OR ".join(f"{ident(c)} IS NULL" for c in keys)
-        dupes = fetch_table(
-            self.con,
-            f"SELECT {k}, count(*) AS n FROM {NEW} GROUP BY ALL HAVING count(*) > 1 LIMIT 3",
-        )
-        [(null_rows,)] = self.con.execute(f"SELECT count(*) FROM {NEW} WHERE {nulls}").fetchall()
-        if dupes.num_rows or null_rows:
+        null_rows, dupes = result.key_problems(keys)
+        if dupes or null_rows:
             problem = (
                 f"{null_rows} rows have a NULL in the key"
                 if null_rows
-                else f"the key repeats, e.g. {json.dumps(dupes.to_pylist(), default=str)}"
+                else f"the key repeats, e.g. {json.dumps(dupes, default=str)}"
             )
             raise QualityError(
                 f"model {self.model.name!r}: unique_key ({', '.join(keys)}) is not unique: {problem}",
@@ -428,55 +409,51 @@ class ModelRun(NodeRun):
         if schema is None:
             return False
         try:
-            now = self.con.sql(f"SELECT * FROM ({sql}) LIMIT 0").columns
-        except duckdb.Error:
+            now = self.session.columns(sql)
+        except TransformError:
             return False  # the full computation reports the error, naming the model's file
         return list(schema.names) != list(now)
 
     # ---------------------------------------------------------------- checks
-    def _scan(self, checks: CompiledChecks, relation: str, scope: str) -> list[CheckResult]:
-        """Every check's outcome over ``relation`` rows in ``scope``, in one aggregate."""
+    def _fitting(
+        self, rows: Result | Checked, scan: Callable[[], list[CheckResult] | None]
+    ) -> list[CheckResult]:
+        """``scan``'s results; a check that does not fit the model's columns is a ConfigError."""
         try:
-            return runner.scan_relation(self.con, checks, relation, scope)
-        except duckdb.Error as exc:
-            columns = ", ".join(self.con.sql(f"SELECT * FROM {relation} LIMIT 0").columns)
+            return scan() or []
+        except TransformError as exc:
             raise ConfigError(
                 f"the checks of model {self.model.name!r} do not fit its result: "
-                f"{str(exc).splitlines()[0]}",
+                f"{exc.message.splitlines()[0]}",
                 where=self.model.config.where(("checks",)),
-                hint=f"the model's columns are: {columns}",
+                hint=f"the model's columns are: {', '.join(rows.columns())}",
             ) from None
 
-    def _scope(self, position: dict[str, Any] | None) -> str:
+    def _scope(self, position: dict[str, Any] | None) -> Scope:
         """The rows the last write (committed with ``position``) recomputed, which its checks
         answer for: the window of an incremental or partition-swap run, the current rows of
         a snapshot, else all rows."""
         spec = self.model.spec
         if spec.materialized == "snapshot":
-            return "is_current"
+            return "current"
         if spec.incremental is None:
-            return "TRUE"
+            return "all"
         start = (position or {}).get("window")
         if start is None:
-            return "TRUE"
-        return materialize.Bound(spec.incremental.column, start).sql()
+            return "all"
+        return materialize.Bound(spec.incremental.column, start)
 
-    def _checks(self, scope: str) -> None:
+    def _checks(self, scope: Scope) -> None:
         spec = self.model.spec
         if not spec.checks:
             return
         if not self.target.exists():
             return
         checks = compile_rules(spec.checks, self.model.name)
-        con = self.con
-        con.execute(f"CREATE OR REPLACE TEMP VIEW __gold AS {self.target.scan(con)}")
-        try:
-            results = self._scan(checks, "__gold", scope)
-            checked = f"(SELECT * FROM __gold WHERE {scope})"
-            context = NodeContext(self.project, self.model.name, con, checked)
+        with self.session.checking(self.target, scope) as checked:
+            results = self._fitting(checked, lambda: checked.scan(checks))
+            context = NodeContext(self.project, self.model.name, self.session, checked.relation)
             results += runner.evaluate(checks, context)
-        finally:
-            con.execute("DROP VIEW __gold")
         failed = []
         for result in results:
             self.record.add_check(result)

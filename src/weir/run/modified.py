@@ -73,7 +73,7 @@ def model_changes(project: Project, model: Model) -> list[str]:
         _, position = run.target.position(run.app_id)
         if position is None:
             return [NEVER_RUN]
-        now = defs.model_fingerprint(model, project.spec.engine, run.con)
+        now = defs.model_fingerprint(model, run.session.settings())
         return defs.model_changes(position.get("definition"), now)
     finally:
         run.close()

@@ -9,12 +9,12 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 
-import duckdb
 import pyarrow as pa
 
-from weir.engine.duckdb import connect
-from weir.errors import WeirError
+from weir.engine.base import Session, engine_for
+from weir.errors import TransformError, WeirError
 from weir.observe.events import (
     Event,
     Kind,
@@ -68,8 +68,7 @@ class NodeRun:
         self.record = RunRecord(
             pipeline_name=name, run_id=self.run_id, kind=self.kind, target=project.target
         )
-        self._con: duckdb.DuckDBPyConnection | None = None
-        self._ordered: duckdb.DuckDBPyConnection | None = None
+        self._session: Session | None = None
 
     def execute(self, observers: Sequence[Observer] | None = None) -> RunRecord:
         """Run the node, telling ``observers`` (default: the project's own, which write the
@@ -167,11 +166,10 @@ class NodeRun:
         raise NotImplementedError
 
     def close(self) -> None:
-        """Close this run's DuckDB connections (``execute`` does; so must other callers)."""
-        for con in (self._con, self._ordered):
-            if con is not None:
-                con.close()
-        self._con = self._ordered = None
+        """End this run's engine session (``execute`` does; so must other callers)."""
+        if self._session is not None:
+            self._session.close()
+        self._session = None
 
     def _outcome(self) -> Status:
         return "success"
@@ -184,29 +182,17 @@ class NodeRun:
         return [], []
 
     @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        """This run's DuckDB connection: bounded memory, spilling to .weir/tmp, reading and
-        writing files only there, in the lake and in .weir/rebuild."""
-        if self._con is None:
-            self._con = self._connect(ordered=False)
-        return self._con
+    def session(self) -> Session:
+        """This run's engine session (weir.engine.base), from the engine weir.yml names,
+        opened when first used; its time is the run's start."""
+        if self._session is None:
+            self._session = engine_for(self.project).session(started_at=self.record.started_at)
+        return self._session
 
-    @property
-    def ordered_con(self) -> duckdb.DuckDBPyConnection:
-        """A second connection whose results keep their input's row order."""
-        if self._ordered is None:
-            self._ordered = self._connect(ordered=True)
-        return self._ordered
-
-    def _connect(self, *, ordered: bool) -> duckdb.DuckDBPyConnection:
-        salt = os.environ.get(self.project.spec.pii_salt_env, "")
-        con = connect(
-            memory_limit=self.project.spec.duckdb_memory_limit,
-            temp_dir=self.project.state_dir / "tmp",
-            salt=salt,
-            ordered=ordered,
-            # the lake, and the scratch tables of a rebuild (`weir run --full-refresh`)
-            allowed_directories=[self.project.lake, self.project.rebuild_dir()],
-        )
-        con.execute("SET VARIABLE weir_run_ts = ?", [self.record.started_at])
-        return con
+    @contextmanager
+    def failing(self, what: str, *, where: str, hint: str) -> Iterator[None]:
+        """An engine error in the block, raised as the TransformError ``what``: its message."""
+        try:
+            yield
+        except TransformError as exc:
+            raise TransformError(f"{what}: {exc.message}", where=where, hint=hint) from exc

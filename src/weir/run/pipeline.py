@@ -29,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from weir import faults, layout
-from weir.engine.duckdb import RowCounter, fetch_reader, fetch_table, transform_sql
+from weir.engine.base import Flagged, Since
 from weir.errors import (
     LakeError,
     QualityError,
@@ -40,27 +40,20 @@ from weir.errors import (
     WeirError,
 )
 from weir.lake import scd2
-from weir.lake.strategies import LoadSpec, load
+from weir.lake.strategies import LoadSpec
 from weir.lake.table import Commit, Table
 from weir.observe.record import Status
 from weir.quality import runner
 from weir.quality.result import CheckResult, CheckStatus
-from weir.quality.rules import RowRule
 from weir.run.checks import NodeContext
 from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
 from weir.sources.problems import REASONS
 from weir.spec import Pipeline, Project
-from weir.spec.types import arrow_field, duckdb_type, storable, type_name
-from weir.sql import ident
+from weir.spec.types import arrow_field, storable, type_name
 from weir.transform.boundary import Boundary, pii_derived
-from weir.transform.definition import (
-    changed_parts,
-    describe,
-    engine_settings,
-    pipeline_definition,
-)
+from weir.transform.definition import changed_parts, describe, pipeline_definition
 from weir.transform.drift import diff
 from weir.transform.silver import SilverSql
 
@@ -125,9 +118,7 @@ class PipelineRun(NodeRun):
     @functools.cached_property
     def definition(self) -> dict[str, str]:
         """The fingerprint of this pipeline's definition, as silver commits carry it."""
-        return pipeline_definition(
-            self.pipeline, engine_settings(self.project.spec.engine, self.con)
-        )
+        return pipeline_definition(self.pipeline, self.session.settings())
 
     def _lineage_tables(self) -> tuple[list[str], list[str]]:
         """OpenLineage inputs and outputs of this pipeline's runs."""
@@ -283,7 +274,7 @@ class PipelineRun(NodeRun):
         """Move bronze batch ``batch`` whole to quarantine with ``reason``, and count it as
         applied in silver (with no rows), so the pipeline goes on. One commit each, the
         quarantine's replacing any rows an earlier attempt left for the batch."""
-        record, tables, con = self.record, self.tables, self.con
+        record, tables = self.record, self.tables
         rows = tables.bronze.batch_rows(batch).read_all()
         plan = SilverSql.plan(self.pipeline, rows.schema)
         commit = Commit(
@@ -306,9 +297,9 @@ class PipelineRun(NodeRun):
             # not a load: an empty batch would be an empty snapshot to scd2's hard deletes
             tables.silver.mark(commit)
         else:  # the first batch: silver is created, shaped by its strategy, with no rows
-            self._flag(plan, pa.RecordBatchReader.from_batches(rows.schema, []))
-            self._load_silver(plan, batch, commit, 0)
-            con.execute("DROP TABLE flagged")
+            empty = pa.RecordBatchReader.from_batches(rows.schema, [])
+            with self.session.flag(plan, empty) as flagged:
+                self._load_silver(flagged, batch, commit, 0)
         record.rows_quarantined += rows.num_rows
         record.rows_rejected += rows.num_rows
         record.batches.append(batch)
@@ -441,7 +432,7 @@ class PipelineRun(NodeRun):
                     schema=self.boundary.schema(offered),
                     run_id=self.run_id,
                     batch=batch,
-                    boundary=lambda data: self.boundary.apply(self.ordered_con, data),
+                    boundary=lambda data: self.session.boundary(self.boundary, data),
                     progress=lambda n: self.progress(f"extracted {n:,} rows", done=n),
                 )
                 self.record.warnings += extraction.warnings
@@ -471,29 +462,14 @@ class PipelineRun(NodeRun):
         self, staged: Staged, schema: pa.Schema, overlap: tuple[str | None, str | None]
     ) -> Staged:
         """Remove staged rows that bronze already holds (an overlapping re-read)."""
-        bronze = self.tables.bronze.dataset()
-        if bronze is None or staged.rows == 0:
+        bronze = self.tables.bronze
+        if staged.rows == 0 or not bronze.exists():
             return staged
         column, bound = overlap
-        row = "md5(CAST(struct_pack(" + ", ".join(ident(f.name) for f in schema) + ") AS VARCHAR))"
-        window: str = ""
-        params: list[object] = []
+        since = None
         if column is not None and bound is not None:
-            typ = duckdb_type(type_name(schema.field(column).type))
-            window, params = f" WHERE {ident(column)} >= CAST(? AS {typ})", [bound]
-        con = self.con
-        con.register("staged_rows", staged.reader())
-        con.register("bronze_rows", bronze)
-        try:
-            fresh = fetch_table(
-                con,
-                f"SELECT * FROM staged_rows WHERE {row} NOT IN "
-                f"(SELECT {row} FROM bronze_rows{window})",
-                params,
-            )
-        finally:
-            con.unregister("staged_rows")
-            con.unregister("bronze_rows")
+            since = Since(column, schema.field(column).type, bound)
+        fresh = self.session.unseen(staged.reader(), bronze, schema.names, since)
         known = staged.rows - fresh.num_rows
         if known == 0:
             return staged
@@ -515,47 +491,35 @@ class PipelineRun(NodeRun):
 
         ``at``: the batch's time (run-time SCD2 versions, the commit); default: this run's
         start, but a rebuild replays each batch at the time it was ingested."""
-        record, con, tables = self.record, self.con, self.tables
+        record, tables = self.record, self.tables
         self.enter("transform")
-        con.execute("SET VARIABLE weir_run_ts = ?", [at or record.started_at])
+        self.session.at(at or record.started_at)
         plan = SilverSql.plan(self.pipeline, reader.schema)
-        self._flag(plan, reader)
-        counts = self._checks(plan, batch)
-        total, errors = counts
-        valid = total - errors
-        if expected_rows is not None and total != expected_rows:
-            raise ReconciliationError(
-                f"batch {batch}: staged {expected_rows} rows but transformed {total}"
+        with self.session.flag(plan, reader) as flagged:
+            total, errors = self._checks(plan, flagged, batch)
+            valid = total - errors
+            if expected_rows is not None and total != expected_rows:
+                raise ReconciliationError(
+                    f"batch {batch}: staged {expected_rows} rows but transformed {total}"
+                )
+            self._gate(batch, total, errors)
+            wait_bronze()
+            commit = Commit(
+                self.app_id,
+                batch,
+                self.run_id,
+                at or self.record.started_at,
+                metadata={"weir.definition": self.definition},
             )
-        gates = self.pipeline.spec.quality_gates
-        if errors and not gates.quarantine:
-            raise QualityError(
-                f"{errors} rows of batch {batch} fail error-level checks",
-                hint="see the checks in the run record; fix the data or the contract",
-            )
-        if total and errors / total > gates.max_quarantine_ratio:
-            raise QualityError(
-                f"{errors} of {total} rows of batch {batch} ({errors / total:.1%}) fail error-level "
-                f"checks, above quality_gates.max_quarantine_ratio={gates.max_quarantine_ratio}",
-                hint="the batch stays in bronze; fix the contract or the source and run again",
-            )
-        wait_bronze()
-        commit = Commit(
-            self.app_id,
-            batch,
-            self.run_id,
-            at or self.record.started_at,
-            metadata={"weir.definition": self.definition},
-        )
-        quarantined = 0
-        if errors:
-            self.enter("quarantine")
-            rows = fetch_table(con, plan.quarantine())
-            quarantined = rows.num_rows
-            if tables.quarantine.applied(self.app_id) < batch:
-                tables.quarantine.write(rows, commit, evolve=True)
-        self.enter("silver")
-        written, superseded, late = self._load_silver(plan, batch, commit, valid)
+            quarantined = 0
+            if errors:
+                self.enter("quarantine")
+                rows = flagged.quarantine()
+                quarantined = rows.num_rows
+                if tables.quarantine.applied(self.app_id) < batch:
+                    tables.quarantine.write(rows, commit, evolve=True)
+            self.enter("silver")
+            written, superseded, late = self._load_silver(flagged, batch, commit, valid)
         # late: scd2 rows that reached the load but opened no version (counted, warned)
         if valid + quarantined != total or written + late + superseded != valid:
             raise ReconciliationError(
@@ -569,55 +533,35 @@ class PipelineRun(NodeRun):
         record.rows_rejected += quarantined
         record.rows_superseded += superseded
         record.batches.append(batch)
-        con.execute("DROP TABLE flagged")
 
-    def _flag(self, plan: SilverSql, reader: pa.RecordBatchReader) -> None:
-        """Temp table ``flagged``: the batch renamed, typed, derived and checked."""
-        con = self.con
-        con.register("input", reader)
-        try:
-            with transform_sql(
-                "the silver transform failed",
-                where=str(self.pipeline.path),
-                hint="check transform.derived SQL and the contract's check conditions",
-            ):
-                con.execute(f"CREATE OR REPLACE TEMP TABLE flagged AS {plan.flagged()}")
-        finally:
-            con.unregister("input")
+    def _gate(self, batch: int, total: int, errors: int) -> None:
+        """QualityError when the batch's error rows are more than the gates let through."""
+        gates = self.pipeline.spec.quality_gates
+        if errors and not gates.quarantine:
+            raise QualityError(
+                f"{errors} rows of batch {batch} fail error-level checks",
+                hint="see the checks in the run record; fix the data or the contract",
+            )
+        if total and errors / total > gates.max_quarantine_ratio:
+            raise QualityError(
+                f"{errors} of {total} rows of batch {batch} ({errors / total:.1%}) fail error-level "
+                f"checks, above quality_gates.max_quarantine_ratio={gates.max_quarantine_ratio}",
+                hint="the batch stays in bronze; fix the contract or the source and run again",
+            )
 
     def _load_silver(
-        self, plan: SilverSql, batch: int, commit: Commit, valid: int
+        self, flagged: Flagged, batch: int, commit: Commit, valid: int
     ) -> tuple[int, int, int]:
         """Stream the valid, de-duplicated rows into silver; (rows written, rows superseded,
         rows late: scd2 changes older than their key's current version, which open none)."""
-        spec, con, silver = self.pipeline.spec, self.con, self.tables.silver
+        spec, silver = self.pipeline.spec, self.tables.silver
         keys = self.pipeline.keys
-        superseded = 0
-        if keys:
-            distinct = ", ".join(ident(k) for k in keys)
-            [(n_keys,)] = con.execute(
-                f"SELECT count(*) FROM (SELECT DISTINCT {distinct} FROM flagged WHERE len(_errors) = 0)"
-            ).fetchall()
-            superseded = valid - int(n_keys)
+        superseded = valid - flagged.distinct_keys() if keys else 0
         if silver.applied(self.app_id) >= batch:
             return valid - superseded, superseded, 0
-        partitions = {
-            p: [
-                r[0]
-                for r in con.execute(
-                    f"SELECT DISTINCT {ident(p)} FROM flagged WHERE len(_errors) = 0"
-                ).fetchall()
-            ]
-            for p in spec.load.partition_by
-        }
         self.progress(
             f"silver: {spec.load.strategy} of {valid - superseded:,} rows into {self.pipeline.table}"
         )
-        # the window that keeps the latest row per key runs only when a key repeats
-        # one DuckDB thread feeds the writer: parallel producers buffer batches ahead of a
-        # writer that cannot go faster, which costs memory and gains no time
-        con.execute("SET threads = 1")
-        counter = RowCounter(fetch_reader(con, plan.silver(dedupe=superseded > 0)))
         load_spec = LoadSpec(
             strategy=spec.load.strategy,
             keys=keys,
@@ -625,17 +569,16 @@ class PipelineRun(NodeRun):
             order_by=spec.transform.dedupe_order_by,
             scd2=spec.load.scd2,
             evolve=True,
-            # quarantined rows: in the batch though not loaded, so not deleted upstream
-            held=plan.quarantine() if spec.load.strategy == "scd2" else None,
         )
-        try:
-            rows = self.counting(
-                counter.reader(), valid - superseded, f"silver: {spec.load.strategy}"
-            )
-            metrics = load(silver, rows, commit, load_spec, con, partitions=partitions)
-        finally:
-            counter.close()  # a failed write leaves the result open; the error is the write's
-            con.execute("RESET threads")
+        message = f"silver: {spec.load.strategy}"
+        # the window that keeps the latest row per key runs only when a key repeats
+        written, metrics = flagged.load(
+            silver,
+            commit,
+            load_spec,
+            dedupe=superseded > 0,
+            counting=lambda rows: self.counting(rows, valid - superseded, message),
+        )
         keep = (
             "num_target_files_scanned",
             "num_target_files_skipped_during_scan",
@@ -653,47 +596,25 @@ class PipelineRun(NodeRun):
         pii = frozenset(self.pipeline.contract.pii_columns)
         self.record.warnings += [f"batch {batch}: {w}" for w in scd2.warnings(metrics, pii)]
         late = int(metrics.get("num_source_rows_late", 0))
-        return counter.rows - late, superseded, late
+        return written - late, superseded, late
 
-    def _checks(self, plan: SilverSql, batch: int) -> tuple[int, int]:
+    def _checks(self, plan: SilverSql, flagged: Flagged, batch: int) -> tuple[int, int]:
         """Evaluate every rule's outcome in one aggregate; returns (rows, error rows)."""
         limit = self.pipeline.spec.quality_gates.sample_size
-
-        def sample(rule: RowRule) -> list[dict[str, Any]]:
-            return self._sample(plan.sample(rule.flag_column, rule.name, limit), [rule.name])
-
-        totals = ("count(*)", "count(*) FILTER (WHERE len(_errors) > 0)")
-        (total, errors), results = runner.scan(
-            self.con,
-            plan.checks,
-            "flagged",
-            extra=totals,
-            batch=batch,
-            sample=sample if limit else None,
-        )
-        context = NodeContext(self.project, self.pipeline.name, self.con, "flagged")
+        total, errors, results = flagged.scan(batch=batch, samples=limit)
+        context = NodeContext(self.project, self.pipeline.name, self.session, flagged.relation)
         results += runner.evaluate(plan.checks, context, batch=batch)
         if plan.parsed:
-            results.append(self._parse_result(plan, limit, batch))
+            failing, samples = flagged.unparsed(limit)
+            status: CheckStatus = "fail" if failing else "pass"
+            results.append(
+                CheckResult(
+                    "parse", "parse", "error", status, failing, samples=tuple(samples), batch=batch
+                )
+            )
         for result in results:
             self.record.add_check(result)
-        return int(total), int(errors)
-
-    def _parse_result(self, plan: SilverSql, limit: int, batch: int) -> CheckResult:
-        """Rows the source could not parse (quarantined with their reasons), as a check."""
-        [(failing,)] = self.con.execute(
-            f"SELECT count(*) FROM flagged WHERE {plan.unparsed()}"
-        ).fetchall()
-        samples = self._sample(plan.parse_sample(limit)) if failing and limit else []
-        status: CheckStatus = "fail" if failing else "pass"
-        return CheckResult(
-            "parse", "parse", "error", status, int(failing), samples=tuple(samples), batch=batch
-        )
-
-    def _sample(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
-        cur = self.con.execute(sql, params or [])
-        names = [d[0] for d in cur.description or []]
-        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        return total, errors
 
 
 def _guarded(staged: Staged) -> pa.RecordBatchReader:

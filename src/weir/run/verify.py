@@ -7,30 +7,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from weir import layout
-from weir.engine.duckdb import connect
+from weir.engine.base import engine_for
 from weir.lake.table import Table
 from weir.observe.record import RunRecord
 from weir.run.pipeline import PipelineRun, Tables, source_schema
 from weir.spec import Pipeline, Project
 from weir.spec.types import arrow_type
 from weir.transform.drift import Diff, diff
-
-
-def fingerprint(table: Table) -> tuple[int, str] | None:
-    """(row count, order-independent hash of every row) of a Delta table."""
-    data = table.dataset()
-    if data is None:
-        return None
-    con = connect(memory_limit="2GB")
-    try:
-        con.register("t", data)
-        row = con.execute(
-            "SELECT count(*), coalesce(md5(string_agg(h, '' ORDER BY h)), '') "
-            "FROM (SELECT md5(CAST(t AS VARCHAR)) AS h FROM t)"
-        ).fetchall()[0]
-    finally:
-        con.close()
-    return int(row[0]), str(row[1])
 
 
 @dataclass
@@ -90,7 +73,8 @@ def verify(
     tables = Tables.of(project, pipeline)
     all_tables = (tables.bronze, tables.silver, tables.quarantine)
     versions = tables.versions()
-    content = {t.label: fingerprint(t) for t in all_tables}
+    engine = engine_for(project)
+    content = {t.label: engine.fingerprint(t) for t in all_tables}
     second = PipelineRun(project, pipeline, progress=progress).execute()
     return VerifyReport(
         pipeline.name,
@@ -99,7 +83,7 @@ def verify(
         versions,
         tables.versions(),
         content,
-        {t.label: fingerprint(Table(t.uri, label=t.label)) for t in all_tables},
+        {t.label: engine.fingerprint(Table(t.uri, label=t.label)) for t in all_tables},
     )
 
 

@@ -7,6 +7,8 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
 
+from weir.hints import did_you_mean
+from weir.registry import ENGINES
 from weir.spec.base import Strict
 from weir.spec.pipeline import ErrorHandling
 
@@ -140,7 +142,8 @@ class ProjectSpec(Strict):
     lake: str = "lake"
     """Delta Lake root: a path relative to the project, or a URL delta-rs supports."""
     state: str = ".weir/state.db"
-    engine: Literal["duckdb"] = "duckdb"
+    engine: str = "duckdb"
+    """What computes the rows (``weir.registry.ENGINES``): ``duckdb`` for now."""
     pii_salt_env: str = "WEIR_PII_SALT"
     """Environment variable holding the salt for hashing PII columns."""
     duckdb_memory_limit: str = "512MB"
@@ -162,6 +165,16 @@ class ProjectSpec(Strict):
     picks one, whose lake, state, vars and storage_options replace the top-level ones."""
     default_target: str | None = None
     """The target in effect when neither ``--target`` nor ``WEIR_TARGET`` names one."""
+
+    @field_validator("engine")
+    @classmethod
+    def _known_engine(cls, value: str) -> str:
+        if value not in ENGINES.kinds():
+            known = ", ".join(ENGINES.kinds())
+            close = did_you_mean(value, ENGINES.kinds())
+            more = f"; {close}" if close and close.startswith("did") else ""
+            raise ValueError(f"engine {value!r} is not implemented (engines: {known}){more}")
+        return value
 
     @field_validator("targets")
     @classmethod

@@ -21,13 +21,11 @@ change, and a pipeline whose boundary changed says so.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import duckdb
 import pyarrow as pa
 
-from weir.engine.duckdb import transform_sql
 from weir.quality.compile import compile_checks
 from weir.quality.kinds.row_condition import referenced_columns
 from weir.quality.rules import CompiledChecks, RowRule
@@ -97,11 +95,13 @@ class Boundary:
             fields.append(pa.field(PII_FLAGS, pa.list_(pa.string())))
         return pa.schema(fields)
 
-    def apply(self, con: duckdb.DuckDBPyConnection, rows: pa.Table) -> pa.Table:
+    def apply(self, rows: pa.Table, compute: Callable[[str, pa.Table], pa.Table]) -> pa.Table:
         """``rows`` (contract-typed, source names) as they may be written to disk.
 
-        ``con`` must preserve row order (weir.engine.duckdb.connect(ordered=True)). Give it
-        a few hundred thousand rows at a time: DuckDB computes a small input on one thread."""
+        ``compute(sql, named)``: the engine runs the boundary's SQL over ``named`` (the rows
+        under contract names, as relation ``boundary_rows``), keeping the row order
+        (weir.engine.base.Session.boundary). Give it a few hundred thousand rows at a time:
+        DuckDB computes a small input on one thread."""
         target = self.schema(rows.schema)
         if not self.active or rows.num_rows == 0:
             return _conform(rows, target)
@@ -109,16 +109,7 @@ class Boundary:
         named = pa.Table.from_arrays(
             [rows.column(c.source_name) for c in contract], names=[c.name for c in contract]
         )
-        con.register("boundary_rows", named)
-        try:
-            with transform_sql(
-                "a derived column or rule over PII failed",
-                where=str(self.pipeline.path),
-                hint="check transform.derived SQL and the contract's rules on PII columns",
-            ):
-                computed = con.sql(self._sql()).to_arrow_table()
-        finally:
-            con.unregister("boundary_rows")
+        computed = compute(self._sql(), named)
         by_source = {c.source_name: c.name for c in contract if c.pii}
         arrays = []
         for fld in target:

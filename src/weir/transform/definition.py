@@ -17,9 +17,9 @@ Pipelines: ``columns`` (the contract's names, types, keys, PII), ``rules`` (its 
 rules and the gates), ``transform``, ``load``, ``engine`` and ``boundary`` (the rules and
 derived columns over PII evaluated before bronze, which a rebuild cannot redo).
 
-``engine``: the engine's name and the DuckDB session settings that change results (the
-time zone weir fixes to UTC, calendar, collation, NULL and sort order, division), read from
-the run's own connection.
+``engine``: the engine's name and the session settings that change results (for DuckDB the
+time zone weir fixes to UTC, calendar, collation, NULL and sort order, division), as the
+run's own session reports them (weir.engine.base.Session.settings).
 """
 
 from __future__ import annotations
@@ -29,8 +29,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-import duckdb
-
 from weir.spec import Model, Pipeline
 from weir.spec.modelsql import rewrite
 from weir.transform.boundary import Boundary
@@ -39,32 +37,11 @@ MODEL_PARTS = ("sql", "materialization", "keys", "partitioning", "window", "snap
 UNRECORDED = "unrecorded"
 """The change named when a position has no fingerprint (committed by an earlier weir)."""
 
-RESULT_SETTINGS = (
-    "TimeZone",
-    "Calendar",
-    "default_collation",
-    "default_null_order",
-    "default_order",
-    "integer_division",
-    "ieee_floating_point_ops",
-    "order_by_non_integer_literal",
-    "scalar_subquery_error_on_multiple_rows",
-)
-"""DuckDB settings whose value changes what a query returns (read from the run's session)."""
-
 
 def digest(value: Any) -> str:
     """A short stable hash of a JSON-able value (dict keys sorted)."""
     text = json.dumps(value, sort_keys=True, default=str, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def engine_settings(engine: str, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    # current_setting() per name: listing duckdb_settings() costs a few milliseconds per run
-    [values] = con.execute(
-        "SELECT " + ", ".join(f"CAST(current_setting('{n}') AS VARCHAR)" for n in RESULT_SETTINGS)
-    ).fetchall()  # fetchall: a result left open (fetchone) blocks the connection
-    return {"engine": engine, **{n: str(v) for n, v in zip(RESULT_SETTINGS, values, strict=True)}}
 
 
 # ---------------------------------------------------------------- gold models
@@ -74,8 +51,9 @@ def normalized_sql(model: Model) -> str:
     return query.sql(dialect="duckdb", comments=False)
 
 
-def model_fingerprint(model: Model, engine: str, con: duckdb.DuckDBPyConnection) -> dict[str, str]:
-    """One digest per part of a model's definition (module docstring)."""
+def model_fingerprint(model: Model, engine: Mapping[str, str]) -> dict[str, str]:
+    """One digest per part of a model's definition (module docstring); ``engine``: the
+    run's session settings (weir.engine.base.Session.settings)."""
     spec = model.spec
     parts: dict[str, Any] = {
         "sql": normalized_sql(model),
@@ -84,7 +62,7 @@ def model_fingerprint(model: Model, engine: str, con: duckdb.DuckDBPyConnection)
         "partitioning": spec.partition_by,
         "window": spec.incremental.model_dump(mode="json") if spec.incremental else None,
         "snapshot": spec.snapshot.model_dump(mode="json") if spec.snapshot else None,
-        "engine": engine_settings(engine, con),
+        "engine": dict(engine),
     }
     return {part: digest(parts[part]) for part in MODEL_PARTS}
 
@@ -99,7 +77,7 @@ def model_changes(recorded: Any, current: dict[str, str]) -> list[str]:
 # ---------------------------------------------------------------- pipelines
 def pipeline_definition(pipeline: Pipeline, engine: Mapping[str, str]) -> dict[str, str]:
     """The parts of a pipeline that decide what silver and quarantine hold, hashed;
-    ``engine``: :func:`engine_settings` of the run's connection."""
+    ``engine``: the run's session settings (weir.engine.base.Session.settings)."""
     contract, spec = pipeline.contract, pipeline.spec
     columns = [
         c.model_dump(include={"name", "physicalName", "physicalType", "required", "primaryKey"})

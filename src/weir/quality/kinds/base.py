@@ -91,14 +91,13 @@ class CheckContext(Protocol):
     """What a :class:`ContextKind` gets, after the node's own rows are checked."""
 
     relation: str
-    """The checked rows (a relation in :attr:`con`)."""
+    """The checked rows (a relation that :meth:`rows` can read)."""
 
-    @property
-    def con(self) -> Any:
-        """The node's DuckDB connection."""
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query (DuckDB's dialect) in the node's engine session; every row."""
 
     def snapshot(self, table: str) -> str:
-        """A relation in :attr:`con` over the current snapshot of another table
+        """A relation that :meth:`rows` can read over the current snapshot of another table
         (``silver.<table>`` or ``gold.<model>``)."""
 
     def history(self, limit: int) -> Sequence[PastRun]:

@@ -21,7 +21,7 @@ class Volume(ContextKind):
     needs = ("maxChangePercent",)
 
     def evaluate(self, q: Quality, name: str, context: CheckContext) -> CheckResult:
-        [(count,)] = context.con.execute(f"SELECT count(*) FROM {context.relation}").fetchall()
+        [(count,)] = context.rows(f"SELECT count(*) FROM {context.relation}")
         earlier = [
             float(c.observed)
             for run in context.history(RUNS)
