@@ -25,6 +25,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from weir import faults
 from weir.errors import LakeError
 from weir.lake.native import quiet_panics
+from weir.lake.tuning import small_batches
 
 WRITER = WriterProperties(max_row_group_size=131_072)
 """Row groups of 128k rows: the parquet writer buffers one per file being written, so this
@@ -286,7 +287,7 @@ class Table:
             "writer_properties": WRITER,
         }
         with translated(f"write the {self.label} table", self.uri):
-            write_deltalake(target, data, **options)
+            write_deltalake(target, small_batches(data), **options)
         self._after_commit()
 
     def _configuration(self, schema: pa.Schema) -> dict[str, str]:

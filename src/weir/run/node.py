@@ -92,6 +92,13 @@ class NodeRun:
                 con.close()
         self._con = self._ordered = None
 
+    def close_ordered(self) -> None:
+        """Close the ordered connection once its work is done, so that its memory goes back
+        before the next stage needs some (``ordered_con`` opens a new one if asked again)."""
+        if self._ordered is not None:
+            self._ordered.close()
+            self._ordered = None
+
     def _outcome(self) -> Status:
         return "success"
 

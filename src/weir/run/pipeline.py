@@ -435,6 +435,7 @@ class PipelineRun(NodeRun):
                     boundary=lambda data: self.boundary.apply(self.ordered_con, data),
                     progress=lambda n: self.progress(f"extracted {n:,} rows"),
                 )
+                self.close_ordered()  # the boundary's connection: staging is done
                 self.record.warnings += extraction.warnings
                 overlap = extraction.overlap()
                 if overlap is not None:
