@@ -90,9 +90,10 @@ class ProjectSpec(Strict):
     engine: Literal["duckdb"] = "duckdb"
     pii_salt_env: str = "WEIR_PII_SALT"
     """Environment variable holding the salt for hashing PII columns."""
-    duckdb_memory_limit: str = "512MB"
-    """DuckDB's share of memory; it spills to .weir/tmp beyond this. A run's peak is about
-    this plus ~0.7 GB of Arrow and delta-rs buffers, whatever the input size (bench/)."""
+    duckdb_memory_limit: str = "128MB"
+    """DuckDB's share of memory, per connection; it spills to .weir/tmp beyond this. A 1M-row
+    CSV load peaks at ~550 MB with 128MB, ~820 MB with 512MB, in about the same time
+    (bench (d), bench/RESULTS.md)."""
     threads: int = Field(default=2, ge=1, le=MAX_THREADS)
     """How many independent pipelines and models `weir run` runs at once."""
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
