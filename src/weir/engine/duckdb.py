@@ -70,7 +70,7 @@ def fetch_reader(
     con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 16_384
 ) -> pa.RecordBatchReader:
     """Run ``sql`` and stream the result as Arrow record batches (small ones: a delta-rs
-    write reads a few ahead, see weir/lake/tuning.py)."""
+    write reads a few ahead, see weir/memory.py)."""
     reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_rows)
     return reader
 

@@ -25,7 +25,7 @@ from deltalake.exceptions import DeltaError, TableNotFoundError
 from weir import faults
 from weir.errors import LakeError
 from weir.lake.native import quiet_panics
-from weir.lake.tuning import small_batches
+from weir.memory import small_batches
 
 WRITER = WriterProperties(max_row_group_size=131_072)
 """Row groups of 128k rows: the parquet writer buffers one per file being written, so this
