@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from weir.spec.types import type_name
 
@@ -223,6 +222,8 @@ def _utf8(array: pa.Array) -> tuple[pa.Array, list[int]]:
 
 
 def _from_text(text: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     kind = _kind(target)
     try:
         values = text.cast(target, safe=True)
@@ -259,6 +260,8 @@ def _cast(array: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
 def _check(values: pa.Array, text: pa.Array | None) -> tuple[pa.Array, list[int]]:
     """Values the cast accepted but the rules do not: non-finite floats, integers written in
     hex (``text``: the text they were cast from); those become NULL."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     bad = None
     if pa.types.is_floating(values.type):
         bad = pc.fill_null(pc.invert(pc.is_finite(values)), False)
@@ -304,6 +307,8 @@ def _bisect(
 
 
 def _positions(mask: pa.Array) -> list[int]:
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     if not pc.any(mask).as_py():
         return []
     found: list[int] = pc.indices_nonzero(mask).to_pylist()
