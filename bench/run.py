@@ -6,10 +6,10 @@
 
 (a) merge 1M changed rows into a 10M-row partitioned silver table vs a hand-written delta-rs
 merge; (b) REST -> bronze+silver rows/s; (c) the compiled quality scan vs a hand-written fused
-DuckDB query; (d) peak RSS of a ``weir run`` subprocess ingesting a >1 GB CSV; (e) incremental
-gold models after a 1% change of a 10M-row source vs a full rebuild and a hand-written DuckDB +
-delta-rs floor, and the same change on a 1M-row source; (f) start-up: `weir --help` and no-op
-runs against the interpreter's own start.
+DuckDB query; (d) peak RSS of a ``weir run`` subprocess ingesting a >1 GB CSV, and of a 1M-row
+initial load; (e) incremental gold models after a 1% change of a 10M-row source vs a full
+rebuild and a hand-written DuckDB + delta-rs floor, and the same change on a 1M-row source;
+(f) start-up: `weir --help` and no-op runs against the interpreter's own start.
 This is a measurement, not a test: nothing asserts on time; the table says which targets
 were met. Generated data lives in bench/.data/ and is removed at the end (``--keep`` keeps it).
 """

@@ -67,9 +67,10 @@ def fetch_table(
 
 
 def fetch_reader(
-    con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 65536
+    con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 16_384
 ) -> pa.RecordBatchReader:
-    """Run ``sql`` and stream the result as Arrow record batches."""
+    """Run ``sql`` and stream the result as Arrow record batches (small ones: a delta-rs
+    write reads a few ahead, see weir/memory.py)."""
     reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_rows)
     return reader
 

@@ -18,7 +18,6 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from weir import layout
 from weir.errors import ReconciliationError
@@ -182,6 +181,8 @@ def _changes(con: duckdb.DuckDBPyConnection, k: list[str], *, held: bool) -> pa.
     """Each incoming row with its ``_action``: ``new`` (no current version), ``change`` (a
     newer version), ``late`` (changed, but not newer than the current version) or ``keep``;
     plus ``held`` rows (key only) for quarantined keys the MERGE must not take as deleted."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     on = " AND ".join(f"i.{c} = c.{c}" for c in k)
     version_key = (
         "sha256(concat_ws('|', "
@@ -226,6 +227,8 @@ def _commit(
     """Stage inserts (``_mk`` null), closers (``close``) and the keys to leave as they are
     (``keep``), and MERGE them; absent keys close at ``as_of`` when ``deletes`` were asked.
     A ``fresh`` table is (over)written with the inserts alone."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     action = changes.column("_action")
     rows = changes.drop_columns(["_action"])
     counts = _counts(changes, keys, as_of, deletes)
@@ -276,6 +279,8 @@ def _commit(
 def _counts(
     changes: pa.Table, keys: list[str], as_of: Any, deletes: dict[str, Any]
 ) -> dict[str, Any]:
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     action = changes.column("_action")
     late = changes.filter(pc.equal(action, "late"))
     out: dict[str, Any] = {"num_source_rows_late": late.num_rows}

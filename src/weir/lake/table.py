@@ -14,19 +14,22 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pyarrow as pa
-import pyarrow.dataset as ds
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
 from weir import faults
 from weir.errors import LakeError
 from weir.lake.native import quiet_panics
+from weir.memory import small_batches
 from weir.sql import ident, literal
 from weir.storage import is_remote, options_for
+
+if TYPE_CHECKING:  # imported when used: it imports pyarrow.compute (~40 ms)
+    import pyarrow.dataset as ds
 
 WRITER = WriterProperties(max_row_group_size=131_072)
 """Row groups of 128k rows: the parquet writer buffers one per file being written, so this
@@ -259,6 +262,8 @@ class Table:
 
     def batch_rows(self, batch: int) -> pa.RecordBatchReader:
         """The rows one batch wrote (``_batch`` column), streamed; file stats prune the rest."""
+        import pyarrow.dataset as ds
+
         data = self.dataset()
         if data is None:
             raise LakeError(f"{self.label} table is missing", where=self.uri)
@@ -294,7 +299,7 @@ class Table:
             "storage_options": options_for(self.uri),
         }
         with translated(f"write the {self.label} table", self.uri):
-            write_deltalake(target, data, **options)
+            write_deltalake(target, small_batches(data), **options)
         self._after_commit()
 
     def _configuration(self, schema: pa.Schema) -> dict[str, str]:

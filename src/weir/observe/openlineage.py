@@ -30,22 +30,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import httpx
-
 from weir import __version__, layout
 from weir.observe.events import Event, NodeFinished, NodeStarted
 from weir.observe.record import RunRecord, Scrubber
-from weir.transform.lineage import (
-    ColumnLineage,
-    Lineage,
-    SourceColumn,
-    project_lineage,
-    silver_column,
-)
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where an event is built: a run without OpenLineage needs neither
     from weir.spec import Project
     from weir.spec.project import OpenLineage
+    from weir.transform.lineage import ColumnLineage, Lineage, SourceColumn
 
 PRODUCER = f"urn:weir:{__version__}"
 SCHEMA_URL = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
@@ -219,6 +211,8 @@ class LineageEmitter:
         if self._lineage is None and self._lineage_error is None:
             assert self.project is not None
             try:
+                from weir.transform.lineage import project_lineage
+
                 self._lineage = project_lineage(self.project)
             except Exception as exc:  # facets are optional; the events still go out
                 self._lineage_error = f"OpenLineage: schema and column facets left out: {exc}"
@@ -263,6 +257,8 @@ class LineageEmitter:
             )
 
     def _derived_columns(self, table: str) -> Sequence[ColumnLineage]:
+        from weir.transform.lineage import ColumnLineage, SourceColumn, silver_column
+
         lineage = self.lineage()
         if lineage is None:
             return []
@@ -329,6 +325,8 @@ class LineageEmitter:
                     f"{self.config.api_key_env} (openlineage.api_key_env) is not set"
                 ]
             headers["Authorization"] = f"Bearer {self._token}"
+        import httpx  # only where events are posted (start-up of every other run)
+
         try:
             response = httpx.post(
                 url, content=body, headers=headers, timeout=self.config.timeout_seconds
@@ -348,6 +346,8 @@ class LineageEmitter:
 def _resolve_silver(lineage: Lineage, column: ColumnLineage) -> list[SourceColumn]:
     """Inputs of a column as datasets of another job: a silver column made from its own
     table's columns (derived, surrogate key) is traced to their source columns."""
+    from weir.transform.lineage import SourceColumn, silver_column
+
     if not column.table.startswith("silver."):
         return list(column.sources)
     out = []

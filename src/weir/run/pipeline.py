@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.dataset as ds
 
 from weir import faults, layout
 from weir.engine.base import Flagged, Since
@@ -306,6 +304,9 @@ class PipelineRun(NodeRun):
 
     def _ingested_at(self, batch: int) -> str:
         """When ``batch`` was staged (its ``_ingested_at``), as ISO text."""
+        import pyarrow.compute as pc  # imported when used, like pyarrow.dataset
+        import pyarrow.dataset as ds
+
         data = self.tables.bronze.dataset()
         assert data is not None
         times = data.scanner(columns=["_ingested_at"], filter=ds.field("_batch") == batch)

@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from weir.errors import ConfigError, SchemaDriftError, SourceError
 
@@ -163,6 +162,8 @@ def max_value(
 ) -> int | None:
     """The largest value of ``column`` (µs since the epoch for a time); None when it holds
     only NULLs or nothing. SchemaDriftError when the values are not of the cursor's kind."""
+    import pyarrow.compute as pc  # imported when used (~40 ms)
+
     if kind == "time":
         return max_micros(column, name, where)
     if not _T.is_integer(column.type):
@@ -178,6 +179,8 @@ def max_value(
 def max_micros(column: pa.Array | pa.ChunkedArray, name: str, where: str) -> int | None:
     """The latest time in ``column`` as µs since the epoch (naive times are taken as UTC).
     Strings must be ISO 8601, all with a zone or all without."""
+    import pyarrow.compute as pc  # imported when used (~40 ms)
+
     if _T.is_string(column.type) or _T.is_large_string(column.type):
         column = _times(column, name, where)
     if _T.is_date(column.type):
@@ -194,6 +197,8 @@ def max_micros(column: pa.Array | pa.ChunkedArray, name: str, where: str) -> int
 
 
 def _times(column: pa.Array | pa.ChunkedArray, name: str, where: str) -> Any:
+    import pyarrow.compute as pc  # imported when used (~40 ms)
+
     for target in (TS_UTC, pa.timestamp("us")):
         try:
             return pc.cast(column, target)

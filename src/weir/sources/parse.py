@@ -47,7 +47,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from weir.spec.types import logical, storage, type_name
 
@@ -247,6 +246,8 @@ def _shaped(values: Sequence[object], dtype: pa.DataType) -> tuple[pa.Array, set
 
 def _shaped_entries(values: Sequence[object], dtype: pa.DataType) -> tuple[pa.Array, set[int]]:
     """Lists (JSON arrays) or maps (JSON objects) with text leaves."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     is_map = pa.types.is_map(dtype)
     want = dict if is_map else list
     keys: list[object] = []
@@ -328,6 +329,8 @@ def _utf8(array: pa.Array) -> tuple[pa.Array, list[int]]:
 
 
 def _from_text(text: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     kind = _kind(target)
     try:
         values = text.cast(target, safe=True)
@@ -364,6 +367,8 @@ def _cast(array: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]]:
 def _check(values: pa.Array, text: pa.Array | None) -> tuple[pa.Array, list[int]]:
     """Values the cast accepted but the rules do not: non-finite floats, integers written in
     hex (``text``: the text they were cast from); those become NULL."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     bad = None
     if pa.types.is_floating(values.type):
         bad = pc.fill_null(pc.invert(pc.is_finite(values)), False)
@@ -430,6 +435,8 @@ def _struct(array: pa.StructArray, fld: pa.Field) -> Outcome:
 
 
 def _list(array: pa.Array, fld: pa.Field) -> Outcome:
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     item = fld.type.value_field
     flat = pc.list_flatten(array)
     values, bad, inner = _convert(flat, item)
@@ -443,6 +450,8 @@ def _list(array: pa.Array, fld: pa.Field) -> Outcome:
 def _map(array: pa.Array, fld: pa.Field) -> Outcome:
     """A map as a list of (key, value) entries: both converted by their types. A key that
     fails takes its whole map with it (a map cannot hold a NULL key)."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     target = fld.type
     key = pa.field("key", array.type.key_type, nullable=False)
     entries = pa.field("entries", pa.struct([key, array.type.item_field]), nullable=False)
@@ -488,6 +497,8 @@ def _to_rows(
     step: Callable[[int, int], str],
 ) -> tuple[list[int], dict[int, Detail]]:
     """Failed positions among the flattened items of ``lists`` as rows, with details."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     if not bad:
         return [], {}
     parents = pc.list_parent_indices(lists).to_pylist()
@@ -520,6 +531,8 @@ _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
 
 def _uuid(array: pa.Array) -> tuple[pa.Array, list[int]]:
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     if isinstance(array.type, pa.UuidType):
         array = array.storage
     if pa.types.is_fixed_size_binary(array.type) and array.type.byte_width == 16:
@@ -536,6 +549,8 @@ def _hyphenated(digits: str) -> str:
 
 
 def _time(array: pa.Array) -> tuple[pa.Array, list[int]]:
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     if pa.types.is_time(array.type):
         text = array.cast(pa.time64("us")).cast(pa.string())
         return pc.replace_substring_regex(text, pattern=r"\.000000$", replacement=""), []
@@ -576,6 +591,8 @@ def _binary(array: pa.Array) -> tuple[pa.Array, list[int]]:
 
 def _keep(values: pa.Array, fits: pa.Array, failed: list[int]) -> tuple[pa.Array, list[int]]:
     """``values`` where ``fits``, NULL elsewhere; those positions added to ``failed``."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     rejected = _positions(pc.invert(fits))
     values = pc.if_else(fits, values, pa.scalar(None, values.type))
     return values, _merge(failed, rejected)
@@ -616,6 +633,8 @@ def _bisect(
 
 
 def _positions(mask: pa.Array) -> list[int]:
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     if not pc.any(mask).as_py():
         return []
     found: list[int] = pc.indices_nonzero(mask).to_pylist()

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
 
 from weir.sources.files.config import CsvOptions
@@ -263,6 +262,8 @@ def _base64_text(chunk: Chunk, binary: list[str]) -> Chunk:
 
 def _finite(batch: pa.RecordBatch) -> bool:
     """No infinity or NaN in the float columns (pyarrow reads them; weir's rule refuses)."""
+    import pyarrow.compute as pc  # imported when used: a no-op run never needs it
+
     return all(
         pc.all(pc.is_finite(column)).as_py() is not False
         for column in batch.columns
