@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
@@ -25,6 +26,7 @@ from weir.spec import Pipeline, Project, load_project
 from weir.spec.contract import Quality
 from weir.spec.pipeline import Scd2
 from weir.transform.silver import SilverSql
+from weirtest import modelkit
 from weirtest.projects import write_project
 
 CONTRACT: dict[str, Any] = {
@@ -331,3 +333,39 @@ def test_an_engine_that_is_not_implemented_is_a_config_error(tmp_path: Path) -> 
     root = write_project(tmp_path / "p", project="name: test\nengine: spark\n")
     with pytest.raises(ConfigError, match=r"engine 'spark' is not implemented \(engines: duckdb\)"):
         load_project(root)
+
+
+def test_running_out_of_memory_names_weirs_setting(tmp_path: Path) -> None:
+    """A model that needs more memory than duckdb_memory_limit fails as a user error whose
+    hint names weir.yml's setting (not DuckDB's own SET advice), and the run goes on."""
+    root = modelkit.events_project(
+        tmp_path / "p",
+        {
+            "big": """
+                /* weir
+                materialized: table
+                */
+                SELECT grp, list(repeat('x', 20000000)) AS l FROM silver.events GROUP BY grp
+            """
+        },
+    )
+    (root / "weir.yml").write_text("name: test\nthreads: 2\nduckdb_memory_limit: 8MB\n")
+    modelkit.push([(i, modelkit.day(1), "a", i, modelkit.at(1)) for i in range(20)])
+    records = modelkit.run(root)
+    assert records["events"].status == "success"
+    big = records["big"]
+    assert big.status == "failed"
+    message = big.error_message or ""
+    assert "DuckDB ran out of memory" in message
+    assert "raise duckdb_memory_limit in weir.yml" in message
+    assert "SET memory_limit" not in message
+    assert "internal error" not in message
+
+
+def test_an_out_of_memory_error_outside_a_statement_is_translated(tmp_path: Path) -> None:
+    project = load_project(write_project(tmp_path / "p"))
+    engine = engine_for(project)
+    known = engine.translate(duckdb.OutOfMemoryException("Out of Memory Error: x\nSET …"))
+    assert isinstance(known, TransformError)
+    assert known.hint is not None and "duckdb_memory_limit" in known.hint
+    assert engine.translate(ValueError("a bug")) is None

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 import pyarrow as pa
 
+from weir.errors import WeirError
 from weir.registry import ENGINES
 
 if TYPE_CHECKING:
@@ -223,6 +224,11 @@ class Engine(ABC):
     @abstractmethod
     def fingerprint(self, table: Table) -> tuple[int, str] | None:
         """(row count, order-independent hash of every row) of a table (``weir verify``)."""
+
+    def translate(self, exc: Exception) -> WeirError | None:
+        """An error of the engine's own that is the user's to act on (out of memory, out of
+        disk), as a WeirError saying what to do; None for anything else (a bug)."""
+        return None
 
 
 def engine_for(project: Project) -> Engine:

@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from weir.engine.base import Counting, Engine, Scope, Since
 from weir.engine.duckdb import RowCounter, connect, fetch_reader, fetch_table, transform_sql
-from weir.errors import TransformError
+from weir.errors import TransformError, WeirError
 from weir.lake import materialize, scd2
 from weir.lake.materialize import Bound
 from weir.lake.strategies import LoadSpec, load
@@ -68,6 +68,11 @@ class DuckDBEngine(Engine):
     def session(self, *, started_at: str) -> DuckDBSession:
         return DuckDBSession(self.project, started_at)
 
+    def translate(self, exc: Exception) -> WeirError | None:
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            return _out_of_memory(exc, where=str(self.project.root / "weir.yml"))
+        return None
+
     def fingerprint(self, table: Table) -> tuple[int, str] | None:
         data = table.dataset()
         if data is None:
@@ -84,11 +89,27 @@ class DuckDBEngine(Engine):
         return int(row[0]), str(row[1])
 
 
+MEMORY_HINT = (
+    "raise duckdb_memory_limit in weir.yml (DuckDB spills to .weir/tmp up to it, per node), "
+    "or run fewer nodes at once (--threads)"
+)
+
+
+def _out_of_memory(exc: duckdb.OutOfMemoryException, where: str | None = None) -> TransformError:
+    """DuckDB's out-of-memory error, told in weir's terms (its own advice names SET commands
+    that weir.yml's settings replace)."""
+    return TransformError(
+        f"DuckDB ran out of memory: {str(exc).splitlines()[0]}", where=where, hint=MEMORY_HINT
+    )
+
+
 @contextmanager
 def failing() -> Iterator[None]:
     """A DuckDB error in the block as a TransformError with DuckDB's message."""
     try:
         yield
+    except duckdb.OutOfMemoryException as exc:
+        raise _out_of_memory(exc) from exc
     except duckdb.Error as exc:
         raise TransformError(str(exc)) from exc
 

@@ -91,16 +91,19 @@ class NodeRun:
             record.finish(self._outcome())
         except WeirError as exc:
             record.finish("failed", self.scrub(str(exc)))
-        except Exception as exc:  # a bug: record it, keep other nodes running
-            if os.environ.get("WEIR_DEBUG"):
+        except Exception as exc:  # a bug (or the engine's resources): record it, go on
+            known = engine_for(self.project).translate(exc)
+            if known is None and os.environ.get("WEIR_DEBUG"):
                 raise
-            record.finish(
-                "failed",
-                self.scrub(
+            message = (
+                str(known)
+                if known is not None
+                else (
                     f"internal error: {type(exc).__name__}: {exc} "
                     "(a bug in weir; re-run with WEIR_DEBUG=1 for the traceback)"
-                ),
+                )
             )
+            record.finish("failed", self.scrub(message))
         finally:
             self.close()
             try:
@@ -195,4 +198,7 @@ class NodeRun:
         try:
             yield
         except TransformError as exc:
-            raise TransformError(f"{what}: {exc.message}", where=where, hint=hint) from exc
+            # the engine's own advice (out of memory) outranks the caller's general one
+            raise TransformError(
+                f"{what}: {exc.message}", where=where, hint=exc.hint or hint
+            ) from exc
