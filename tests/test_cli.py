@@ -11,6 +11,7 @@ import pytest
 
 from weir.cli import build_parser, main
 from weir.commands import COMMANDS
+from weir.scaffold import scaffold
 
 
 def _json(capsys: pytest.CaptureFixture[str], argv: list[str], code: int = 0) -> dict:
@@ -239,6 +240,32 @@ def test_help_imports_no_engine() -> None:
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_a_no_op_run_imports_neither_numpy_nor_pandas(tmp_path: Path) -> None:
+    """pyarrow would import numpy (and pandas, on its first table) for every command; weir
+    uses neither. A no-op run imports neither; a load imports numpy only when it first needs
+    pyarrow.compute (which takes numpy if it can), never pandas, and works through every layer
+    (CSV → bronze → silver with checks)."""
+    root = tmp_path / "shop"
+    scaffold(root)
+    probe = (
+        "import sys; from weir.cli import main; code = main(sys.argv[1:]); "
+        "print(code, sorted(m for m in ('numpy', 'pandas') if m in sys.modules))"
+    )
+    seen = []
+    for _ in range(2):  # the load, then a no-op
+        done = subprocess.run(
+            [sys.executable, "-c", probe, "run", "-q", "--project", str(root)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stderr
+        seen.append(done.stdout.strip().splitlines()[-1])
+    assert seen[0].startswith("0 ") and "pandas" not in seen[0]
+    assert seen[1] == "0 []"  # the no-op
+    assert (root / "lake" / "silver" / "orders" / "_delta_log").is_dir()
 
 
 # ---------------------------------------------------------------- output: terminal, pipe, NDJSON
