@@ -210,3 +210,45 @@ def test_a_secret_in_the_url_path_stays_out_of_retry_notices_and_records(
     assert notices and "retrying in" in notices[0]  # the retry was reported on stderr …
     assert "/v1/***/items" in notices[0]  # … with the URL's secret scrubbed
     assert token not in text  # and nowhere else either
+
+
+def test_a_secret_in_the_lake_location_stays_out_of_every_command_output(
+    project_dir: Callable[..., Path],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Outside a run too: a command's error (its message, where and hint), its text result
+    and its --json document print the project's secrets as ***. Here the lake's location
+    holds a value from the environment, which weir counts as a secret."""
+    secret = "tok3n-in-the-lake-path"
+    monkeypatch.setenv("SHOP_LAKE_TOKEN", secret)
+    root = project_dir(project="name: test\nlake: lake-${env:SHOP_LAKE_TOKEN}\n")
+    for argv, code in (
+        (["history", "silver.orders"], 2),  # no table yet: the error names its location
+        (["history", "silver.orders", "--json"], 2),
+        (["validate", "--json"], 0),
+    ):
+        assert main([*argv, "--project", str(root)]) == code, argv
+        out = capsys.readouterr()
+        assert secret not in out.out + out.err, argv
+    memory.register("orders")
+    memory.append(
+        "orders",
+        pa.table(
+            {
+                "id": pa.array([1], pa.int64()),
+                "email": ["a@example.org"],
+                "amount": [5.0],
+                "updated_at": pa.array([dt.datetime(2024, 1, 1)], pa.timestamp("us")),
+            }
+        ),
+    )
+    assert main(["run", "--project", str(root)]) == 0
+    assert (root / f"lake-{secret}" / "silver" / "orders").is_dir()  # the value is used
+    capsys.readouterr()
+    for argv in (["history", "silver.orders"], ["history", "silver.orders", "--json"]):
+        assert main([*argv, "--project", str(root)]) == 0, argv
+        out = capsys.readouterr()
+        assert "silver.orders" in out.out
+        assert secret not in out.out + out.err, argv
+        assert "***" in out.out, argv

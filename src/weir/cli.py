@@ -118,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug in weir, not a user mistake
         if os.environ.get("WEIR_DEBUG"):
             raise
-        message = f"internal error: {type(exc).__name__}: {exc}"
+        message = out.scrub(f"internal error: {type(exc).__name__}: {exc}")
         hint = "this is a bug in weir; re-run with WEIR_DEBUG=1 for the traceback and report it"
         document = {"error": message, "where": None, "hint": hint, "kind": "InternalError"}
         with contextlib.suppress(BrokenPipeError):

@@ -34,13 +34,15 @@ Command = tuple[
 """A command: its help text, the function adding its arguments, its handler."""
 
 
-def load(args: argparse.Namespace) -> Project:
+def load(args: argparse.Namespace, out: Output) -> Project:
     """The project ``--project`` names, with the target ``--target`` (or the environment)
-    chooses; its checks validated (what their kinds need, the model columns they name)."""
+    chooses; its checks validated (what their kinds need, the model columns they name).
+    From here on, ``out`` scrubs the project's secrets from everything it prints."""
     from weir.quality.validate import check_project
     from weir.spec import load_project
 
     project = load_project(Path(args.project), target=args.target)
+    out.hide(project.secrets)
     check_project(project)
     return project
 
@@ -86,6 +88,15 @@ class Output:
         self._events: NdjsonEvents | None = None
         self.bars_shown = False
         """True while progress bars are drawn: text goes above them, through :attr:`console`."""
+        self.scrub: Callable[[str], str] = str
+        """Applied to every line and value printed (:meth:`hide` sets it)."""
+
+    def hide(self, secrets: frozenset[str]) -> None:
+        """Print nothing of ``secrets`` from now on (a loaded project's credentials, salt,
+        values from the environment): errors, results, JSON, progress and logs alike."""
+        from weir.observe.record import Scrubber
+
+        self.scrub = Scrubber(secrets)
 
     @classmethod
     def of(cls, args: argparse.Namespace, environ: Mapping[str, str] = os.environ) -> Output:
@@ -116,6 +127,7 @@ class Output:
 
     def progress(self, message: str) -> None:
         """A line of progress on stderr (not with --json or -q)."""
+        message = self.scrub(message)
         if self.log_format == "json":
             self.event({"event": "progress", "message": message})
         elif not self.as_json and not self.quiet:
@@ -125,6 +137,7 @@ class Output:
         """Result text on stdout (not with --json)."""
         if self.as_json:
             return
+        message = self.scrub(message)
         if self.color or self.bars_shown:
             console = self.console if self.bars_shown else self._rich("stdout")
             for line in message.split("\n"):
@@ -135,10 +148,11 @@ class Output:
     def error(self, exc: WeirError) -> None:
         """A user-facing error: on stderr, or with --json as the document (``ok`` false,
         and the error's ``error`` message, ``where``, ``hint`` and ``kind``)."""
+        scrub = self.scrub
         document = {
-            "error": exc.message,
-            "where": exc.where,
-            "hint": exc.hint,
+            "error": scrub(exc.message),
+            "where": scrub(exc.where) if exc.where else exc.where,
+            "hint": scrub(exc.hint) if exc.hint else exc.hint,
             "kind": type(exc).__name__,
         }
         if self.as_json:
@@ -146,11 +160,11 @@ class Output:
         if self.log_format == "json":
             self.event({"event": "error", **document})
         elif not self.as_json:
-            self._stderr(f"error: {exc}", "red")
+            self._stderr(scrub(f"error: {exc}"), "red")
 
     def log(self, record: logging.LogRecord) -> None:
         """A log record (the process's one logging handler sends them here)."""
-        message = record.getMessage()
+        message = self.scrub(record.getMessage())
         if self.log_format == "json":
             level = record.levelname.lower()
             self.event({"event": "log", "level": level, "logger": record.name, "message": message})
@@ -205,7 +219,8 @@ class Output:
     def finish(self, code: int) -> None:
         if self.as_json:
             document = {**self.payload, "ok": code == 0}
-            print(json.dumps(document, indent=2, default=str, sort_keys=True), flush=True)
+            text = json.dumps(document, indent=2, default=str, sort_keys=True)
+            print(self.scrub(text), flush=True)
 
 
 def _text(line: str, style: str | None) -> Any:

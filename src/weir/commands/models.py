@@ -43,7 +43,7 @@ def _model(project: Project, name: str) -> Any:
 def _compile(args: argparse.Namespace, out: Output) -> int:
     from weir.run.model import compiled_sql
 
-    model = _model(load(args), args.model)
+    model = _model(load(args, out), args.model)
     sql = compiled_sql(model, pretty=True)
     out.text(sql)
     out.json({"model": model.name, "sql": sql, "reads": list(model.depends_on)})
@@ -53,7 +53,7 @@ def _compile(args: argparse.Namespace, out: Output) -> int:
 def _show(args: argparse.Namespace, out: Output) -> int:
     from weir.run.model import ModelRun
 
-    project = load(args)
+    project = load(args, out)
     model = _model(project, args.model)
     rows = ModelRun(project, model, progress=out.progress).preview(args.limit)
     out.text(_grid(rows.column_names, rows.to_pylist()))

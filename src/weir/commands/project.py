@@ -39,7 +39,7 @@ def _validate_args(p: argparse.ArgumentParser) -> None:
 def _validate(args: argparse.Namespace, out: Output) -> int:
     from weir.transform.conventions import check_conventions
 
-    project = load(args)
+    project = load(args, out)
     if args.strict:
         project.require_env(sorted(project.missing_env))
     conventions = project.spec.conventions
@@ -95,7 +95,7 @@ def _verify_args(p: argparse.ArgumentParser) -> None:
 def _verify(args: argparse.Namespace, out: Output) -> int:
     from weir.run.verify import verify
 
-    project = load(args)
+    project = load(args, out)
     report = verify(project, project.pipeline(args.pipeline), progress=out.progress)
     out.text(report.render())
     out.json(report.as_dict())
@@ -113,7 +113,7 @@ def _schema_args(p: argparse.ArgumentParser) -> None:
 def _schema(args: argparse.Namespace, out: Output) -> int:
     from weir.run.verify import schema_diff
 
-    project = load(args)
+    project = load(args, out)
     sections = schema_diff(project, project.pipeline(args.pipeline))
     breaking = False
     for title, diff in sections:
@@ -153,7 +153,7 @@ def _lineage(args: argparse.Namespace, out: Output) -> int:
     from weir.transform.lineage import project_lineage
     from weir.transform.lineage_view import render
 
-    lineage = project_lineage(load(args), dbt=dbt_graph)
+    lineage = project_lineage(load(args, out), dbt=dbt_graph)
     result = render(lineage, args.table, "json" if out.as_json else args.format)
     if isinstance(result, dict):
         if out.as_json:
@@ -194,7 +194,7 @@ def _forget(args: argparse.Namespace, out: Output) -> int:
     from weir.forget.forget import forget
     from weir.forget.subject import Request
 
-    project = load(args)
+    project = load(args, out)
     request = Request.parse(args.selector, lambda: sys.stdin.readline().rstrip("\r\n"))
     outcome = forget(
         project, request, args.reason, apply=args.apply, wait=args.wait, progress=out.progress

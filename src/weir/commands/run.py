@@ -63,7 +63,7 @@ def _threads(text: str) -> int:
 def _run(args: argparse.Namespace, out: Output) -> int:
     from weir.run import api
 
-    project = load(args)
+    project = load(args, out)
     with out.run_observer() as show:
         records = api.run(
             project,
@@ -116,7 +116,7 @@ def _status_args(p: argparse.ArgumentParser) -> None:
 def _status(args: argparse.Namespace, out: Output) -> int:
     from weir.observe.health import health
 
-    project = load(args)
+    project = load(args, out)
     nodes = health(project)
     failing = [n.name for n in nodes if args.fail_on != "none" and n.failing(args.fail_on)]
     if project.target:

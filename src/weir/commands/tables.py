@@ -23,7 +23,7 @@ def _history_args(p: argparse.ArgumentParser) -> None:
 
 
 def _history(args: argparse.Namespace, out: Output) -> int:
-    project = load(args)
+    project = load(args, out)
     table, qualified = _lake_table(project, args.table)
     layer, _, name = qualified.partition(".")
     dt = table.dt
@@ -69,7 +69,7 @@ def _batches_args(p: argparse.ArgumentParser) -> None:
 
 
 def _batches(args: argparse.Namespace, out: Output) -> int:
-    project = load(args)
+    project = load(args, out)
     words = list(args.words)
     if len(words) == 1:
         return _list_batches(project, project.pipeline(words[0]), out)
@@ -125,7 +125,7 @@ def _repair_args(p: argparse.ArgumentParser) -> None:
 
 
 def _repair(args: argparse.Namespace, out: Output) -> int:
-    project = load(args)
+    project = load(args, out)
     table, name = _lake_table(project, args.table)
     found = table.repair(apply=args.apply)
     rows = "an unknown number of" if found.rows is None else f"{found.rows:,}"
