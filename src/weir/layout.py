@@ -68,6 +68,18 @@ SURROGATE_KEY = Generated("surrogate_key", pa.string(), "SHA-256 of the natural 
 DQ_VALID = Generated("dq_valid", pa.bool_(), "true when no warn-level rule flagged the row (weir)")
 DQ_FLAGS = Generated("dq_flags", _FLAGS, "names of the warn-level rules the row breaks (weir)")
 
+# ---------------------------------------------------------------- silver, when deletes are kept (spec/deletes.py)
+IS_DELETED = Generated(
+    "is_deleted", pa.bool_(), "true when the source deleted the row (soft delete, weir)"
+)
+DELETED_AT = Generated(
+    "deleted_at",
+    _TS_UTC,
+    "when weir learnt the source deleted the row: NULL while it exists (weir)",
+)
+SOFT_DELETE: tuple[Generated, ...] = (IS_DELETED, DELETED_AT)
+"""Columns a silver table with ``deletes: {action: soft}`` adds after the ingestion columns."""
+
 # ---------------------------------------------------------------- SCD2 (silver scd2, gold snapshot)
 VALID_FROM = Generated(
     "valid_from", pa.timestamp("us"), "start of the version's validity (SCD2, weir)"
@@ -90,7 +102,9 @@ INFOS = "_infos"
 SEVERITY_COLUMN = {"error": ERRORS, "warn": DQ_FLAGS.name, "info": INFOS}
 """Where the silver SQL collects the names of the rules a row breaks, by severity."""
 
-SILVER_GENERATED = frozenset(c.name for c in (SURROGATE_KEY, DQ_VALID, DQ_FLAGS, *SCD2_WRITTEN))
+SILVER_GENERATED = frozenset(
+    c.name for c in (SURROGATE_KEY, DQ_VALID, DQ_FLAGS, *SCD2_WRITTEN, *SOFT_DELETE)
+)
 """Columns weir adds to silver (any load strategy)."""
 
 DESCRIPTIONS = {
@@ -103,6 +117,7 @@ DESCRIPTIONS = {
         DQ_VALID,
         DQ_FLAGS,
         *SCD2_WRITTEN,
+        *SOFT_DELETE,
         REASONS,
         QUARANTINED_AT,
     )
@@ -130,11 +145,16 @@ def bronze_schema(
 
 
 def silver_schema(
-    values: Sequence[pa.Field], source_meta: Sequence[pa.Field], *, scd2: bool
+    values: Sequence[pa.Field],
+    source_meta: Sequence[pa.Field],
+    *,
+    scd2: bool,
+    soft_deletes: bool = False,
 ) -> pa.Schema:
-    """Silver by load strategy. SCD2 tables append the version columns after the row."""
+    """Silver by load strategy. SCD2 tables append the version columns after the row; soft
+    deletes add :data:`SOFT_DELETE` after the ingestion columns."""
     flags = _fields((DQ_VALID, DQ_FLAGS))
-    tail = list(source_meta) + _fields(INGEST)
+    tail = list(source_meta) + _fields(INGEST) + (_fields(SOFT_DELETE) if soft_deletes else [])
     if scd2:
         return pa.schema([*values, *flags, *tail, *_fields(SCD2_WRITTEN)])
     return pa.schema([*values, SURROGATE_KEY.field(), *flags, *tail])

@@ -28,6 +28,7 @@ from weir.errors import SchemaDriftError
 from weir.sources.parse import Converted, convert
 from weir.sources.problems import REASONS, Problem, reasons_column, value_problem
 from weir.spec.base import Strict
+from weir.spec.deletes import Deletes
 
 Position = Mapping[str, Any]
 """JSON-serialisable; what the source needs to continue where the last commit ended."""
@@ -150,6 +151,19 @@ class Source(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:
         """Start reading everything after ``position``, shaped as ``schema``."""
+
+    @classmethod
+    def deletes(cls, config: Any) -> Deletes | None:
+        """How this source reports deleted rows (its config's ``deletes:``), or None: it does
+        not. The default reads a ``deletes`` field of the config when it has one."""
+        value = getattr(config, "deletes", None)
+        return value if isinstance(value, Deletes) else None
+
+    def key_set(self, keys: Sequence[str]) -> Iterator[pa.RecordBatch] | None:
+        """Every natural key the source holds now, as batches of the ``keys`` columns
+        (source-side names, in that order), streamed in bounded memory: ``deletes: {detect:
+        keys}`` compares them with silver's. None: this source cannot list its keys."""
+        return None
 
     @staticmethod
     def describe(position: Position | None) -> str | None:
