@@ -369,3 +369,41 @@ def test_an_out_of_memory_error_outside_a_statement_is_translated(tmp_path: Path
     assert isinstance(known, TransformError)
     assert known.hint is not None and "duckdb_memory_limit" in known.hint
     assert engine.translate(ValueError("a bug")) is None
+
+
+def test_a_share_of_memory_lowers_the_limit_and_spills_what_does_not_fit(
+    session: Session,
+) -> None:
+    """While bronze is written beside the transform the engine keeps to half its setting
+    (256MB by default), and to an eighth while rows stream into a plain write."""
+
+    def limit() -> str:
+        [(value,)] = session.rows("SELECT current_setting('memory_limit')")
+        return str(value)
+
+    full = limit()
+    session.rows(
+        "CREATE TEMP TABLE held AS SELECT i, repeat('x', 200) || i AS s FROM range(300000) t(i)"
+    )
+    session.share_memory(0.5)
+    assert limit() == "122.0 MiB" and full == "244.1 MiB"
+    session.share_memory(0.125)  # DuckDB moves `held` to its spill files to get there
+    assert limit() == "30.5 MiB"
+    [(spilled,)] = session.rows(
+        "SELECT sum(temporary_storage_bytes) FROM duckdb_memory() WHERE tag = 'IN_MEMORY_TABLE'"
+    )
+    assert spilled > 0
+    assert session.rows("SELECT count(*), max(i) FROM held") == [(300_000, 299_999)]
+    session.share_memory(1.0)
+    assert limit() == full
+
+
+def test_a_share_the_engine_cannot_reach_yet_is_not_an_error(session: Session) -> None:
+    session.rows("SET max_temp_directory_size = '1MB'")  # no room to spill: DuckDB keeps it all
+    session.rows(
+        "CREATE TEMP TABLE held AS SELECT i, repeat('y', 200) || i AS s FROM range(300000) t(i)"
+    )
+    session.share_memory(0.125)  # 30.5 MiB: less than `held` needs, so DuckDB refuses
+    [(value,)] = session.rows("SELECT current_setting('memory_limit')")
+    assert value == "244.1 MiB"
+    assert session.rows("SELECT count(*) FROM held") == [(300_000,)]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable, write_deltalake
 
-from weir.engine.duckdb_engine import DuckDBEngine
+from weir.engine.duckdb_engine import RESULT_SETTINGS, DuckDBEngine
 from weir.lake.table import Commit, Table
 from weir.spec import load_project
 from weir.transform import definition as defs
@@ -175,20 +175,24 @@ def test_the_fingerprint_holds_the_engine_settings_that_change_results(tmp_path:
     root = events_project(tmp_path / "p", {"totals": TOTALS})
     project = load_project(root)
     model = project.models["totals"]
-    engine = DuckDBEngine(project)
-    utc, again, elsewhere = (engine.session(started_at="2024-01-01T00:00:00") for _ in range(3))
+    session = DuckDBEngine(project).session(started_at="2024-01-01T00:00:00")
     try:
-        elsewhere.con.execute("SET TimeZone = 'America/New_York'")
-        base = defs.model_fingerprint(model, utc.settings())
-        assert defs.model_fingerprint(model, again.settings()) == base
-        assert defs.model_changes(base, defs.model_fingerprint(model, elsewhere.settings())) == [
-            "engine"
-        ]
-        spark = utc.settings() | {"engine": "spark"}
+        settings = session.settings()
+        # read once per process: they must be what a session's own connection has
+        live = {
+            name: str(session.rows(f"SELECT CAST(current_setting('{name}') AS VARCHAR)")[0][0])
+            for name in RESULT_SETTINGS
+        }
+        assert settings == {"engine": "duckdb", **live}
+        base = defs.model_fingerprint(model, settings)
+        assert defs.model_fingerprint(model, session.settings()) == base
+        # a DuckDB whose defaults differ (another version) computes other results
+        elsewhere = settings | {"TimeZone": "America/New_York"}
+        assert defs.model_changes(base, defs.model_fingerprint(model, elsewhere)) == ["engine"]
+        spark = settings | {"engine": "spark"}
         assert defs.model_changes(base, defs.model_fingerprint(model, spark)) == ["engine"]
     finally:
-        for session in (utc, again, elsewhere):
-            session.close()
+        session.close()
 
 
 # ---------------------------------------------------------------- snapshots

@@ -162,6 +162,11 @@ class Session(Protocol):
     def at(self, timestamp: str) -> None:
         """The time run-time versions and commits of the next work carry (ISO text)."""
 
+    def share_memory(self, share: float) -> None:
+        """Use ``share`` of the project's memory setting from now on (1.0: all of it), while
+        something else in the process needs memory too (a bronze write beside the transform).
+        Best effort: an engine that cannot shrink to it yet keeps what it has."""
+
     def close(self) -> None: ...
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:

@@ -13,7 +13,9 @@ caller that executes it, and the writers it calls (``lake/strategies.py``,
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import replace
@@ -51,7 +53,46 @@ RESULT_SETTINGS = (
     "order_by_non_integer_literal",
     "scalar_subquery_error_on_multiple_rows",
 )
-"""DuckDB settings whose value changes what a query returns (read from the run's session)."""
+"""DuckDB settings whose value changes what a query returns (the definition fingerprint's)."""
+
+
+STREAMING_SHARE = 0.125
+"""DuckDB's share of its memory setting while a batch's rows stream into a plain write (no
+window, no join): 32MB of the default 256MB."""
+
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b)?\s*", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_SMALLEST = 16 * 2**20
+"""No share goes below this (DuckDB needs a few buffers per column to scan at all)."""
+
+
+def size_bytes(text: str) -> int | None:
+    """A DuckDB memory size (``256MB``, ``1GiB``) in bytes; None for another form (``80%``)."""
+    match = _SIZE.fullmatch(text)
+    if match is None:
+        return None
+    return int(float(match[1]) * _UNITS[(match[2] or "").lower()])
+
+
+@functools.cache
+def result_settings() -> tuple[tuple[str, str], ...]:
+    """The :data:`RESULT_SETTINGS` of a connection as weir configures every one (``connect``),
+    read once per process: they depend on the DuckDB version and on what ``connect`` sets,
+    not on the project, and a no-op node then needs no connection of its own (~15 ms)."""
+    con = connect(memory_limit="64MB")
+    try:
+        # current_setting() per name: listing duckdb_settings() costs a few milliseconds
+        [values] = con.execute(
+            "SELECT "
+            + ", ".join(f"CAST(current_setting({literal(n)}) AS VARCHAR)" for n in RESULT_SETTINGS)
+        ).fetchall()
+    finally:
+        con.close()
+    return ("engine", "duckdb"), *(
+        (n, str(v)) for n, v in zip(RESULT_SETTINGS, values, strict=True)
+    )
+
 
 TIME_TYPES = frozenset(
     {"DATE", "TIMESTAMP", "TIMESTAMP WITH TIME ZONE", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
@@ -135,6 +176,8 @@ class DuckDBSession:
         self.started_at = started_at
         self._con: duckdb.DuckDBPyConnection | None = None
         self._ordered: duckdb.DuckDBPyConnection | None = None
+        self._limit: int | None = None
+        """Bytes, while a share of the memory setting is in effect (``share_memory``)."""
 
     # ---------------------------------------------------------------- connections
     @property
@@ -163,6 +206,7 @@ class DuckDBSession:
             allowed_directories=[project.lake, project.rebuild_dir()],
         )
         con.execute("SET VARIABLE weir_run_ts = ?", [self.started_at])
+        self._apply_limit(con)
         return con
 
     def close(self) -> None:
@@ -173,18 +217,25 @@ class DuckDBSession:
 
     # ---------------------------------------------------------------- the session
     def settings(self) -> dict[str, str]:
-        # current_setting() per name: listing duckdb_settings() costs a few milliseconds per run
-        [values] = self.rows(
-            "SELECT "
-            + ", ".join(f"CAST(current_setting({literal(n)}) AS VARCHAR)" for n in RESULT_SETTINGS)
-        )
-        return {
-            "engine": "duckdb",
-            **{n: str(v) for n, v in zip(RESULT_SETTINGS, values, strict=True)},
-        }
+        return dict(result_settings())
 
     def at(self, timestamp: str) -> None:
         self.con.execute("SET VARIABLE weir_run_ts = ?", [timestamp])
+
+    def share_memory(self, share: float) -> None:
+        full = size_bytes(self.project.spec.duckdb_memory_limit)
+        if full is None:  # a form such as 80% stays as it is
+            return
+        self._limit = full if share >= 1.0 else min(full, max(_SMALLEST, int(full * share)))
+        for con in (self._con, self._ordered):
+            if con is not None:
+                self._apply_limit(con)
+
+    def _apply_limit(self, con: duckdb.DuckDBPyConnection) -> None:
+        if self._limit is not None:
+            # lowering makes DuckDB spill what it holds; it refuses while it cannot yet
+            with suppress(duckdb.OutOfMemoryException):
+                con.execute(f"SET memory_limit = '{self._limit}B'")
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         # fetchall: a result left open (fetchone) blocks the connection
@@ -379,6 +430,17 @@ class DuckDBFlagged:
         # one DuckDB thread feeds the writer: parallel producers buffer batches ahead of a
         # writer that cannot go faster, which costs memory and gains no time
         con.execute("SET threads = 1")
+        # Streaming the rows out needs little of DuckDB's memory, unless a window keeps the
+        # latest row per key or SCD2 joins the table's current rows. A lower limit meanwhile
+        # makes DuckDB move `flagged` to its spill files and return that memory, which the
+        # writer (delta-rs) then needs: bench (d), 1M rows.
+        # Streaming the rows out needs little of DuckDB's memory, unless a window keeps the
+        # latest row per key or SCD2 joins the table's current rows. A lower limit meanwhile
+        # makes DuckDB move `flagged` to its spill files and return that memory, which the
+        # writer (delta-rs) then needs (bench (d)).
+        lean = not dedupe and spec.strategy != "scd2"
+        if lean:
+            self.session.share_memory(STREAMING_SHARE)
         counter = RowCounter(fetch_reader(con, self.plan.silver(dedupe=dedupe)))
         try:
             metrics = load(
@@ -387,6 +449,8 @@ class DuckDBFlagged:
         finally:
             counter.close()  # a failed write leaves the result open; the error is the write's
             con.execute("RESET threads")
+            if lean:
+                self.session.share_memory(1.0)
         return counter.rows, metrics
 
 

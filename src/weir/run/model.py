@@ -100,10 +100,12 @@ class ModelRun(NodeRun):
             and not self.full_refresh
         )
         self.enter("read")
-        self.session.expose(sources)
         if up_to_date:
             self.progress("sources and definition unchanged since the last run; nothing to do")
         else:
+            # the model's SQL reads its sources by name; its checks read only the table
+            # itself, and check kinds that need another table ask the context for it
+            self.session.expose(sources)
             self.enter("transform")
             position = self._materialize(batch + 1, position, versions, definition, changed)
             record.watermark_after = _describe(position)

@@ -176,15 +176,23 @@ class PipelineRun(NodeRun):
             self._write_bronze(staged, commit, watermark)
             return
         # The bronze write runs beside the silver transform; silver and quarantine commit
-        # only after bronze has (``wait_bronze``), so commits keep their order.
+        # only after bronze has (``wait_bronze``), so commits keep their order. Meanwhile the
+        # engine leaves half its memory to the bronze writer (bench (d)).
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weir-bronze") as pool:
+            self.session.share_memory(0.5)
             bronze = pool.submit(self._write_bronze, staged, commit, watermark)
+
+            def wait_bronze() -> None:
+                bronze.result()
+                self.session.share_memory(1.0)
+
             try:
                 with self._waiting(batch):
                     self._silver(
-                        batch, staged.reader(), expected_rows=staged.rows, wait_bronze=bronze.result
+                        batch, staged.reader(), expected_rows=staged.rows, wait_bronze=wait_bronze
                     )
             finally:
+                self.session.share_memory(1.0)
                 try:
                     bronze.result()
                 except WeirError:
