@@ -21,7 +21,9 @@ import yaml
 
 from weir.errors import ConfigError
 from weir.observe.record import RunRecord
+from weir.run.dag import Node
 from weir.run.dbt import DbtRun, dbt_graph
+from weir.run.modified import modified
 from weir.run.pipeline import PipelineRun
 from weir.sources import memory
 from weir.spec import load_project
@@ -191,6 +193,9 @@ def test_record_is_persisted(built: Built) -> None:
     lines = (built.root / ".weir/runs.jsonl").read_text().splitlines()
     mine = [json.loads(line) for line in lines if json.loads(line)["run_id"] == built.first.run_id]
     assert len(mine) == 1 and mine[0]["kind"] == "dbt" and len(mine[0]["nodes"]) == 9
+    # the step's definition as it ran: what `state:modified` compares the step with later
+    assert set(mine[0]["definition"]) == {"selection", "files"}
+    assert modified(load_project(built.root), {"shop": Node("shop", "dbt", (), (), ())}) == {}
 
 
 def test_snapshot_has_a_row_per_order(built: Built) -> None:

@@ -13,6 +13,7 @@ from weir.run import dag
 from weir.run.modified import NEVER_RUN, modified
 from weir.spec import load_project
 from weir.state.sqlite import StateStore
+from weir.transform import definition as defs
 from weirtest.modelkit import EVENTS_CONTRACT, Event, at, day, events_project, push, run_ok
 
 
@@ -87,7 +88,9 @@ def test_a_changed_contract_rule_marks_the_pipeline_until_silver_is_rebuilt(
     assert changes(root) == {}
 
 
-def test_a_dbt_step_is_modified_until_it_has_succeeded(tmp_path: Path) -> None:
+def test_a_dbt_step_is_modified_until_it_has_succeeded_then_when_its_files_change(
+    tmp_path: Path,
+) -> None:
     root = events_project(tmp_path / "p", {})
     shutil.copytree(Path(__file__).parent / "dbt_project", root / "dbt")
     step = {"name": "shop", "kind": "dbt", "owner": "analytics", "dbt": {}}
@@ -95,8 +98,27 @@ def test_a_dbt_step_is_modified_until_it_has_succeeded(tmp_path: Path) -> None:
     project = load_project(root)
     store = StateStore(project.root / project.spec.state)
     assert changes(root)["shop"] == [NEVER_RUN]
-    for status in ("failed", "success"):
-        record = RunRecord(pipeline_name="shop", run_id=status, kind="dbt")
+
+    def ran(status: str, definition: dict[str, str]) -> None:
+        record = RunRecord(pipeline_name="shop", run_id=status + str(len(store.runs())), kind="dbt")
+        record.definition = definition
         record.finish(status)  # type: ignore[arg-type]
         store.save(record)
-        assert ("shop" in changes(root)) == (status == "failed")
+
+    now = defs.dbt_fingerprint(project.dbt_steps["shop"], root / "dbt")
+    ran("failed", now)
+    assert changes(root)["shop"] == [NEVER_RUN]  # a failed run built nothing for sure
+    ran("success", now)
+    assert "shop" not in changes(root)
+    model = next((root / "dbt" / "models").rglob("*.sql"))
+    model.write_text(model.read_text() + "\n-- a comment is a change dbt would build\n")
+    assert changes(root)["shop"] == ["files"]
+    (root / "dbt" / "target").mkdir(exist_ok=True)  # dbt's own output is not the definition
+    (root / "dbt" / "target" / "manifest.json").write_text("{}")
+    ran("success", defs.dbt_fingerprint(load_project(root).dbt_steps["shop"], root / "dbt"))
+    assert "shop" not in changes(root)
+    step["dbt"] = {"select": ["tag:nightly"]}
+    (root / "pipelines" / "shop.yml").write_text(yaml.safe_dump(step))
+    assert changes(root)["shop"] == ["selection"]
+    ran("success", {})  # recorded by a weir that kept no fingerprint
+    assert changes(root)["shop"] == ["unrecorded"]

@@ -60,6 +60,9 @@ class RunRecord:
     changed: bool = False
     target: str | None = None
     """The weir.yml target the run used (``--target``), None without one."""
+    definition: dict[str, str] = field(default_factory=dict)
+    """A dbt step's definition fingerprint (transform/definition.py) as the run found it;
+    pipelines and models carry theirs with their tables instead."""
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
     def add_check(self, result: CheckResult) -> None:

@@ -40,6 +40,7 @@ from weir.spec.dbt import dbt_profile
 from weir.spec.load import DbtStep, Project
 from weir.transform.dbt_graph import BUILT as _BUILT
 from weir.transform.dbt_graph import DbtGraph, graph_of
+from weir.transform.definition import dbt_fingerprint
 
 _WAREHOUSES: dict[Path, threading.Lock] = {}
 _WAREHOUSES_LOCK = threading.Lock()
@@ -104,6 +105,7 @@ class DbtRun(NodeRun):
 
     # ---------------------------------------------------------------- the run
     def _run(self) -> None:
+        self.record.definition = dbt_fingerprint(self.step, self.paths.project_dir)
         self.enter("warehouse")
         self._expose()
         self.enter("profile")

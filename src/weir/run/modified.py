@@ -8,8 +8,9 @@ were last built with, read from the fingerprints the tables carry (transform/def
 - a model: the fingerprint in its position, against the model now (its SQL as it runs,
   materialization, keys, partitioning, window, snapshot, engine); a run rebuilds a changed
   model, so after it the model is no longer modified.
-- a dbt step: weir records no fingerprint of a dbt project; a step is modified until it has
-  run successfully once (dbt's own ``state:modified`` belongs in the step's ``select``).
+- a dbt step: the fingerprint in its latest successful run record (its selection and the
+  dbt project's files), against the step now; a step without a successful run is modified.
+  Which of dbt's models changed is dbt's own ``state:modified`` (in the step's ``select``).
 
 A node that never ran (no silver commit, no position) is modified, and so is one whose
 table was written by a weir that recorded no fingerprint.
@@ -21,9 +22,11 @@ import json
 from collections.abc import Mapping
 
 from weir.run.dag import Node
+from weir.run.dbt import StepPaths
 from weir.run.model import ModelRun
 from weir.run.pipeline import PipelineRun
 from weir.spec import Model, Pipeline, Project
+from weir.spec.load import DbtStep
 from weir.state.sqlite import StateStore
 from weir.transform import definition as defs
 
@@ -33,7 +36,6 @@ NEVER_RUN = "never run"
 def modified(project: Project, nodes: Mapping[str, Node]) -> dict[str, list[str]]:
     """Every modified node of ``nodes``, with what changed (definition parts, ``never run``
     or ``unrecorded``)."""
-    succeeded: set[str] | None = None
     found: dict[str, list[str]] = {}
     for name, node in nodes.items():
         if node.kind == "pipeline":
@@ -41,9 +43,7 @@ def modified(project: Project, nodes: Mapping[str, Node]) -> dict[str, list[str]
         elif node.kind == "model":
             changes = model_changes(project, project.models[name])
         else:
-            if succeeded is None:
-                succeeded = StateStore(project.root / project.spec.state).succeeded()
-            changes = [] if name in succeeded else [NEVER_RUN]
+            changes = dbt_changes(project, project.dbt_steps[name])
         if changes:
             found[name] = changes
     return found
@@ -64,6 +64,19 @@ def pipeline_changes(project: Project, pipeline: Pipeline) -> list[str]:
         return defs.changed_parts(before, run.definition)
     finally:
         run.close()
+
+
+def dbt_changes(project: Project, step: DbtStep) -> list[str]:
+    """How ``step`` differs from the definition its latest successful run recorded."""
+    last = StateStore(project.root / project.spec.state).last_success(step.name)
+    if last is None:
+        return [NEVER_RUN]
+    before = last.get("definition")
+    if not before:
+        return [defs.UNRECORDED]
+    return defs.changed_parts(
+        before, defs.dbt_fingerprint(step, StepPaths.of(project, step).project_dir)
+    )
 
 
 def model_changes(project: Project, model: Model) -> list[str]:

@@ -143,6 +143,16 @@ class StateStore:
                     last[r["pipeline_name"]]["last_loaded_at"] = r["at"]
         return last
 
+    def last_success(self, pipeline: str) -> dict[str, Any] | None:
+        """The newest successful (or partial) run of ``pipeline``, None when there is none."""
+        sql = (
+            "SELECT * FROM runs WHERE pipeline_name = ? AND status IN ('success', 'partial') "
+            "ORDER BY started_at DESC LIMIT 1"
+        )
+        with closing(self._connect()) as con:
+            row = con.execute(sql, [pipeline]).fetchone()
+        return None if row is None else _row(row)
+
     def succeeded(self) -> set[str]:
         """The names of the nodes with at least one successful (or partial) run."""
         sql = "SELECT DISTINCT pipeline_name FROM runs WHERE status IN ('success', 'partial')"

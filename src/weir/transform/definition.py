@@ -17,6 +17,11 @@ Pipelines: ``columns`` (the contract's names, types, keys, PII), ``rules`` (its 
 rules and the gates), ``transform``, ``load``, ``engine`` and ``boundary`` (the rules and
 derived columns over PII evaluated before bronze, which a rebuild cannot redo).
 
+dbt steps: ``selection`` (the step's ``select``, ``exclude``, ``vars`` and ``target``) and
+``files`` (every file of the dbt project, by path and content, but dbt's own output and
+installed packages: ``target/``, ``logs/``, ``dbt_packages/``, hidden entries). weir keeps
+it in the step's run record (``definition``): a dbt step writes no table of weir's.
+
 ``engine``: the engine's name and the session settings that change results (for DuckDB the
 time zone weir fixes to UTC, calendar, collation, NULL and sort order, division), as the
 run's own session reports them (weir.engine.base.Session.settings).
@@ -27,9 +32,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from weir.spec import Model, Pipeline
+from weir.spec.load import DbtStep
 from weir.spec.modelsql import rewrite
 from weir.transform.boundary import Boundary
 
@@ -114,8 +121,43 @@ def changed_parts(before: Mapping[str, str] | None, now: Mapping[str, str]) -> l
     return [part for part, value in now.items() if before.get(part) != value]
 
 
+# ---------------------------------------------------------------- dbt steps
+DBT_OUTPUT = frozenset({"target", "logs", "dbt_packages", "dbt_modules", "__pycache__"})
+"""Folders of a dbt project that dbt writes (or installs) itself: not its definition."""
+
+
+def dbt_fingerprint(step: DbtStep, project_dir: Path) -> dict[str, str]:
+    """One digest per part of a dbt step's definition (module docstring)."""
+    options = step.spec.dbt
+    selection = {
+        "select": options.select,
+        "exclude": options.exclude,
+        "vars": options.vars,
+        "target": options.target,
+    }
+    files = hashlib.sha256()
+    for path in _dbt_files(project_dir):
+        files.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
+        files.update(hashlib.sha256(path.read_bytes()).digest())
+    return {"selection": digest(selection), "files": files.hexdigest()[:16]}
+
+
+def _dbt_files(folder: Path) -> list[Path]:
+    found: list[Path] = []
+    for entry in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if entry.name.startswith(".") or entry.name in DBT_OUTPUT:
+            continue
+        if entry.is_dir():
+            found += _dbt_files(entry)
+        elif entry.is_file():
+            found.append(entry)
+    return found
+
+
 def describe(parts: list[str]) -> str:
     words = {
+        "selection": "the step's select, exclude, vars or target",
+        "files": "the dbt project's files",
         "columns": "the contract's columns",
         "rules": "the quality rules",
         "transform": "the transform",
