@@ -50,26 +50,44 @@ class Scan:
     scanned: int = 0
 
 
-def _location(uri: str) -> tuple[pafs.FileSystem, str]:
-    if "://" in uri:
-        fs, path = pafs.FileSystem.from_uri(uri)
-        return fs, path.rstrip("/")
-    return pafs.LocalFileSystem(), uri.rstrip("/")
+def _location(uri: str) -> pafs.FileSystem:
+    """The table's files through delta-rs's object store, with the lake's storage options
+    (weir.storage), as every DeltaTable of weir opens them; paths are relative to the table."""
+    from deltalake.fs import DeltaStorageHandler
+
+    return pafs.PyFileSystem(DeltaStorageHandler(uri, options_for(uri)))
+
+
+def _write(fs: pafs.FileSystem, path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` whole. deltalake 1.6's handler wraps its object-store stream
+    in a ``pa.PythonFile``, which hands the stream pyarrow Buffers where it takes bytes
+    (``TypeError: 'Buffer' object is not an instance of 'bytes'``): write to the stream
+    itself where the handler has it."""
+    handler = getattr(getattr(fs, "handler", None), "_handler", None)
+    if handler is None:
+        with fs.open_output_stream(path) as out:
+            out.write(data)
+        return
+    stream = handler.open_output_stream(path, None)
+    try:
+        stream.write(data)
+    finally:
+        stream.close()
 
 
 def files(uri: str) -> tuple[list[str], list[str]]:
     """The table's parquet files (relative paths): those its current snapshot references, and
     the others (replaced by later commits, or never committed)."""
-    fs, base = _location(uri)
+    fs = _location(uri)
     with translated("list the table's files", uri):
         referenced = {
             unquote(p) for p in _added_paths(DeltaTable(uri, storage_options=options_for(uri)))
         }
-        infos = fs.get_file_info(pafs.FileSelector(base, recursive=True))
+        infos = fs.get_file_info(pafs.FileSelector("", recursive=True))
     current: list[str] = []
     other: list[str] = []
     for info in infos:
-        rel = info.path[len(base) + 1 :]
+        rel = info.path
         if info.type != pafs.FileType.File or not rel.endswith(".parquet"):
             continue
         if rel.startswith("_delta_log/"):
@@ -87,13 +105,13 @@ def scan(
 ) -> Scan:
     """The files among ``paths`` for which ``holds`` (given the file's ``columns``, partition
     columns taken from the path and typed by ``schema``) is true."""
-    fs, base = _location(uri)
+    fs = _location(uri)
     wanted = list(dict.fromkeys(columns))
     out = Scan()
     for rel in paths:
         out.scanned += 1
         try:
-            with fs.open_input_file(f"{base}/{rel}") as handle:
+            with fs.open_input_file(rel) as handle:
                 parquet = pq.ParquetFile(handle)
                 present = [c for c in wanted if c in parquet.schema_arrow.names]
                 data = parquet.read(columns=present)
@@ -126,16 +144,16 @@ def _with_partitions(data: pa.Table, rel: str, wanted: list[str], schema: pa.Sch
 def remove(uri: str, paths: Iterable[str]) -> int:
     """Delete the files ``paths`` (relative) and their statistics from the log; returns how
     many files were deleted."""
-    fs, base = _location(uri)
+    fs = _location(uri)
     gone = set(paths)
     if not gone:
         return 0
     # the log first: stopped half-way, the files are still there for the next attempt to find
     with translated("remove the files that hold the subject", uri):
-        _scrub_commits(fs, f"{base}/_delta_log", gone)
-        _replace_checkpoints(uri, fs, f"{base}/_delta_log", gone)
+        _scrub_commits(fs, "_delta_log", gone)
+        _replace_checkpoints(uri, fs, "_delta_log", gone)
         for rel in sorted(gone):
-            fs.delete_file(f"{base}/{rel}")
+            fs.delete_file(rel)
     return len(gone)
 
 
@@ -168,8 +186,7 @@ def _scrub_commits(fs: pafs.FileSystem, log: str, gone: set[str]) -> None:
                 changed = True
         if changed:
             scratch = f"{info.path}{_SCRATCH}"
-            with fs.open_output_stream(scratch) as out:
-                out.write(("\n".join(lines) + "\n").encode("utf-8"))
+            _write(fs, scratch, ("\n".join(lines) + "\n").encode("utf-8"))
             fs.move(scratch, info.path)
 
 
