@@ -27,7 +27,7 @@ def plain(array: pa.Array | pa.ChunkedArray) -> Any:
     """``array`` with extension types replaced by their storage, nested ones too."""
     if isinstance(array, pa.ChunkedArray):
         return pa.chunked_array([plain(c) for c in array.chunks], plain_type(array.type))
-    if isinstance(array.type, pa.ExtensionType):
+    if isinstance(array.type, pa.BaseExtensionType):
         return plain(array.storage)
     dtype = array.type
     if (pa.types.is_list(dtype) or pa.types.is_large_list(dtype)) and _has_extension(dtype):
@@ -38,7 +38,7 @@ def plain(array: pa.Array | pa.ChunkedArray) -> Any:
 
 
 def plain_type(dtype: pa.DataType) -> pa.DataType:
-    if isinstance(dtype, pa.ExtensionType):
+    if isinstance(dtype, pa.BaseExtensionType):
         return plain_type(dtype.storage_type)
     if pa.types.is_list(dtype):
         return pa.list_(plain_type(dtype.value_type))
@@ -57,7 +57,7 @@ def plain_batch(data: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         data = data.combine_chunks()
         batches = data.to_batches()
         data = batches[0] if batches else pa.RecordBatch.from_pylist([], schema=data.schema)
-    if not any(isinstance(t, pa.ExtensionType) or _has_extension(t) for t in data.schema.types):
+    if not any(isinstance(t, pa.BaseExtensionType) or _has_extension(t) for t in data.schema.types):
         return data
     arrays = [plain(column) for column in data.columns]
     fields = [
