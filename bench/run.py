@@ -9,7 +9,9 @@ merge; (b) REST -> bronze+silver rows/s; (c) the compiled quality scan vs a hand
 DuckDB query; (d) peak RSS of a ``weir run`` subprocess ingesting a >1 GB CSV, and of a 1M-row
 initial load; (e) incremental gold models after a 1% change of a 10M-row source vs a full
 rebuild and a hand-written DuckDB + delta-rs floor, and the same change on a 1M-row source;
-(f) start-up: `weir --help` and no-op runs against the interpreter's own start.
+(f) start-up: `weir --help` and no-op runs against the interpreter's own start; (g) a full
+sql extract of a 5M-row PostgreSQL table into bronze+silver vs the driver reading it into
+Arrow, with peak RSS and the driver comparison (ADBC vs psycopg).
 This is a measurement, not a test: nothing asserts on time; the table says which targets
 were met. Generated data lives in bench/.data/ and is removed at the end (``--keep`` keeps it).
 """
@@ -35,6 +37,7 @@ def _benchmarks() -> dict[str, Callable[..., object]]:
     import bench_merge
     import bench_quality
     import bench_rest
+    import bench_sql
     import bench_startup
 
     return {
@@ -44,13 +47,16 @@ def _benchmarks() -> dict[str, Callable[..., object]]:
         "d": bench_memory.run,
         "e": bench_incremental.run,
         "f": bench_startup.run,
+        "g": bench_sql.run,
     }
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
-        "--only", default="a,b,c,d,e,f", help="comma-separated subset of a,b,c,d,e,f (default: all)"
+        "--only",
+        default="a,b,c,d,e,f,g",
+        help="comma-separated subset of a,b,c,d,e,f,g (default: all)",
     )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="data size factor (0.01 for a smoke run)"
@@ -58,9 +64,11 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep generated data in bench/.data")
     args = parser.parse_args(argv)
     args.only = [x.strip() for x in args.only.split(",") if x.strip()]
-    unknown = [x for x in args.only if x not in "abcdef" or len(x) != 1]
+    unknown = [x for x in args.only if x not in "abcdefg" or len(x) != 1]
     if unknown or args.scale <= 0:
-        parser.error(f"--only takes letters from a,b,c,d,e,f; --scale must be > 0 (got {unknown})")
+        parser.error(
+            f"--only takes letters from a,b,c,d,e,f,g; --scale must be > 0 (got {unknown})"
+        )
     return args
 
 

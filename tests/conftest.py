@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from weirtest.projects import SALT, write_project
+
+if TYPE_CHECKING:
+    from weirtest.postgres import Cluster
 
 
 @pytest.fixture(autouse=True)
@@ -25,6 +28,34 @@ def project_dir(tmp_path: Path) -> Callable[..., Path]:
         return write_project(tmp_path / "proj", **kwargs)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Cluster]:
+    """A throwaway PostgreSQL cluster for the whole session (tests/weirtest/postgres.py),
+    started on first use and stopped at the end, also after failures. A server that cannot
+    start fails the tests that need it: they never skip."""
+    from weirtest.postgres import Cluster
+
+    try:
+        cluster = Cluster.start()
+    except Exception as exc:  # the reason, not a traceback of the fixture
+        pytest.fail(f"could not start PostgreSQL for the tests: {exc}", pytrace=False)
+    sys.stderr.write(f"\n[postgres {cluster.bindir}: started in {cluster.started_seconds:.2f}s]\n")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def pg_database(postgres: Cluster) -> Iterator[str]:
+    """A fresh database for one test (CREATE DATABASE … TEMPLATE: milliseconds); dropped after."""
+    name = postgres.database()
+    try:
+        yield name
+    finally:
+        postgres.drop(name)
 
 
 _EXIT: dict[str, int] = {}

@@ -28,6 +28,7 @@ def test_bench_smoke_run_prints_every_benchmark() -> None:
     names += (
         "(f) `weir --help`",
         "(f) no-op `weir run`",
+        "(g) sql full extract",
     )
     for name in names:
         assert name in table

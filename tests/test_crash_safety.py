@@ -4,8 +4,11 @@ bronze write, re-run, and compare every table with a clean run — no duplicates
 
 from __future__ import annotations
 
+import csv
+import io
 import shutil
 import signal
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -35,20 +38,41 @@ FILES = {
 }
 
 
-def _project(root: Path, strategy: str) -> Path:
+SOURCES = ["files", "sql"]
+"""files: the CSV drops; sql: the same rows inserted into a SQLite table, read incrementally
+(the watermark commits with the rows; the inclusive bound re-reads the last value)."""
+
+
+def _project(root: Path, strategy: str, source: str = "files") -> Path:
     load: dict[str, Any] = {"strategy": strategy}
     if strategy == "scd2":
         load["scd2"] = {"valid_from": "updated_at"}
-    pipe = orders_pipeline(
-        extract={"source": "files", "path": "data/*.csv", "format": "csv"}, load=load
-    )
+    extract: dict[str, Any] = {"source": "files", "path": "data/*.csv", "format": "csv"}
+    if source == "sql":
+        extract = {"source": "sql", "url": "sqlite:///data/shop.db", "table": "orders"}
+        extract |= {"strategy": "incremental", "cursor": "updated_at", "chunk_rows": 2}
+    pipe = orders_pipeline(extract=extract, load=load)
     write_project(root, pipelines={"orders": pipe})
     (root / "data").mkdir()
+    if source == "sql":
+        with sqlite3.connect(root / "data/shop.db") as con:
+            con.execute(
+                "CREATE TABLE orders (id INTEGER, email TEXT, amount REAL, updated_at TEXT)"
+            )
     return root
 
 
 def _drop(root: Path, name: str) -> None:
-    (root / "data" / name).write_text(FILES[name])
+    database = root / "data/shop.db"
+    if not database.exists():
+        (root / "data" / name).write_text(FILES[name])
+        return
+    rows = list(csv.DictReader(io.StringIO(FILES[name])))
+    with sqlite3.connect(database) as con:
+        con.executemany(
+            "INSERT INTO orders VALUES (?, ?, ?, ?)",
+            [(r["id"] or None, r["email"], r["amount"], r["updated_at"]) for r in rows],
+        )
 
 
 @pytest.fixture(scope="module")
@@ -56,22 +80,25 @@ def reference(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
     refs = {}
-    for strategy in ("merge", "scd2"):
-        root = _project(tmp_path_factory.mktemp(f"ref-{strategy}"), strategy)
-        for name in FILES:
-            _drop(root, name)
-            assert weir_run(root).returncode == 0
-        refs[strategy] = lake_content(root, "orders")
+    for source in SOURCES:
+        for strategy in ("merge", "scd2"):
+            root = _project(tmp_path_factory.mktemp(f"ref-{strategy}"), strategy, source)
+            for name in FILES:
+                _drop(root, name)
+                assert weir_run(root).returncode == 0
+            refs[f"{source}-{strategy}"] = lake_content(root, "orders")
+    refs |= {strategy: refs[f"files-{strategy}"] for strategy in ("merge", "scd2")}
     return refs
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("strategy", ["merge", "scd2"])
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_at_commit_boundary_then_rerun_matches_clean_run(
-    tmp_path: Path, reference: dict[str, Any], strategy: str, point: str
+    tmp_path: Path, reference: dict[str, Any], strategy: str, point: str, source: str
 ) -> None:
-    root = _project(tmp_path / "p", strategy)
+    root = _project(tmp_path / "p", strategy, source)
     _drop(root, "orders_1.csv")
     assert weir_run(root).returncode == 0
     _drop(root, "orders_2.csv")
@@ -79,7 +106,7 @@ def test_kill_at_commit_boundary_then_rerun_matches_clean_run(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     again = weir_run(root)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert lake_content(root, "orders") == reference[strategy]
+    assert lake_content(root, "orders") == reference[f"{source}-{strategy}"]
     # and one more run changes nothing at all
     versions = {p.name: DeltaTable(str(p)).version() for p in (root / "lake").glob("*/orders")}
     assert weir_run(root).returncode == 0

@@ -252,3 +252,54 @@ def test_a_secret_in_the_lake_location_stays_out_of_every_command_output(
         assert "silver.orders" in out.out
         assert secret not in out.out + out.err, argv
         assert "***" in out.out, argv
+
+
+@pytest.mark.parametrize("form", ["password", "whole-url"])
+def test_a_database_password_stays_out_of_messages_records_lineage_and_commits(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+    postgres: Any,
+    pg_database: str,
+    form: str,
+) -> None:
+    """A sql pipeline against PostgreSQL with a password, read from the environment either
+    alone or as the whole URL: a failing run (no such table) and a successful one, then
+    every output, record, OpenLineage event and file weir wrote is scanned for it."""
+    from weirtest.postgres import PASSWORD
+    from weirtest.projects import write_project
+
+    caplog.set_level(logging.DEBUG)
+    url = postgres.url(pg_database)
+    if form == "password":
+        monkeypatch.setenv("SHOP_DB_PASSWORD", PASSWORD)
+        url = url.replace(PASSWORD, "${env:SHOP_DB_PASSWORD}")
+    else:
+        monkeypatch.setenv("SHOP_DB_URL", url)
+        url = "${env:SHOP_DB_URL}"
+    pipe = orders_pipeline(extract={"source": "sql", "url": url, "table": "public.orders"})
+    root = write_project(
+        tmp_path / "p",
+        pipelines={"orders": pipe},
+        project="name: test\nopenlineage: {file: .weir/openlineage.jsonl}\n",
+    )
+    assert main(["run", "--project", str(root)]) == 1  # the table does not exist yet
+    failed = capsys.readouterr()
+    assert "public.orders" in failed.out + failed.err
+    assert f"127.0.0.1:{postgres.port}/{pg_database}" in failed.out + failed.err
+    with postgres.connect(pg_database) as con:
+        con.execute(
+            "CREATE TABLE orders (id bigint, email text, amount float8, updated_at timestamp)"
+        )
+        con.execute("INSERT INTO orders VALUES (1, 'a@example.org', 5, '2024-01-01')")
+    assert main(["run", "--project", str(root), "--json"]) == 0
+    out = capsys.readouterr()
+    text = _all_text(root, failed.out + failed.err + out.out + out.err + caplog.text)
+    files = [p for p in root.rglob("*") if p.is_file() and p.suffix in (".json", ".jsonl", ".yml")]
+    assert (
+        any("_delta_log" in str(p) for p in files) and (root / ".weir/openlineage.jsonl").exists()
+    )
+    text += "\n".join(p.read_text(errors="replace") for p in files if "pipelines" not in p.parts)
+    assert PASSWORD not in text
+    assert table_rows(root / "lake/silver/orders", ["order_id"]) == [{"order_id": 1}]

@@ -48,6 +48,7 @@ SOURCES: Registry[Source[Any]] = Registry(
         "memory": "weir.sources.memory:MemorySource",
         "files": "weir.sources.files:FilesSource",
         "rest": "weir.sources.rest:RestSource",
+        "sql": "weir.sources.sql:SqlSource",
     },
 )
 """Source kinds (``extract.source`` in a pipeline). A new source adds a line here."""

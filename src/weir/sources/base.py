@@ -148,6 +148,13 @@ class Source(abc.ABC, Generic[ConfigT]):
         file and a struct column, say): checked when the project loads. None: it can."""
         return None
 
+    @classmethod
+    def secrets(cls, config: Any) -> frozenset[str]:
+        """Credentials inside the config's values (a URL's password): the loader refuses one
+        that was written into the file rather than read with ``${env:…}``, and scrubs them
+        from every message and record. The default: none."""
+        return frozenset()
+
     @abc.abstractmethod
     def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:
         """Start reading everything after ``position``, shaped as ``schema``."""

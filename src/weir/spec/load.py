@@ -257,6 +257,7 @@ def load_project(
     missing_env: dict[str, list[str]] = {}
     warnings += _without_effect(project_doc)
     dbt_missing: dict[Path, list[str]] = {}
+    secret_values: frozenset[str] = frozenset()
     for path in sorted((root / "pipelines").glob("*.y*ml")):
         doc = load(path)
         names = env_names(doc.data)
@@ -279,6 +280,7 @@ def load_project(
                 # a value left empty for a missing variable may be what failed
                 raise _missing_error(lacking) from exc
             _check_unique(pipeline, doc, pipelines)
+            secret_values |= _source_secrets(doc, pipeline, [env[n] for n in names if env.get(n)])
             pipelines[pipeline.name] = pipeline
             warnings += _without_effect(doc)
             if lacking:
@@ -294,7 +296,7 @@ def load_project(
                     f"{salt} is not set (the salt for hashing the PII columns of contract "
                     f"{pipeline.contract.id!r}; weir.yml pii_salt_env)"
                 )
-    secrets = frozenset(env[n] for n in secret_names if env.get(n))
+    secrets = frozenset(env[n] for n in secret_names if env.get(n)) | secret_values
     secrets |= storage_secrets(spec.storage_options)
     models = _load_models(root, pipelines)
     dbt_steps = _load_dbt_steps(root, dbt_docs, pipelines, models)
@@ -588,6 +590,22 @@ def _pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
             hint=f"see docs/contracts.md (nested types); contract {contract.path}",
         )
     return pipeline
+
+
+def _source_secrets(doc: Document, pipeline: Pipeline, env_values: list[str]) -> frozenset[str]:
+    """The credentials in a pipeline's source config (``Source.secrets``), to scrub; a
+    ConfigError when one is written into the file instead of read with ``${env:…}``."""
+    found = pipeline.source_kind.secrets(pipeline.source_config)
+    for secret in found:
+        if not any(secret in value for value in env_values):
+            raise ConfigError(
+                f"pipeline {pipeline.name!r}: the extract block holds a password written into "
+                "the file",
+                where=doc.where(("extract", "url")),
+                hint="read it from the environment: url: postgresql://user:${env:DB_PASSWORD}"
+                "@host:5432/db, or the whole url from ${env:DB_URL}",
+            )
+    return found
 
 
 def _check_columns(doc: Document, pipeline: Pipeline) -> None:
