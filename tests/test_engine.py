@@ -320,11 +320,12 @@ def test_unseen_drops_the_rows_a_table_holds(tmp_path: Path) -> None:
         rows = pa.table(
             {"id": pa.array([1, 9], pa.int64()), "amount": pa.array([10, 9], pa.int64())}
         )
-        fresh = session.unseen(rows.to_reader(), table, names, None)
-        assert fresh.column("id").to_pylist() == [9]
+        with session.unseen(rows.to_reader(), table, names, None) as fresh:
+            assert fresh.read_all().column("id").to_pylist() == [9]
         # only the table's rows from the bound on count as known
         later = Since("day", pa.date32(), "2024-01-02")
-        assert session.unseen(rows.to_reader(), table, names, later).num_rows == 2
+        with session.unseen(rows.to_reader(), table, names, later) as fresh:
+            assert fresh.read_all().num_rows == 2
     finally:
         session.close()
 

@@ -191,9 +191,10 @@ class Session(Protocol):
 
     def unseen(
         self, rows: pa.RecordBatchReader, bronze: Table, columns: Sequence[str], since: Since | None
-    ) -> pa.Table:
+    ) -> AbstractContextManager[pa.RecordBatchReader]:
         """The ``rows`` that ``bronze`` does not hold yet (compared on ``columns``; only its
-        rows ``since`` a bound when given)."""
+        rows ``since`` a bound when given), streamed: a full re-read of a large table must not
+        be held in memory."""
 
     def flag(self, plan: SilverSql, rows: pa.RecordBatchReader) -> AbstractContextManager[Flagged]:
         """The silver transform of one batch (TransformError naming the pipeline's file)."""

@@ -67,11 +67,15 @@ def fetch_table(
 
 
 def fetch_reader(
-    con: duckdb.DuckDBPyConnection, sql: str, batch_rows: int = 16_384
+    con: duckdb.DuckDBPyConnection,
+    sql: str,
+    batch_rows: int = 16_384,
+    *,
+    params: list[object] | None = None,
 ) -> pa.RecordBatchReader:
     """Run ``sql`` and stream the result as Arrow record batches (small ones: a delta-rs
     write reads a few ahead, see weir/memory.py)."""
-    reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_rows)
+    reader: pa.RecordBatchReader = con.sql(sql, params=params).to_arrow_reader(batch_rows)
     return reader
 
 

@@ -269,9 +269,10 @@ class DuckDBSession:
 
         return boundary.apply(rows, compute)
 
+    @contextmanager
     def unseen(
         self, rows: pa.RecordBatchReader, bronze: Table, columns: Sequence[str], since: Since | None
-    ) -> pa.Table:
+    ) -> Iterator[pa.RecordBatchReader]:
         known = bronze.dataset()
         assert known is not None, "unseen needs an existing table"
         row = "md5(CAST(struct_pack(" + ", ".join(ident(c) for c in columns) + ") AS VARCHAR))"
@@ -283,11 +284,11 @@ class DuckDBSession:
         con.register("staged_rows", rows)
         con.register("bronze_rows", known)
         try:
-            return fetch_table(
+            yield fetch_reader(
                 con,
                 f"SELECT * FROM staged_rows WHERE {row} NOT IN "
                 f"(SELECT {row} FROM bronze_rows{window})",
-                params,
+                params=params,
             )
         finally:
             con.unregister("staged_rows")

@@ -478,13 +478,13 @@ class PipelineRun(NodeRun):
         since = None
         if column is not None and bound is not None:
             since = Since(column, schema.field(column).type, bound)
-        fresh = self.session.unseen(staged.reader(), bronze, schema.names, since)
-        known = staged.rows - fresh.num_rows
-        if known == 0:
-            return staged
-        self.record.rows_already_ingested += known
-        self.progress(f"{known:,} re-read rows were already in bronze; not ingested again")
-        return staged.replace(fresh)
+        with self.session.unseen(staged.reader(), bronze, schema.names, since) as fresh:
+            replaced = staged.replace(fresh)
+        known = staged.rows - replaced.rows
+        if known:
+            self.record.rows_already_ingested += known
+            self.progress(f"{known:,} re-read rows were already in bronze; not ingested again")
+        return replaced
 
     # ---------------------------------------------------------------- silver
     def _silver(

@@ -6,6 +6,7 @@ once it is exhausted, and only then does the bronze commit carry rows and positi
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -36,12 +37,18 @@ class Staged:
     def remove(self) -> None:
         self.path.unlink(missing_ok=True)
 
-    def replace(self, rows: pa.Table) -> Staged:
-        """Rewrite the staged file with ``rows`` (same schema)."""
-        rows = rows.cast(self.schema)
-        with pa.OSFile(str(self.path), "wb") as sink, pa.ipc.new_file(sink, self.schema) as writer:
-            writer.write_table(rows)
-        return Staged(path=self.path, rows=rows.num_rows, schema=self.schema)
+    def replace(self, rows: pa.RecordBatchReader) -> Staged:
+        """The staged file rewritten with ``rows`` (same schema), streamed into a file beside
+        it that then takes its place; ``rows`` may be reading this one."""
+        fresh = self.path.with_name(self.path.name + ".fresh")
+        count = 0
+        with _staging_file(fresh, self.schema) as write:
+            for batch in rows:
+                if batch.num_rows:
+                    write(batch.cast(self.schema))
+                    count += batch.num_rows
+        os.replace(fresh, self.path)
+        return Staged(path=self.path, rows=count, schema=self.schema)
 
 
 def bronze_schema(source_schema: pa.Schema) -> pa.Schema:
