@@ -8,6 +8,7 @@ rest of a file that pyarrow's reader could not.
 
 from __future__ import annotations
 
+import bisect
 import csv as py_csv
 import io
 import threading
@@ -29,43 +30,68 @@ class CsvLines:
     """Physical lines of a CSV file's rows, read forwards with Python's csv module the first
     time a problem needs one. ``good``: the rows pyarrow delivers (as many fields as the
     header), else those it skipped. None once the two readers disagree. Safe to ask from
-    several threads; a row before the last one asked reads the file again from its start."""
+    several threads, in any order.
+
+    What a scan learnt is kept as runs of rows whose line is their index plus the same
+    offset (a new run starts after a blank line or a record spanning lines), so a row
+    before the last one asked costs a lookup, not a read from the file's start: batches
+    converted in parallel ask out of order, and a file whose every row has a problem would
+    otherwise be read again for each batch."""
 
     def __init__(self, reader: Any, file: DataFile, columns: int, *, good: bool):
         self._reader, self._file, self._columns, self._good = reader, file, columns, good
         self._scan: Iterator[tuple[int, int]] | None = None
-        self._index = -1
-        self._last: tuple[int, int] | None = None
+        self._at = -1
+        """The row the open scan read last."""
+        self._asked = -1
+        self._known = -1
+        """Rows up to this one have their line in the runs."""
+        self._starts: list[int] = []
+        self._runs: list[tuple[int, int]] = []
+        """(line − row, fields) of the run starting at the row in ``_starts`` (same index)."""
         self._lost = False
         self._lock = threading.Lock()
 
     def next(self, index: int | None) -> tuple[int, int] | None:
         """(line, fields) of row ``index``, or of the row after the last one asked."""
         with self._lock:
-            target = self._index + 1 if index is None else index
-            if target < self._index:
-                self._reset()
-            if self._lost:
+            target = self._asked + 1 if index is None else index
+            self._asked = target
+            if target > self._known and not self._read_to(target):
                 return None
-            if self._scan is None:
-                self._scan = self._lines()
-            while self._index < target:
-                self._last = next(self._scan, None)
-                if self._last is None:
-                    self._lost = True
-                    return None
-                self._index += 1
-            return self._last
+            run = bisect.bisect_right(self._starts, target) - 1
+            offset, fields = self._runs[run]
+            return target + offset, fields
+
+    def _read_to(self, target: int) -> bool:
+        if self._lost:
+            return False
+        if self._scan is None:
+            self._scan, self._at = self._lines(), -1
+        while self._at < target:
+            found = next(self._scan, None)
+            if found is None:
+                self._lost = True
+                return False
+            self._at += 1
+            if self._at > self._known:
+                self._note(self._at, found)
+        return True
+
+    def _note(self, row: int, found: tuple[int, int]) -> None:
+        run = (found[0] - row, found[1])
+        if not self._runs or self._runs[-1] != run:
+            self._starts.append(row)
+            self._runs.append(run)
+        self._known = row
 
     def close(self) -> None:
-        """Release the file; a later question (a batch still being converted) reopens it."""
+        """Release the file (what was learnt stays); a later question beyond it (a batch still
+        being converted) reopens it."""
         with self._lock:
-            self._reset()
-
-    def _reset(self) -> None:
-        if isinstance(self._scan, Generator):
-            self._scan.close()
-        self._scan, self._index, self._last, self._lost = None, -1, None, False
+            if isinstance(self._scan, Generator):
+                self._scan.close()
+            self._scan, self._at = None, -1
 
     def _lines(self) -> Iterator[tuple[int, int]]:
         try:
