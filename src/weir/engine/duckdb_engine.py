@@ -25,7 +25,7 @@ import pyarrow as pa
 from weir.engine.base import Counting, Engine, Scope, Since
 from weir.engine.duckdb import RowCounter, connect, fetch_reader, fetch_table, transform_sql
 from weir.errors import TransformError, WeirError
-from weir.lake import materialize, scd2
+from weir.lake import changes, materialize, scd2
 from weir.lake.materialize import Bound
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
@@ -332,14 +332,19 @@ class DuckDBFlagged:
             return session.dicts(plan.sample(rule.flag_column, rule.name, samples), [rule.name])
 
         totals = ("count(*)", "count(*) FILTER (WHERE len(_errors) > 0)")
+        checks, images = plan.checks, None
+        if plan.changes and checks.table:  # table rules judge the images a batch upserts
+            checks, images = replace(checks, table=()), replace(checks, row=())
         (total, errors), results = runner.scan(
             session,
-            plan.checks,
+            checks,
             FLAGGED,
             extra=totals,
             batch=batch,
             sample=sample if samples else None,
         )
+        if images is not None:
+            results += runner.scan(session, images, f"({plan.images()})", batch=batch)[1]
         return int(total), int(errors), results
 
     def unparsed(self, samples: int) -> tuple[int, list[dict[str, Any]]]:
@@ -364,6 +369,8 @@ class DuckDBFlagged:
         self, table: Table, commit: Commit, spec: LoadSpec, *, dedupe: bool, counting: Counting
     ) -> tuple[int, dict[str, Any]]:
         con = self.session.con
+        if spec.changes is not None:
+            return self._apply_changes(table, commit, spec, counting)
         partitions = {
             p: [
                 r[0]
@@ -388,6 +395,26 @@ class DuckDBFlagged:
             counter.close()  # a failed write leaves the result open; the error is the write's
             con.execute("RESET threads")
         return counter.rows, metrics
+
+    def _apply_changes(
+        self, table: Table, commit: Commit, spec: LoadSpec, counting: Counting
+    ) -> tuple[int, dict[str, Any]]:
+        """Change events, applied by key in log order (lake/changes.py); (events, metrics)."""
+        assert spec.changes is not None
+        con = self.session.con
+        with failing():
+            metrics = changes.apply(
+                table,
+                con,
+                self.plan.silver(dedupe=False),
+                commit,
+                keys=spec.keys,
+                settings=spec.changes,
+                partition_by=spec.partition_by,
+                evolve=spec.evolve,
+                counting=counting,
+            )
+        return int(metrics["num_change_events"]), metrics
 
 
 class DuckDBResult:
