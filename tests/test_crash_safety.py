@@ -4,6 +4,7 @@ bronze write, re-run, and compare every table with a clean run — no duplicates
 
 from __future__ import annotations
 
+import json
 import shutil
 import signal
 from pathlib import Path
@@ -12,12 +13,15 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
+from weirtest import debezium as dbz
 from weirtest.projects import lake_content, orders_pipeline, weir_run, write_project
 
 pytestmark = (
     pytest.mark.slow
 )  # subprocesses, dbt or many generated cases: `make test-fast` skips it
 
+STRATEGIES = ["merge", "scd2", "debezium"]
+"""Load strategies, and change events from Debezium files (applied by key, soft deletes)."""
 POINTS = [
     "bronze.write",
     "bronze.before_commit",
@@ -35,7 +39,40 @@ FILES = {
 }
 
 
+def _events(*events: dict[str, Any] | str) -> str:
+    return "".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in events)
+
+
+# change events (lake/changes.py): deletes, a truncate, stale and bad events, a re-insert
+DEBEZIUM = {
+    "orders_1.jsonl": _events(
+        dbz.insert(10, 1, "ann"),
+        dbz.insert(11, 2, "bob"),
+        dbz.update(12, 1, "anna", "2.00"),
+        dbz.insert(13, 3, "neg", "-1.00"),
+    ),
+    "orders_2.jsonl": _events(
+        dbz.delete(20, 2),
+        dbz.update(5, 1, "stale"),
+        "{not json",
+        dbz.truncate(21),
+        dbz.insert(22, 2, "bob again"),
+        dbz.insert(23, 4, "dee"),
+    ),
+}
+
+
+def _files(strategy: str) -> dict[str, str]:
+    return DEBEZIUM if strategy == "debezium" else FILES
+
+
 def _project(root: Path, strategy: str) -> Path:
+    if strategy == "debezium":
+        pipe = {**dbz.customers_pipeline(), "name": "orders"}
+        pipe["extract"] = {**pipe["extract"], "path": "data/*.jsonl"}
+        write_project(root, contracts={"customers": dbz.CUSTOMERS}, pipelines={"orders": pipe})
+        (root / "data").mkdir()
+        return root
     load: dict[str, Any] = {"strategy": strategy}
     if strategy == "scd2":
         load["scd2"] = {"valid_from": "updated_at"}
@@ -48,7 +85,8 @@ def _project(root: Path, strategy: str) -> Path:
 
 
 def _drop(root: Path, name: str) -> None:
-    (root / "data" / name).write_text(FILES[name])
+    files = DEBEZIUM if name.endswith(".jsonl") else FILES
+    (root / "data" / name).write_text(files[name])
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +94,9 @@ def reference(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
     refs = {}
-    for strategy in ("merge", "scd2"):
+    for strategy in STRATEGIES:
         root = _project(tmp_path_factory.mktemp(f"ref-{strategy}"), strategy)
-        for name in FILES:
+        for name in _files(strategy):
             _drop(root, name)
             assert weir_run(root).returncode == 0
         refs[strategy] = lake_content(root, "orders")
@@ -66,15 +104,16 @@ def reference(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("strategy", ["merge", "scd2"])
+@pytest.mark.parametrize("strategy", STRATEGIES)
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_at_commit_boundary_then_rerun_matches_clean_run(
     tmp_path: Path, reference: dict[str, Any], strategy: str, point: str
 ) -> None:
     root = _project(tmp_path / "p", strategy)
-    _drop(root, "orders_1.csv")
+    first, second = _files(strategy)
+    _drop(root, first)
     assert weir_run(root).returncode == 0
-    _drop(root, "orders_2.csv")
+    _drop(root, second)
     killed = weir_run(root, fault=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     again = weir_run(root)

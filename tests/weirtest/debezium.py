@@ -129,9 +129,11 @@ def wrapped(envelope: dict[str, Any]) -> dict[str, Any]:
     return {"schema": schema, "payload": envelope}
 
 
-def write_events(root: Path, name: str, events: list[dict[str, Any]] | list[str]) -> Path:
-    """``data/<name>``: one envelope (or a raw line) per line."""
-    path = root / "data" / name
+def write_events(
+    root: Path, name: str, events: list[dict[str, Any] | str], *, folder: str = "data"
+) -> Path:
+    """``<folder>/<name>``: one envelope (or a raw line) per line."""
+    path = root / folder / name
     path.parent.mkdir(parents=True, exist_ok=True)
     lines = [e if isinstance(e, str) else json.dumps(e) for e in events]
     path.write_text("".join(f"{line}\n" for line in lines))
@@ -154,12 +156,17 @@ def customers_pipeline(action: str = "soft", **extract: Any) -> dict[str, Any]:
     }
 
 
-def customers_project(root: Path, action: str = "soft", **pipeline: Any) -> Path:
+def customers_project(
+    root: Path, action: str = "soft", contract: dict[str, Any] | None = None, **pipeline: Any
+) -> Path:
     spec = {**customers_pipeline(action), **pipeline}
-    return write_project(root, contracts={"customers": CUSTOMERS}, pipelines={"customers": spec})
+    contracts = {"customers": contract or CUSTOMERS}
+    return write_project(root, contracts=contracts, pipelines={"customers": spec})
 
 
-def silver(root: Path, columns: tuple[str, ...] = ("name", "balance")) -> dict[int, tuple[Any, ...]]:
+def silver(
+    root: Path, columns: tuple[str, ...] = ("name", "balance")
+) -> dict[int, tuple[Any, ...]]:
     """Silver by key: the ``columns`` of each row, then ``is_deleted`` when the table has it."""
     rows = table_rows(root / "lake" / "silver" / "customers")
     out: dict[int, tuple[Any, ...]] = {}

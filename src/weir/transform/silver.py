@@ -86,7 +86,13 @@ class SilverSql:
             f"SELECT *, {self.checks.flag_columns()} FROM derived"
         )
         if self.changes:
-            flagged = self._events_only(flagged)
+            # rules comparing rows (unique) read ``derived``: the images the batch upserts
+            flagged = self._events_only(
+                f"WITH renamed AS (SELECT {', '.join(renamed)} FROM input), "
+                f"events AS (SELECT *{derived_sql} FROM renamed), "
+                f"derived AS ({self._last_images('events')}) "
+                f"SELECT *, {self.checks.flag_columns()} FROM events"
+            )
         if not self.parsed:
             return flagged
         # the source's parse reasons come first among a row's errors
@@ -117,12 +123,15 @@ class SilverSql:
         )
 
     def images(self) -> str:
-        """Change events: the image each key upserts last in the batch (what table-level
-        rules, such as ``unique``, judge)."""
+        """Change events: the valid image each key upserts last in the batch (what
+        table-level rules, such as ``row_count``, judge)."""
+        return self._last_images("flagged", "len(_errors) = 0 AND ")
+
+    def _last_images(self, relation: str, valid: str = "") -> str:
         upserts = ", ".join(literal(op) for op in layout.UPSERTS)
         part = ", ".join(ident(k) for k in self.pipeline.keys)
         return (
-            f"SELECT * FROM flagged WHERE len(_errors) = 0 AND _op IN ({upserts}) "
+            f"SELECT * FROM {relation} WHERE {valid}_op IN ({upserts}) "
             f"QUALIFY row_number() OVER (PARTITION BY {part} "
             "ORDER BY _lsn DESC, _seq DESC NULLS LAST, _batch DESC, _row DESC) = 1"
         )
