@@ -32,6 +32,7 @@ keeps the position and has no such gap.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,8 @@ from weir.spec.deletes import DeleteAction
 from weir.sql import ident, literal
 
 UPSERTS = "(" + ", ".join(literal(op) for op in layout.UPSERTS) + ")"
+_WORK = ("_at", "_synthetic")
+"""Columns of the working tables (silver column names start with a letter)."""
 _LAST = 9_223_372_036_854_775_807
 """Arrival of a target row in comparisons with a batch's events: after all of them, so a
 row at a truncate's very position is not below it."""
@@ -112,13 +115,11 @@ def apply(
         _final(con, keys, list(types), settings, soft=soft)
         return _write(table, con, commit, keys, counts, soft, partition_by, evolve, counting)
     finally:
-        for name in ("chg_in", "chg_cur", "chg_trunc", "chg_app", "chg_stats", "chg_del"):
-            con.execute(f"DROP TABLE IF EXISTS {name}")
-        con.execute("DROP TABLE IF EXISTS chg_out")
-        con.execute("DROP VIEW IF EXISTS chg_target")
-
-
-_WORK = ("_at", "_synthetic")
+        with suppress(duckdb.Error):  # after a failure, the failure is the one to report
+            for name in ("chg_in", "chg_cur", "chg_trunc", "chg_app", "chg_stats", "chg_del"):
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.execute("DROP TABLE IF EXISTS chg_out")
+            con.execute("DROP VIEW IF EXISTS chg_target")
 
 
 def _current(
