@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import signal
 import sqlite3
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from deltalake import DeltaTable
 
+from weirtest import debezium as dbz
 from weirtest.projects import lake_content, orders_pipeline, weir_run, write_project
 
 pytestmark = (
@@ -38,12 +40,52 @@ FILES = {
 }
 
 
-SOURCES = ["files", "sql"]
-"""files: the CSV drops; sql: the same rows inserted into a SQLite table, read incrementally
-(the watermark commits with the rows; the inclusive bound re-reads the last value)."""
+CASES = [
+    ("files", "merge"),
+    ("files", "scd2"),
+    ("sql", "merge"),
+    ("sql", "scd2"),
+    ("debezium", "merge"),
+]
+"""(source, load strategy). files: the CSV drops; sql: the same rows inserted into a SQLite
+table, read incrementally (the watermark commits with the rows; the inclusive bound re-reads
+the last value); debezium: change events from files, applied by key (soft deletes)."""
+
+
+def _events(*events: dict[str, Any] | str) -> str:
+    return "".join((e if isinstance(e, str) else json.dumps(e)) + "\n" for e in events)
+
+
+# change events (lake/changes.py): deletes, a truncate, stale and bad events, a re-insert
+DEBEZIUM = {
+    "orders_1.jsonl": _events(
+        dbz.insert(10, 1, "ann"),
+        dbz.insert(11, 2, "bob"),
+        dbz.update(12, 1, "anna", "2.00"),
+        dbz.insert(13, 3, "neg", "-1.00"),
+    ),
+    "orders_2.jsonl": _events(
+        dbz.delete(20, 2),
+        dbz.update(5, 1, "stale"),
+        "{not json",
+        dbz.truncate(21),
+        dbz.insert(22, 2, "bob again"),
+        dbz.insert(23, 4, "dee"),
+    ),
+}
+
+
+def _files(source: str) -> dict[str, str]:
+    return DEBEZIUM if source == "debezium" else FILES
 
 
 def _project(root: Path, strategy: str, source: str = "files") -> Path:
+    if source == "debezium":
+        pipe = {**dbz.customers_pipeline(), "name": "orders"}
+        pipe["extract"] = {**pipe["extract"], "path": "data/*.jsonl"}
+        write_project(root, contracts={"customers": dbz.CUSTOMERS}, pipelines={"orders": pipe})
+        (root / "data").mkdir()
+        return root
     load: dict[str, Any] = {"strategy": strategy}
     if strategy == "scd2":
         load["scd2"] = {"valid_from": "updated_at"}
@@ -65,7 +107,8 @@ def _project(root: Path, strategy: str, source: str = "files") -> Path:
 def _drop(root: Path, name: str) -> None:
     database = root / "data/shop.db"
     if not database.exists():
-        (root / "data" / name).write_text(FILES[name])
+        files = DEBEZIUM if name.endswith(".jsonl") else FILES
+        (root / "data" / name).write_text(files[name])
         return
     rows = list(csv.DictReader(io.StringIO(FILES[name])))
     with sqlite3.connect(database) as con:
@@ -80,28 +123,27 @@ def reference(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> dict[str, dict[str, list[tuple[Any, ...]]]]:
     refs = {}
-    for source in SOURCES:
-        for strategy in ("merge", "scd2"):
-            root = _project(tmp_path_factory.mktemp(f"ref-{strategy}"), strategy, source)
-            for name in FILES:
-                _drop(root, name)
-                assert weir_run(root).returncode == 0
-            refs[f"{source}-{strategy}"] = lake_content(root, "orders")
+    for source, strategy in CASES:
+        root = _project(tmp_path_factory.mktemp(f"ref-{source}-{strategy}"), strategy, source)
+        for name in _files(source):
+            _drop(root, name)
+            assert weir_run(root).returncode == 0
+        refs[f"{source}-{strategy}"] = lake_content(root, "orders")
     refs |= {strategy: refs[f"files-{strategy}"] for strategy in ("merge", "scd2")}
     return refs
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.parametrize("strategy", ["merge", "scd2"])
+@pytest.mark.parametrize(("source", "strategy"), CASES)
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_at_commit_boundary_then_rerun_matches_clean_run(
     tmp_path: Path, reference: dict[str, Any], strategy: str, point: str, source: str
 ) -> None:
     root = _project(tmp_path / "p", strategy, source)
-    _drop(root, "orders_1.csv")
+    first, second = _files(source)
+    _drop(root, first)
     assert weir_run(root).returncode == 0
-    _drop(root, "orders_2.csv")
+    _drop(root, second)
     killed = weir_run(root, fault=point)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     again = weir_run(root)

@@ -147,3 +147,31 @@ def _versions(root: Path) -> dict[str, int | None]:
         path = root / "lake" / layer / "orders"
         out[layer] = version(path) if path.exists() else None
     return out
+
+
+@pytest.mark.parametrize("action", ["soft", "hard"])
+def test_change_events_twice_and_rebuilt_leave_the_same_tables(tmp_path: Path, action: str) -> None:
+    """Debezium change events (lake/changes.py): a second run creates no version and leaves
+    every table as it was; a rebuild from bronze gives the same silver."""
+    from weirtest import debezium as dbz
+    from weirtest.projects import lake_content
+
+    root = dbz.customers_project(tmp_path / "p", action=action)
+    dbz.write_events(
+        root, "1.jsonl", [dbz.insert(1, 1, "ann"), dbz.insert(2, 2, "bob"), dbz.delete(3, 2)]
+    )
+    dbz.write_events(
+        root, "2.jsonl", [dbz.truncate(4), dbz.insert(5, 2, "bob2"), dbz.update(1, 1, "stale")]
+    )
+    project = load_project(root)
+    pipeline = project.pipeline("customers")
+    assert PipelineRun(project, pipeline).execute().status == "success"
+    content = lake_content(root, "customers")
+    versions = {p.name: version(p) for p in (root / "lake").glob("*/customers")}
+    again = PipelineRun(project, pipeline).execute()
+    assert again.status == "success" and not again.changed
+    assert lake_content(root, "customers") == content
+    assert {p.name: version(p) for p in (root / "lake").glob("*/customers")} == versions
+    rebuilt = PipelineRun(project, pipeline, full_refresh=True).execute()
+    assert rebuilt.status == "success", rebuilt.error_message
+    assert lake_content(root, "customers")["silver"] == content["silver"]

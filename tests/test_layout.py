@@ -19,6 +19,7 @@ from weir.run import api
 from weir.sources import memory
 from weir.spec import load_project
 from weir.transform.lineage import project_lineage
+from weirtest.debezium import CUSTOMERS, customers_pipeline, delete, insert, update, write_events
 from weirtest.projects import ORDERS_CONTRACT, SALT, orders_pipeline, write_models, write_project
 
 CITIES: dict[str, Any] = {
@@ -64,6 +65,10 @@ MODELS = {
 }
 
 
+def _cdc(action: str) -> dict[str, Any]:
+    return {**customers_pipeline(action)["extract"], "path": "cdc/*.jsonl"}
+
+
 def _duck_types(schema: pa.Schema) -> list[tuple[str, str]]:
     con = duckdb.connect()
     con.register("probe", schema.empty_table())
@@ -82,7 +87,7 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     orders = copy.deepcopy(ORDERS_CONTRACT)
     write_project(
         root,
-        contracts={"orders": orders, "cities": CITIES},
+        contracts={"orders": orders, "cities": CITIES, "customers": CUSTOMERS},
         pipelines={
             "orders": orders_pipeline(
                 transform={
@@ -97,7 +102,20 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "extract": {"source": "files", "path": "data/*.csv", "format": "csv"},
                 "load": {"strategy": "scd2", "scd2": {"valid_from": "as_of"}},
             },
+            # change events, soft and hard deletes (lake/changes.py)
+            "customers": {**customers_pipeline("soft"), "extract": _cdc("soft")},
+            "customers_hard": {
+                **customers_pipeline("hard"),
+                "name": "customers_hard",
+                "extract": _cdc("hard"),
+            },
         },
+    )
+    write_events(
+        root,
+        "1.jsonl",
+        [insert(1, 1, "ann"), insert(2, 2, "bob"), update(3, 1, "anna"), delete(4, 2), "{bad"],
+        folder="cdc",
     )
     write_models(root, MODELS)
     (root / "data").mkdir()
@@ -122,10 +140,13 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env.setenv("WEIR_PII_SALT", SALT)
         records = api.run(load_project(root))
     statuses = {r.pipeline_name: r.status for r in records}
-    # both pipelines quarantine a row (a negative amount, an id that is not a number)
+    # each pipeline quarantines a row (a negative amount, an id that is not a number, a line
+    # that is not JSON)
     assert statuses == {
         "orders": "partial",
         "cities": "partial",
+        "customers": "partial",
+        "customers_hard": "partial",
         **dict.fromkeys(["mrt_amounts", "mrt_daily", "snp_orders"], "success"),
     }
     return root
@@ -147,12 +168,31 @@ def test_every_table_lineage_describes_is_written_as_described(project: Path) ->
     assert not differ, "\n".join(f"{t}:\n  {d}" for t, d in differ.items())
     assert sorted(compared) == [
         "bronze.cities",
+        "bronze.customers",
+        "bronze.customers_hard",
         "bronze.orders",
         "gold.mrt_amounts",
         "gold.mrt_daily",
         "gold.snp_orders",
         "quarantine.cities",
+        "quarantine.customers",
+        "quarantine.customers_hard",
         "quarantine.orders",
         "silver.cities",
+        "silver.customers",
+        "silver.customers_hard",
         "silver.orders",
     ]
+
+
+def test_change_event_tables_carry_the_change_and_soft_delete_columns(project: Path) -> None:
+    lineage = project_lineage(load_project(project))
+    change = [c.name for c in layout.CHANGE]
+    soft = [c.name for c in lineage.schemas["silver.customers"]]
+    hard = [c.name for c in lineage.schemas["silver.customers_hard"]]
+    assert soft == [*hard, "is_deleted", "deleted_at"]
+    assert hard[hard.index("_source_file") + 1 :][: len(change)] == change
+    bronze = [c.name for c in lineage.schemas["bronze.customers"]]
+    assert bronze[bronze.index("_source_file") + 1 :][: len(change)] == change
+    applied = lineage.column("silver.customers", "_lsn")
+    assert applied.kind == "generated" and "log position" in (applied.reason or "")

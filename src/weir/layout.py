@@ -63,6 +63,43 @@ PARSE_ERRORS = Generated(
 SOURCE_FILE = Generated("_source_file", pa.string(), "the file the row came from (files source)")
 """The files source's own column (a source's ``meta_columns``), after the data columns."""
 
+# ---------------------------------------------------------------- change events
+# A source that yields change events (``Source.emits_changes``: the files source's ``format:
+# debezium``, the ``sql`` source's ``strategy: cdc``) adds these columns after its own meta
+# columns: each bronze row is one change of one source row. Silver keeps the same columns of
+# the last change applied to each row: ``(_lsn, _seq)`` is the row's applied position, which
+# no later batch can take back (lake/changes.py).
+OP = Generated(
+    "_op",
+    pa.string(),
+    "the change: insert, update, delete, truncate or snapshot (a snapshot read) (change events)",
+)
+LSN = Generated(
+    "_lsn",
+    pa.int64(),
+    "log position of the change (PostgreSQL LSN as a number): orders a key's changes (change events)",
+)
+SEQ = Generated(
+    "_seq",
+    pa.int64(),
+    "order of the change among changes at the same log position, 0 when alone (change events)",
+)
+TX_ID = Generated("_tx_id", pa.int64(), "id of the source transaction (change events)")
+COMMITTED_AT = Generated(
+    "_committed_at", _TS_UTC, "when the source committed the change (change events)"
+)
+CHANGE: tuple[Generated, ...] = (OP, LSN, SEQ, TX_ID, COMMITTED_AT)
+"""The change-event columns, in this order, after a change-event source's meta columns."""
+CHANGE_NAMES = tuple(c.name for c in CHANGE)
+
+Op = Literal["insert", "update", "delete", "truncate", "snapshot"]
+OPS: tuple[Op, ...] = get_args(Op)
+"""The values of :data:`OP`. ``snapshot``: a row read by an initial snapshot (Debezium's
+``r``), applied like an insert; ``truncate`` carries no row (its data columns are NULL) and
+deletes every row whose applied position is below its own."""
+UPSERTS: tuple[Op, ...] = ("insert", "update", "snapshot")
+"""The operations whose row image is upserted (the others delete)."""
+
 # ---------------------------------------------------------------- silver
 SURROGATE_KEY = Generated("surrogate_key", pa.string(), "SHA-256 of the natural key (weir)")
 DQ_VALID = Generated("dq_valid", pa.bool_(), "true when no warn-level rule flagged the row (weir)")
@@ -113,6 +150,7 @@ DESCRIPTIONS = {
         *INGEST,
         PARSE_ERRORS,
         SOURCE_FILE,
+        *CHANGE,
         SURROGATE_KEY,
         DQ_VALID,
         DQ_FLAGS,

@@ -27,7 +27,7 @@ import pyarrow as pa
 from weir.engine.base import Counting, Engine, Scope, Since
 from weir.engine.duckdb import RowCounter, connect, fetch_reader, fetch_table, transform_sql
 from weir.errors import TransformError, WeirError
-from weir.lake import materialize, scd2
+from weir.lake import changes, materialize, scd2
 from weir.lake.materialize import Bound
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
@@ -384,14 +384,19 @@ class DuckDBFlagged:
             return session.dicts(plan.sample(rule.flag_column, rule.name, samples), [rule.name])
 
         totals = ("count(*)", "count(*) FILTER (WHERE len(_errors) > 0)")
+        checks, images = plan.checks, None
+        if plan.changes and checks.table:  # table rules judge the images a batch upserts
+            checks, images = replace(checks, table=()), replace(checks, row=())
         (total, errors), results = runner.scan(
             session,
-            plan.checks,
+            checks,
             FLAGGED,
             extra=totals,
             batch=batch,
             sample=sample if samples else None,
         )
+        if images is not None:
+            results += runner.scan(session, images, f"({plan.images()})", batch=batch)[1]
         return int(total), int(errors), results
 
     def unparsed(self, samples: int) -> tuple[int, list[dict[str, Any]]]:
@@ -416,6 +421,8 @@ class DuckDBFlagged:
         self, table: Table, commit: Commit, spec: LoadSpec, *, dedupe: bool, counting: Counting
     ) -> tuple[int, dict[str, Any]]:
         con = self.session.con
+        if spec.changes is not None:
+            return self._apply_changes(table, commit, spec, counting)
         partitions = {
             p: [
                 r[0]
@@ -434,10 +441,6 @@ class DuckDBFlagged:
         # Streaming the rows out needs little of DuckDB's memory, unless a window keeps the
         # latest row per key or SCD2 joins the table's current rows. A lower limit meanwhile
         # makes DuckDB move `flagged` to its spill files and return that memory, which the
-        # writer (delta-rs) then needs: bench (d), 1M rows.
-        # Streaming the rows out needs little of DuckDB's memory, unless a window keeps the
-        # latest row per key or SCD2 joins the table's current rows. A lower limit meanwhile
-        # makes DuckDB move `flagged` to its spill files and return that memory, which the
         # writer (delta-rs) then needs (bench (d)).
         lean = not dedupe and spec.strategy != "scd2"
         if lean:
@@ -453,6 +456,26 @@ class DuckDBFlagged:
             if lean:
                 self.session.share_memory(1.0)
         return counter.rows, metrics
+
+    def _apply_changes(
+        self, table: Table, commit: Commit, spec: LoadSpec, counting: Counting
+    ) -> tuple[int, dict[str, Any]]:
+        """Change events, applied by key in log order (lake/changes.py); (events, metrics)."""
+        assert spec.changes is not None
+        con = self.session.con
+        with failing():
+            metrics = changes.apply(
+                table,
+                con,
+                self.plan.silver(dedupe=False),
+                commit,
+                keys=spec.keys,
+                settings=spec.changes,
+                partition_by=spec.partition_by,
+                evolve=spec.evolve,
+                counting=counting,
+            )
+        return int(metrics["num_change_events"]), metrics
 
 
 class DuckDBResult:

@@ -2,6 +2,8 @@
 
 Each takes the rows of one batch (already validated and shaped) and makes exactly one
 commit carrying the batch's app transaction, so a batch is either fully applied or not.
+Change events (``LoadSpec.changes``) are not rows to merge: the engine applies them by key
+in log order with :func:`weir.lake.changes.apply`, under the same contract.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from weir.lake import scd2
+from weir.lake.changes import ChangeLoad
 from weir.lake.table import Commit, Table
 from weir.spec.pipeline import Scd2, Strategy
 from weir.sql import ident, literal
@@ -30,6 +33,9 @@ class LoadSpec:
     """scd2 only: a query on the connection for rows the batch holds but does not load
     (quarantined, with the key columns as stored), whose keys ``hard_deletes: close`` must
     not take as deleted."""
+    changes: ChangeLoad | None = None
+    """The batch holds change events (``Source.emits_changes``): they are applied by key
+    in log order (lake/changes.py) with ``strategy: merge``."""
 
 
 def in_list(column: str, values: list[Any], alias: str | None = None) -> str:
@@ -62,6 +68,7 @@ def load(
 
     ``partitions`` holds the distinct values of each ``partition_by`` column in the batch.
     Exactly one commit carries the batch's app transaction, even when nothing changed."""
+    assert spec.changes is None, "change events load with weir.lake.changes.apply"
     metrics: dict[str, Any] = {}
     if spec.strategy == "scd2":
         assert spec.scd2 is not None

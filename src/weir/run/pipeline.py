@@ -38,6 +38,8 @@ from weir.errors import (
     WeirError,
 )
 from weir.lake import scd2
+from weir.lake.changes import METRICS as CHANGE_METRICS
+from weir.lake.changes import ChangeLoad
 from weir.lake.strategies import LoadSpec
 from weir.lake.table import Commit, Table
 from weir.observe.record import Status
@@ -366,7 +368,8 @@ class PipelineRun(NodeRun):
     def _schema(self, source: Source[Any], position: Position | None) -> pa.Schema:
         """Contract schema, plus columns evolved earlier or new in the pending data."""
         expected = source_schema(self.pipeline)
-        meta = set(layout.INGEST_NAMES) | set(source.meta_columns) | self.boundary.outputs
+        meta = set(layout.INGEST_NAMES) | self.boundary.outputs
+        meta |= {f.name for f in source.meta_fields(source.config)}
         meta.add(PARSE_ERRORS)
         fields = list(expected)
         bronze = self.tables.bronze.schema()
@@ -430,9 +433,7 @@ class PipelineRun(NodeRun):
             self.record.attempts = attempt
             try:
                 extraction = source.extract(position, schema)
-                offered = pa.schema(
-                    [*schema, *(pa.field(n, t) for n, t in source.meta_columns.items())]
-                )
+                offered = pa.schema([*schema, *source.meta_fields(source.config)])
                 if self.pipeline.spec.on_parse_error == "quarantine":
                     offered = offered.append(pa.field(PARSE_ERRORS, REASONS))
                 staged = stage(
@@ -565,7 +566,9 @@ class PipelineRun(NodeRun):
         rows late: scd2 changes older than their key's current version, which open none)."""
         spec, silver = self.pipeline.spec, self.tables.silver
         keys = self.pipeline.keys
-        superseded = valid - flagged.distinct_keys() if keys else 0
+        changes = self._changes()
+        # change events: the apply counts the events a later one of their key superseded
+        superseded = valid - flagged.distinct_keys() if keys and changes is None else 0
         if silver.applied(self.app_id) >= batch:
             return valid - superseded, superseded, 0
         self.progress(
@@ -578,6 +581,7 @@ class PipelineRun(NodeRun):
             order_by=spec.transform.dedupe_order_by,
             scd2=spec.load.scd2,
             evolve=True,
+            changes=changes,
         )
         message = f"silver: {spec.load.strategy}"
         # the window that keeps the latest row per key runs only when a key repeats
@@ -598,14 +602,32 @@ class PipelineRun(NodeRun):
             "num_hard_deletes",
             "num_hard_deletes_late",
             "hard_deletes_at",
+            *CHANGE_METRICS,
         )
         self.record.load_metrics.append(
             {"batch": batch, **{k: metrics[k] for k in keep if k in metrics}}
         )
+        if changes is not None:
+            stale, superseded = metrics["num_changes_stale"], metrics["num_changes_superseded"]
+            if stale:
+                self.record.warnings.append(
+                    f"batch {batch}: {stale} change events at or below their key's applied "
+                    "position were not applied (delivered again, or older than what silver holds)"
+                )
+            return written - stale - superseded, superseded, stale
         pii = frozenset(self.pipeline.contract.pii_columns)
         self.record.warnings += [f"batch {batch}: {w}" for w in scd2.warnings(metrics, pii)]
         late = int(metrics.get("num_source_rows_late", 0))
         return written - late, superseded, late
+
+    def _changes(self) -> ChangeLoad | None:
+        """How this pipeline's change events load; None: its source yields rows."""
+        kind, config = self.pipeline.source_kind, self.pipeline.source_config
+        if not kind.emits_changes(config):
+            return None
+        deletes = kind.deletes(config)
+        events = [f.name for f in kind.meta_fields(config)] + list(layout.INGEST_NAMES)
+        return ChangeLoad("soft" if deletes is None else deletes.action, tuple(events))
 
     def _checks(self, plan: SilverSql, flagged: Flagged, batch: int) -> tuple[int, int]:
         """Evaluate every rule's outcome in one aggregate; returns (rows, error rows)."""

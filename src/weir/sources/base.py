@@ -160,6 +160,27 @@ class Source(abc.ABC, Generic[ConfigT]):
         """Start reading everything after ``position``, shaped as ``schema``."""
 
     @classmethod
+    def emits_changes(cls, config: Any) -> bool:
+        """Whether this source, so configured, yields *change events*: each row is one change
+        of one source row — its image (after an insert, update or snapshot read; the key, at
+        least, of a deleted row; NULLs for a truncate) in the contract's columns, then the
+        source's :attr:`meta_columns`, then :data:`weir.layout.CHANGE` (``_op``, ``_lsn``,
+        ``_seq``, ``_tx_id``, ``_committed_at``) with the values :data:`weir.layout.OPS`
+        describes. Silver then applies the events by key in ``(_lsn, _seq)`` order
+        (weir/lake/changes.py) instead of merging rows, and the source's :meth:`deletes`
+        (``detect: log``) says whether a delete is soft or hard. The default: it does not."""
+        return False
+
+    @classmethod
+    def meta_fields(cls, config: Any) -> list[pa.Field]:
+        """Every column the source adds after the contract's, in order: :attr:`meta_columns`,
+        then the change-event columns when it :meth:`emits_changes`."""
+        fields = [pa.field(name, kind) for name, kind in cls.meta_columns.items()]
+        if cls.emits_changes(config):
+            fields += [column.field() for column in layout.CHANGE]
+        return fields
+
+    @classmethod
     def deletes(cls, config: Any) -> Deletes | None:
         """How this source reports deleted rows (its config's ``deletes:``), or None: it does
         not. The default reads a ``deletes`` field of the config when it has one."""

@@ -581,6 +581,8 @@ def _pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
         secret_envs=frozenset(env_names(doc.data)),
     )
     _check_columns(doc, pipeline)
+    if source_cls.emits_changes(config):
+        _check_changes(doc, spec)
     schema = pa.schema(types.arrow_field(c.source_name, c.physicalType) for c in contract.columns)
     why = source_cls.unreadable(config, schema)
     if why is not None:
@@ -606,6 +608,27 @@ def _source_secrets(doc: Document, pipeline: Pipeline, env_values: list[str]) ->
                 "@host:5432/db, or the whole url from ${env:DB_URL}",
             )
     return found
+
+
+def _check_changes(doc: Document, spec: PipelineSpec) -> None:
+    """A source of change events loads them with ``merge``: applied by key in log order
+    (weir/lake/changes.py); bronze keeps the raw events."""
+    strategy = spec.load.strategy
+    if strategy != "merge":
+        raise ConfigError(
+            f"the source yields change events, which load with strategy 'merge' (applied by "
+            f"key in log order), not {strategy!r}",
+            where=doc.where(("load", "strategy")),
+            hint="use strategy: merge; bronze keeps every raw event"
+            + ("; scd2 over change events is not supported yet" if strategy == "scd2" else ""),
+        )
+    if spec.transform.dedupe_order_by:
+        raise ConfigError(
+            "change events are ordered by their log position (_lsn, _seq): "
+            "transform.dedupe_order_by does not apply to them",
+            where=doc.where(("transform", "dedupe_order_by")),
+            hint="remove dedupe_order_by",
+        )
 
 
 def _check_columns(doc: Document, pipeline: Pipeline) -> None:

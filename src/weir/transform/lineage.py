@@ -307,7 +307,8 @@ def _source_fields(pipeline: Pipeline) -> list[pa.Field]:
 
 
 def _source_meta(pipeline: Pipeline) -> list[pa.Field]:
-    return [pa.field(n, t) for n, t in pipeline.source_kind.meta_columns.items()]
+    """The source's own columns, with the change-event columns when it yields them."""
+    return pipeline.source_kind.meta_fields(pipeline.source_config)
 
 
 def source_schema(pipeline: Pipeline) -> tuple[Column, ...]:
@@ -337,7 +338,14 @@ def _values(pipeline: Pipeline) -> list[pa.Field]:
 def silver_schema(pipeline: Pipeline) -> tuple[Column, ...]:
     """Silver as weir writes it (transform/silver.py, and lake/scd2.py for scd2)."""
     scd2 = pipeline.spec.load.strategy == "scd2"
-    return _columns(layout.silver_schema(_values(pipeline), _source_meta(pipeline), scd2=scd2))
+    kind, config = pipeline.source_kind, pipeline.source_config
+    deletes = kind.deletes(config) if kind.emits_changes(config) else None
+    soft = deletes is not None and deletes.action == "soft"
+    return _columns(
+        layout.silver_schema(
+            _values(pipeline), _source_meta(pipeline), scd2=scd2, soft_deletes=soft
+        )
+    )
 
 
 def quarantine_schema(pipeline: Pipeline) -> tuple[Column, ...]:

@@ -18,10 +18,12 @@ from weir.quality.rules import CompiledChecks
 from weir.sources.base import PARSE_ERRORS
 from weir.spec import Pipeline, sqlexpr
 from weir.spec.types import arrow_type, duckdb_type
-from weir.sql import ident
+from weir.sql import ident, literal
 from weir.transform.boundary import PII_FLAGS, Boundary
 
 META = layout.INGEST_NAMES
+CHANGE_REQUIRED = (layout.OP.name, layout.LSN.name)
+"""Change-event columns every event needs (implicit error-level ``<column>.required``)."""
 
 
 @dataclass(frozen=True)
@@ -36,19 +38,25 @@ class SilverSql:
     parsed: bool = False
     """Whether bronze carries ``_parse_errors``: the reasons why the source could not parse
     some of a row's values; such rows are quarantined with those reasons."""
+    changes: bool = False
+    """Whether bronze holds change events (``Source.emits_changes``): the rules check the
+    row images that are upserted, not what a delete or a truncate carries."""
 
     @classmethod
     def plan(cls, pipeline: Pipeline, bronze: pa.Schema) -> SilverSql:
         # a version needs its start: rows without one go to quarantine, never into silver
         scd2 = pipeline.spec.load.scd2
         required = [scd2.valid_from] if scd2 is not None and scd2.valid_from else []
+        changes = pipeline.source_kind.emits_changes(pipeline.source_config)
+        if changes:  # an event without its operation or position cannot be applied
+            required += list(CHANGE_REQUIRED)
         checks = compile_checks(pipeline.contract, pipeline.keys, required)
         boundary = Boundary.of(pipeline, checks)
         known = {c.source_name for c in pipeline.contract.columns} | set(META) | boundary.outputs
         known.add(PARSE_ERRORS)
         extra = tuple(f.name for f in bronze if f.name not in known)
         parsed = PARSE_ERRORS in bronze.names
-        return cls(pipeline, boundary.silver_checks(checks), extra, boundary, parsed)
+        return cls(pipeline, boundary.silver_checks(checks), extra, boundary, parsed, changes)
 
     def flagged(self) -> str:
         contract = self.pipeline.contract
@@ -77,6 +85,14 @@ class SilverSql:
             f"derived AS (SELECT *{derived_sql} FROM renamed) "
             f"SELECT *, {self.checks.flag_columns()} FROM derived"
         )
+        if self.changes:
+            # rules comparing rows (unique) read ``derived``: the images the batch upserts
+            flagged = self._events_only(
+                f"WITH renamed AS (SELECT {', '.join(renamed)} FROM input), "
+                f"events AS (SELECT *{derived_sql} FROM renamed), "
+                f"derived AS ({self._last_images('events')}) "
+                f"SELECT *, {self.checks.flag_columns()} FROM events"
+            )
         if not self.parsed:
             return flagged
         # the source's parse reasons come first among a row's errors
@@ -84,6 +100,40 @@ class SilverSql:
         return (
             f"SELECT * EXCLUDE ({errors}, _errors), "
             f"list_concat(coalesce({errors}, []), _errors) AS _errors FROM ({flagged})"
+        )
+
+    def _events_only(self, flagged: str) -> str:
+        """Change events: the rules judge the images that are upserted (insert, update,
+        snapshot). A delete is held back only without its key (it could not be applied), a
+        truncate never; either without its operation or position."""
+        upsert = f"_op IN ({', '.join(literal(op) for op in layout.UPSERTS)}) OR _op IS NULL"
+        kept = [f"{c}.required" for c in CHANGE_REQUIRED]
+        keyed = [*kept, *(f"{k}.required" for k in self.pipeline.keys)]
+
+        def only(names: list[str]) -> str:
+            return f"list_filter(_errors, lambda e: e IN ({', '.join(map(literal, names))}))"
+
+        none = "CAST([] AS VARCHAR[])"
+        return (
+            "SELECT * EXCLUDE (_errors, dq_flags, _infos), "
+            f"CASE WHEN {upsert} THEN _errors WHEN _op = 'delete' THEN {only(keyed)} "
+            f"ELSE {only(kept)} END AS _errors, "
+            f"CASE WHEN {upsert} THEN dq_flags ELSE {none} END AS dq_flags, "
+            f"CASE WHEN {upsert} THEN _infos ELSE {none} END AS _infos FROM ({flagged})"
+        )
+
+    def images(self) -> str:
+        """Change events: the valid image each key upserts last in the batch (what
+        table-level rules, such as ``row_count``, judge)."""
+        return self._last_images("flagged", "len(_errors) = 0 AND ")
+
+    def _last_images(self, relation: str, valid: str = "") -> str:
+        upserts = ", ".join(literal(op) for op in layout.UPSERTS)
+        part = ", ".join(ident(k) for k in self.pipeline.keys)
+        return (
+            f"SELECT * FROM {relation} WHERE {valid}_op IN ({upserts}) "
+            f"QUALIFY row_number() OVER (PARTITION BY {part} "
+            "ORDER BY _lsn DESC, _seq DESC NULLS LAST, _batch DESC, _row DESC) = 1"
         )
 
     def unparsed(self) -> str:

@@ -1,10 +1,13 @@
-"""Files source: CSV, NDJSON, JSON and Parquet files from a directory, one file or a glob.
+"""Files source: CSV, NDJSON, JSON, Parquet and Debezium change-event files from a directory,
+one file or a glob.
 
 Listing (:mod:`.listing`): a directory, a file or a glob, local or on an object store
 (``pyarrow.fs``). Position (:mod:`.position`): the set of ingested files, committed with the
 rows; the same key is the ``_source_file`` column of every row. One reader per format
-(``csv_reader``, ``ndjson_reader``, ``json_reader``, ``parquet_reader``) yields rows as read;
-``conform()`` converts them by weir's strict rules (:mod:`weir.sources.parse`).
+(``csv_reader``, ``ndjson_reader``, ``json_reader``, ``parquet_reader``, ``debezium_reader``)
+yields rows as read; ``conform()`` converts them by weir's strict rules
+(:mod:`weir.sources.parse`). ``format: debezium`` yields change events
+(:meth:`FilesSource.emits_changes`): silver applies them by key (weir/lake/changes.py).
 
 Types are never inferred: every value is converted to the contract's type by one rule per
 type, whatever the format. What cannot be read — a value, a line, a file — is a parse problem
@@ -32,6 +35,7 @@ from weir.errors import ConfigError, WeirError
 from weir.sources.base import Extraction, Position, Source
 from weir.sources.files.config import CsvOptions, FilesConfig, Format
 from weir.sources.files.csv_reader import CsvReader
+from weir.sources.files.debezium_reader import DebeziumReader
 from weir.sources.files.errors import Unreadable, io_errors
 from weir.sources.files.extraction import FilesExtraction
 from weir.sources.files.json_reader import JsonArrayReader
@@ -41,6 +45,7 @@ from weir.sources.files.parquet_reader import ParquetReader
 from weir.sources.files.position import ingested, pending, summary
 from weir.sources.files.reading import SOURCE_FILE, Reader, union
 from weir.sources.problems import file_problem
+from weir.spec.deletes import Deletes
 from weir.spec.types import type_name
 
 
@@ -86,11 +91,24 @@ class FilesSource(Source[FilesConfig]):
             batch_size_rows=self.config.batch_size_rows,
             remote=found.remote,
             context=self.context,
+            changes=self.emits_changes(self.config),
         )
 
     @staticmethod
     def describe(position: Position | None) -> str | None:
         return summary(ingested(position)) if position else None
+
+    @classmethod
+    def emits_changes(cls, config: FilesConfig) -> bool:
+        """``format: debezium``: each line is one change event."""
+        return config.format == "debezium"
+
+    @classmethod
+    def deletes(cls, config: FilesConfig) -> Deletes | None:
+        """Debezium's delete events, soft by default (``deletes: {detect: log, action: …}``)."""
+        if not cls.emits_changes(config):
+            return None
+        return config.deletes or Deletes(detect="log")
 
     @classmethod
     def unreadable(cls, config: FilesConfig, schema: pa.Schema) -> str | None:
@@ -110,6 +128,15 @@ class FilesSource(Source[FilesConfig]):
             return CsvReader(found.fs, config.csv, config.block_size_bytes, local)
         if found.format == "parquet":
             return ParquetReader(found.fs, config.block_size_bytes, config.batch_size_rows, local)
+        if found.format == "debezium":
+            return DebeziumReader(
+                found.fs,
+                config.block_size_bytes,
+                config.batch_size_rows,
+                config.debezium.time_unit,
+                hidden,
+                local,
+            )
         if found.format == "json":
             return JsonArrayReader(
                 found.fs, config.batch_size_rows, hidden, local, flatten=config.flatten

@@ -9,8 +9,9 @@ from typing import ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from weir.spec.base import Strict
+from weir.spec.deletes import Deletes
 
-Format = Literal["csv", "ndjson", "json", "parquet"]
+Format = Literal["csv", "ndjson", "json", "parquet", "debezium"]
 
 URL_SCHEMES = ("s3", "gs", "gcs", "hdfs", "viewfs", "abfs", "abfss", "file")
 URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
@@ -37,6 +38,16 @@ class CsvOptions(Strict):
         return value
 
 
+class DebeziumOptions(Strict):
+    """How ``format: debezium`` reads what an envelope's ``schema`` does not say."""
+
+    time_unit: Literal["millis", "micros", "nanos"] = "micros"
+    """The unit of an integer timestamp or time of day when the envelope carries no
+    ``schema`` naming it (``io.debezium.time.MicroTimestamp`` and the like): Debezium's
+    PostgreSQL connector sends ``timestamp`` and ``time`` columns as microseconds by
+    default (``time.precision.mode: adaptive``)."""
+
+
 class FilesConfig(Strict):
     reference: ClassVar[str] = "docs/sources.md (files)"
     """Where the fields are documented (config errors point there)."""
@@ -54,12 +65,30 @@ class FilesConfig(Strict):
     flatten: bool = False
     """JSON records only: nested objects become columns named ``outer__inner``
     (:mod:`weir.sources.flatten`)."""
+    debezium: DebeziumOptions = Field(default_factory=DebeziumOptions)
+    deletes: Deletes | None = None
+    """``format: debezium`` only: what silver does with delete events (``detect: log``);
+    default ``{detect: log, action: soft}``."""
 
     @model_validator(mode="after")
     def _flatten_json(self) -> FilesConfig:
-        if self.flatten and self.format in ("csv", "parquet"):
+        if self.flatten and self.format in ("csv", "parquet", "debezium"):
             raise ValueError(
                 f"flatten applies to JSON records (format ndjson or json), not {self.format}"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _deletes_from_the_log(self) -> FilesConfig:
+        if self.deletes is None:
+            return self
+        if self.format != "debezium":
+            raise ValueError(
+                "deletes applies to change events (format: debezium): other files hold no deletes"
+            )
+        if self.deletes.detect != "log":
+            raise ValueError(
+                "Debezium change events carry their deletes: use deletes: {detect: log}"
             )
         return self
 

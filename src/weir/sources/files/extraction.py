@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from weir import layout
 from weir.sources.base import Extraction, SourceContext, conform
 from weir.sources.files.errors import Unreadable, io_errors
 from weir.sources.files.listing import DataFile
@@ -24,6 +25,7 @@ from weir.sources.files.reading import (
 )
 
 _SOURCE_FILE = pa.field(SOURCE_FILE, pa.string())
+_CHANGE = [c.field() for c in layout.CHANGE]
 
 
 @dataclass
@@ -34,6 +36,9 @@ class FilesExtraction(Extraction):
     batch_size_rows: int = 65_536
     remote: bool = False
     context: SourceContext | None = None
+    changes: bool = False
+    """The reader yields change events: chunks without change columns (a file that cannot
+    be read) get NULL ones."""
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         for file in self.pending:
@@ -56,13 +61,20 @@ class FilesExtraction(Extraction):
 
     def _conform(self, file: DataFile, piece: Piece) -> pa.RecordBatch:
         chunk = piece() if callable(piece) else piece
+        rows = chunk.batch.num_rows
+        extra = chunk.meta
+        if self.changes and not extra:
+            extra = [(fld, pa.nulls(rows, fld.type)) for fld in _CHANGE]
         return conform(
             chunk.batch,
             self.schema,
             where=file.key,
             context=self.context,
             label=chunk.label,
-            meta=[(_SOURCE_FILE, pa.repeat(pa.scalar(file.key), chunk.batch.num_rows))],
+            meta=[
+                (_SOURCE_FILE, pa.repeat(pa.scalar(file.key), rows)),
+                *extra,
+            ],
             problems=chunk.problems,
         )
 

@@ -47,6 +47,9 @@ class Chunk:
     label: Callable[[int], str]
     """Names the line (``line 7``) or, where it cannot be known, the row of a batch row."""
     problems: list[Problem] = field(default_factory=list)
+    meta: list[tuple[pa.Field, pa.Array]] = field(default_factory=list)
+    """Columns the reader adds after ``_source_file``, one value per row (the change columns
+    of ``format: debezium``)."""
 
 
 Piece = Chunk | Callable[[], Chunk]

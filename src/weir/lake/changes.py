@@ -1,0 +1,313 @@
+"""Change events applied to silver by key, in log order: one batch, one guarded MERGE.
+
+A change-event source (``Source.emits_changes``: Debezium files, PostgreSQL CDC) lands one
+bronze row per change, with the columns of :data:`weir.layout.CHANGE`. This module does not
+know where they came from. For one batch of valid events (the silver SELECT's rows):
+
+- a key's events are ordered by their position ``(_lsn, _seq)``, then by arrival
+  (``_batch``, ``_row``); an event at or below the position silver already holds for its
+  key (the row's own ``_lsn``/``_seq``, the last change applied to it) is *stale* and never
+  applied again, so re-delivered events and re-runs cannot regress a row;
+- of the rest, the last event per key decides: ``insert``/``update``/``snapshot`` upsert its
+  image (live again after a delete: ``is_deleted`` false, ``deleted_at`` NULL);
+  ``delete`` removes the row (``hard``) or keeps its last values with ``is_deleted`` true and
+  ``deleted_at`` the commit time of the first delete after its last upsert (``soft``); a
+  delete of a key silver never held writes nothing;
+- a ``truncate`` becomes a delete, at its own position, of every key whose position is
+  below it: the rows silver holds and the keys of the batch's earlier events (so later
+  events of the batch apply after it, as they happened).
+
+The computed rows are MERGEd on the key with a guard that updates or deletes a target row
+only if the event's position is above the row's, so even a MERGE computed from a stale
+snapshot cannot move a row backwards. Exactly one commit carries the batch's app
+transaction (:meth:`Table.mark` when nothing changed). The SQL is DuckDB's (the connection
+is the DuckDB engine's, its only caller) and reads the target through ``Table.scan``, so
+like ``scd2`` it needs a local lake.
+
+Limit of ``hard``: a deleted row leaves with its position, so an event older than the delete
+that arrives again in a *later* batch (a partial re-delivery) re-inserts the key; ``soft``
+keeps the position and has no such gap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from weir import layout
+from weir.lake.table import Commit, Table
+from weir.spec.deletes import DeleteAction
+from weir.sql import ident, literal
+
+UPSERTS = "(" + ", ".join(literal(op) for op in layout.UPSERTS) + ")"
+_WORK = ("_at", "_synthetic")
+"""Columns of the working tables (silver column names start with a letter)."""
+_LAST = 9_223_372_036_854_775_807
+"""Arrival of a target row in comparisons with a batch's events: after all of them, so a
+row at a truncate's very position is not below it."""
+
+
+METRICS = (
+    "num_change_events",
+    "num_changes_applied",
+    "num_changes_superseded",
+    "num_changes_stale",
+    "num_truncates",
+    "num_soft_deletes",
+    "num_hard_deletes_applied",
+)
+"""The counts :func:`apply` adds to a batch's load metrics (the run record keeps them):
+events in, applied (the last of their key, and truncates), superseded by a later event of
+their key in the batch, stale (at or below their key's applied position: not applied),
+truncates, and rows deleted (soft or hard)."""
+
+
+@dataclass(frozen=True)
+class ChangeLoad:
+    """How a pipeline's change events load (``LoadSpec.changes``)."""
+
+    action: DeleteAction
+    """``soft``: silver keeps deleted rows (:data:`weir.layout.SOFT_DELETE`); ``hard``."""
+    events: tuple[str, ...]
+    """The columns a row takes from the last event applied to it (the source's meta and
+    change columns, the ingestion columns); the others come from its last upserted image."""
+
+
+def _pos(alias: str) -> str:
+    """A row's position as a comparable struct."""
+    return f"{{'l': {alias}._lsn, 's': coalesce({alias}._seq, 0)}}"
+
+
+def apply(
+    table: Table,
+    con: duckdb.DuckDBPyConnection,
+    events: str,
+    commit: Commit,
+    *,
+    keys: Sequence[str],
+    settings: ChangeLoad,
+    partition_by: list[str],
+    evolve: bool,
+    counting: Callable[[pa.RecordBatchReader], pa.RecordBatchReader] = lambda rows: rows,
+) -> dict[str, Any]:
+    """Apply the events that ``events`` (a query on ``con``) selects; returns the counts
+    (module docstring) and the MERGE's metrics."""
+    k = [ident(c) for c in keys]
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE chg_in AS SELECT *, "
+        "{'l': _lsn, 's': coalesce(_seq, 0), 'b': _batch, 'r': _row} AS _at, "
+        f"FALSE AS _synthetic FROM ({events})"
+    )
+    described = con.execute("DESCRIBE SELECT * FROM chg_in").fetchall()
+    types = {str(row[0]): str(row[1]) for row in described if row[0] not in _WORK}
+    soft = settings.action == "soft"
+    try:
+        _current(con, table, k, types)
+        [(events_in,)] = con.execute("SELECT count(*) FROM chg_in").fetchall()
+        truncates = _truncates(con, k, [c for c in settings.events if c in types])
+        counts = {"num_change_events": int(events_in), "num_truncates": truncates}
+        counts |= _applicable(con, k)
+        _final(con, keys, list(types), settings, soft=soft)
+        return _write(table, con, commit, keys, counts, soft, partition_by, evolve, counting)
+    finally:
+        with suppress(duckdb.Error):  # after a failure, the failure is the one to report
+            for name in ("chg_in", "chg_cur", "chg_trunc", "chg_app", "chg_stats", "chg_del"):
+                con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.execute("DROP TABLE IF EXISTS chg_out")
+            con.execute("DROP VIEW IF EXISTS chg_target")
+
+
+def _current(
+    con: duckdb.DuckDBPyConnection, table: Table, k: list[str], types: dict[str, str]
+) -> None:
+    """``chg_cur``: the target rows the batch can change — its keys, and every row below
+    the batch's last truncate — with their position ``_pos``, in the batch's columns and
+    the soft-delete ones (NULL where the table lacks them: a column new in this batch, or
+    a table written before deletes were soft)."""
+    cols = ", ".join(k)
+    wanted = {**types, layout.IS_DELETED.name: "BOOLEAN", layout.DELETED_AT.name: "TIMESTAMPTZ"}
+    if table.exists():
+        con.execute(f"CREATE OR REPLACE TEMP VIEW chg_target AS {table.scan(con)}")
+        have = set(con.sql("SELECT * FROM chg_target LIMIT 0").columns)
+        source = "chg_target t"
+    else:
+        have, source = set(), "(SELECT 1) t"
+    select = [
+        f"t.{ident(c)}" if c in have else f"CAST(NULL AS {typ}) AS {ident(c)}"
+        for c, typ in wanted.items()
+    ]
+    if not have:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE chg_cur AS SELECT {', '.join(select)}, "
+            f"{{'l': CAST(NULL AS BIGINT), 's': CAST(NULL AS BIGINT)}} AS _pos FROM {source} "
+            "WHERE FALSE"
+        )
+        return
+    below = f"OR {_pos('t')} < (SELECT max({_pos('chg_in')}) FROM chg_in WHERE _op = 'truncate')"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE chg_cur AS SELECT {', '.join(select)}, {_pos('t')} AS _pos "
+        f"FROM {source} WHERE ({cols}) IN "
+        f"(SELECT ({cols}) FROM chg_in WHERE _op <> 'truncate') {below}"
+    )
+
+
+def _truncates(con: duckdb.DuckDBPyConnection, k: list[str], events: list[str]) -> int:
+    """Each truncate of the batch as a delete, at its position, of every key whose position
+    is below it (target rows, and keys of the batch's earlier events); the truncates
+    themselves leave ``chg_in``. Returns how many truncates the batch holds."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE chg_trunc AS SELECT * FROM chg_in WHERE _op = 'truncate'"
+    )
+    [(count,)] = con.execute("SELECT count(*) FROM chg_trunc").fetchall()
+    if not count:
+        return 0
+    cols = ", ".join(k)
+    c_keys = ", ".join(f"c.{c}" for c in k)
+    taken = ", ".join(f"t.{ident(c)}" for c in events)
+    con.execute(
+        f"INSERT INTO chg_in BY NAME SELECT {c_keys}, {taken}, t._at, TRUE AS _synthetic "
+        f"FROM chg_trunc t JOIN (SELECT {cols}, min(first) AS first FROM ("
+        f"SELECT {cols}, _at AS first FROM chg_in WHERE _op <> 'truncate' UNION ALL "
+        f"SELECT {cols}, {{'l': _lsn, 's': coalesce(_seq, 0), 'b': {_LAST}, 'r': {_LAST}}} "
+        f"FROM chg_cur) GROUP BY ALL) c ON c.first < t._at"
+    )
+    con.execute("DELETE FROM chg_in WHERE _op = 'truncate' AND NOT _synthetic")
+    return int(count)
+
+
+def _applicable(con: duckdb.DuckDBPyConnection, k: list[str]) -> dict[str, Any]:
+    """``chg_app``: the events above their key's position; the counts of the others."""
+    on = " AND ".join(f"e.{c} = c.{c}" for c in k)
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE chg_app AS SELECT e.* FROM chg_in e "
+        f"LEFT JOIN chg_cur c ON {on} "
+        f"WHERE c.{k[0]} IS NULL OR {{'l': e._at.l, 's': e._at.s}} > c._pos"
+    )
+    [(events, applicable)] = con.execute(
+        "SELECT (SELECT count(*) FROM chg_in WHERE NOT _synthetic), "
+        "(SELECT count(*) FROM chg_app WHERE NOT _synthetic)"
+    ).fetchall()
+    return {"num_changes_stale": int(events) - int(applicable)}
+
+
+def _final(
+    con: duckdb.DuckDBPyConnection,
+    keys: Sequence[str],
+    names: list[str],
+    settings: ChangeLoad,
+    *,
+    soft: bool,
+) -> None:
+    """``chg_out``: per key with applicable events, the row as it ends the batch and what
+    the MERGE does with it (``_action``: upsert, delete or none)."""
+    k = [ident(c) for c in keys]
+    cols = ", ".join(k)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE chg_stats AS SELECT {cols}, max(_at) AS last_at, "
+        f"max(_at) FILTER (WHERE _op IN {UPSERTS}) AS img_at FROM chg_app GROUP BY ALL"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE chg_del AS SELECT {', '.join(f'a.{c}' for c in k)}, "
+        "arg_min(coalesce(a._committed_at, a._ingested_at), a._at) AS first_deleted "
+        f"FROM chg_app a JOIN chg_stats s ON {_on('a', 's', k)} "
+        f"WHERE a._op NOT IN {UPSERTS} AND (s.img_at IS NULL OR a._at > s.img_at) GROUP BY ALL"
+    )
+    taken = set(settings.events)
+    select = []
+    for name in names:
+        col = ident(name)
+        if name in set(keys):
+            select.append(f"s.{col}")
+        elif name in taken:
+            select.append(f"l.{col}")
+        else:
+            select.append(f"CASE WHEN s.img_at IS NOT NULL THEN i.{col} ELSE c.{col} END AS {col}")
+    upsert = f"l._op IN {UPSERTS}"
+    held = f"(s.img_at IS NOT NULL OR c.{k[0]} IS NOT NULL)"
+    if soft:
+        select.append(f"NOT ({upsert}) AS is_deleted")
+        select.append(
+            f"CASE WHEN {upsert} THEN NULL "
+            "WHEN s.img_at IS NOT NULL OR NOT coalesce(c.is_deleted, FALSE) THEN d.first_deleted "
+            "ELSE c.deleted_at END AS deleted_at"
+        )
+        action = f"CASE WHEN {upsert} OR {held} THEN 'upsert' ELSE 'none' END"
+    else:
+        action = (
+            f"CASE WHEN {upsert} THEN 'upsert' WHEN c.{k[0]} IS NOT NULL THEN 'delete' "
+            "ELSE 'none' END"
+        )
+    select += [f"{action} AS _action", "l._synthetic AS _by_truncate"]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE chg_out AS SELECT {', '.join(select)} FROM chg_stats s "
+        f"JOIN chg_app l ON {_on('l', 's', k)} AND l._at = s.last_at "
+        f"LEFT JOIN chg_app i ON {_on('i', 's', k)} AND i._at = s.img_at "
+        f"LEFT JOIN chg_cur c ON {_on('c', 's', k)} "
+        f"LEFT JOIN chg_del d ON {_on('d', 's', k)}"
+    )
+
+
+def _on(a: str, b: str, k: list[str]) -> str:
+    return " AND ".join(f"{a}.{c} = {b}.{c}" for c in k)
+
+
+GUARD = (
+    "(t._lsn IS NULL OR s._lsn > t._lsn OR "
+    "(s._lsn = t._lsn AND coalesce(s._seq, 0) > coalesce(t._seq, 0)))"
+)
+"""The MERGE changes a target row only with a later change than the one it holds."""
+
+
+def _write(
+    table: Table,
+    con: duckdb.DuckDBPyConnection,
+    commit: Commit,
+    keys: Sequence[str],
+    counts: dict[str, Any],
+    soft: bool,
+    partition_by: list[str],
+    evolve: bool,
+    counting: Callable[[pa.RecordBatchReader], pa.RecordBatchReader],
+) -> dict[str, Any]:
+    [(applied, superseded, deletes, rows)] = con.execute(
+        "SELECT (SELECT count(*) FROM chg_out WHERE NOT _by_truncate), "
+        "(SELECT count(*) FROM chg_app WHERE NOT _synthetic) "
+        "- (SELECT count(*) FROM chg_out WHERE NOT _by_truncate), "
+        f"(SELECT count(*) FROM chg_out WHERE _op NOT IN {UPSERTS} AND _action <> 'none'), "
+        "(SELECT count(*) FROM chg_out WHERE _action <> 'none')"
+    ).fetchall()
+    counts |= {
+        "num_changes_applied": int(applied) + counts["num_truncates"],
+        "num_changes_superseded": int(superseded),
+        "num_soft_deletes" if soft else "num_hard_deletes_applied": int(deletes),
+    }
+    out = "SELECT * EXCLUDE (_action, _by_truncate) FROM chg_out WHERE _action <> 'none'"
+    if not table.exists():
+        data = counting(con.sql(out).to_arrow_reader(16_384))
+        table.write(data, commit, mode="append", partition_by=partition_by)
+        return {**counts, "num_target_rows_inserted": int(rows)}
+    if not rows:
+        table.mark(commit)
+        return counts
+    source = counting(
+        con.sql(
+            "SELECT * EXCLUDE (_by_truncate) FROM chg_out WHERE _action <> 'none'"
+        ).to_arrow_reader(16_384)
+    )
+    names = [c for c in source.schema.names if c != "_action"]
+    values = {ident(c): f"s.{ident(c)}" for c in names}
+    conds = " AND ".join(f"t.{ident(c)} = s.{ident(c)}" for c in keys)
+    merger = table.merge(source, commit, predicate=conds, evolve=evolve)
+    if not soft:
+        merger = merger.when_matched_delete(predicate=f"s._action = 'delete' AND {GUARD}")
+    merger = merger.when_matched_update(
+        updates=values, predicate=f"s._action = 'upsert' AND {GUARD}"
+    ).when_not_matched_insert(updates=values, predicate="s._action = 'upsert'")
+    metrics = table.execute(merger)
+    table.mark(commit)
+    return {**metrics, **counts}
