@@ -18,7 +18,7 @@ from weir.quality.outputs import Output, model_outputs
 from weir.quality.rules import Rule
 from weir.spec import Model, Project
 from weir.spec.contract import Contract, Quality
-from weir.spec.load import Problems
+from weir.spec.loaded import Problems
 from weir.spec.yamlsrc import Document, Loc
 
 Where = Callable[[Loc], str]

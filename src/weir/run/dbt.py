@@ -37,7 +37,7 @@ from weir.observe.record import RunRecord
 from weir.quality.result import CheckResult, CheckStatus
 from weir.run.node import NodeRun, Progress, quiet
 from weir.spec.dbt import dbt_profile
-from weir.spec.load import DbtStep, Project
+from weir.spec.loaded import DbtStep, Project
 from weir.transform.dbt_graph import BUILT as _BUILT
 from weir.transform.dbt_graph import DbtGraph, graph_of
 from weir.transform.definition import dbt_fingerprint

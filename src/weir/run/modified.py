@@ -26,7 +26,7 @@ from weir.run.dbt import StepPaths
 from weir.run.model import ModelRun
 from weir.run.pipeline import PipelineRun
 from weir.spec import Model, Pipeline, Project
-from weir.spec.load import DbtStep
+from weir.spec.loaded import DbtStep
 from weir.state.sqlite import StateStore
 from weir.transform import definition as defs
 

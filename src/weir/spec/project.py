@@ -147,10 +147,11 @@ class ProjectSpec(Strict):
     pii_salt_env: str = "WEIR_PII_SALT"
     """Environment variable holding the salt for hashing PII columns."""
     duckdb_memory_limit: str = "256MB"
-    """DuckDB's share of memory, per connection; it spills to .weir/tmp beyond this. Peak RSS
-    of a CSV load into bronze + silver (bench (d), bench/RESULTS.md): 1M rows ~670 MB,
-    10.5M rows ~710 MB, in the same time as with 512MB. 128MB brings 1M rows to ~550 MB, but
-    one 10.5M-row load ran out of memory at the silver stage with it."""
+    """DuckDB's share of memory, per connection; it spills to .weir/tmp beyond this. While
+    bronze is written beside the transform it keeps to half of it, and to an eighth while a
+    batch streams into a plain write (weir.engine.base.Session.share_memory). Peak RSS of a
+    CSV load into bronze + silver (bench (d), bench/RESULTS.md): 1M rows ~500 MB, 10.5M rows
+    ~755 MB."""
     threads: int = Field(default=2, ge=1, le=MAX_THREADS)
     """How many independent pipelines and models `weir run` runs at once."""
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)

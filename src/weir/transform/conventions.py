@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from weir.spec.project import Layer, RuleName
 
 if TYPE_CHECKING:
-    from weir.spec.load import Model
+    from weir.spec.loaded import Model
 
 PREFIXES: dict[str, Layer] = {
     "stg_": "staging",

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from weir.spec import Model, Pipeline
-from weir.spec.load import DbtStep
+from weir.spec.loaded import DbtStep
 from weir.spec.modelsql import rewrite
 from weir.transform.boundary import Boundary
 

@@ -38,7 +38,7 @@ from weir.toposort import topological
 
 if TYPE_CHECKING:
     from weir.spec import Pipeline, Project
-    from weir.spec.load import DbtStep, Model
+    from weir.spec.loaded import DbtStep, Model
     from weir.transform.dbt_graph import DbtGraph
 
 Kind = Literal["copy", "transform", "aggregate", "generated", "source", "unknown"]
