@@ -27,8 +27,8 @@ from weir.sources.files.debezium_envelope import Event, TimeUnit, decoded, event
 from weir.sources.files.errors import READ_ERRORS, Unreadable, content_problem
 from weir.sources.files.json_reader import scan
 from weir.sources.files.listing import DataFile
-from weir.sources.files.ndjson_reader import Block, blocks
-from weir.sources.files.reading import MAX_LINE_BYTES, Chunk, Piece, null_rows, size, unreadable
+from weir.sources.files.ndjson_reader import Block, block_trouble, blocks
+from weir.sources.files.reading import Chunk, Piece, unreadable
 from weir.sources.files.records import Record, decode_line, offered_schema, records_chunk
 from weir.sources.problems import Problem, line_problem
 
@@ -95,15 +95,9 @@ class DebeziumReader:
                 yield partial(self._block, block, schema)
 
     def _block(self, block: Block, schema: pa.Schema) -> Chunk:
-        if block.failure is not None:
-            what = content_problem(block.failure, local=self.local)
-            if what is None:
-                raise block.failure
-            return unreadable(schema, f"{what} (after line {block.line - 1})")
-        if block.overlong:
-            what = f"is longer than {size(MAX_LINE_BYTES)}"
-            problem = line_problem(0, f"line {block.line}", what)
-            return null_rows(schema, 1, [problem])
+        trouble = block_trouble(block, schema, local=self.local)
+        if trouble is not None:
+            return trouble
         records: list[Record | _Undecodable] = []
         lines: list[int] = []
         for number, raw in enumerate(block.data.split(b"\n"), block.line):

@@ -110,14 +110,9 @@ class NdjsonReader:
                 yield partial(self._chunk, block, schema=schema, readable=readable)
 
     def _chunk(self, block: Block, *, schema: pa.Schema, readable: pa.Schema) -> Chunk:
-        if block.failure is not None:
-            what = content_problem(block.failure, local=self.local)
-            if what is None:
-                raise block.failure
-            return unreadable(schema, f"{what} (after line {block.line - 1})")
-        if block.overlong:
-            what = f"is longer than {size(MAX_LINE_BYTES)}"
-            return null_rows(schema, 1, [line_problem(0, f"line {block.line}", what)])
+        trouble = block_trouble(block, schema, local=self.local)
+        if trouble is not None:
+            return trouble
         batch = None if self.flatten else _fast(block, readable)
         if batch is not None:
             return Chunk(batch, partial(_line, block.line))
@@ -137,6 +132,20 @@ class NdjsonReader:
             records.append(record)
             lines.append(number)
         return records_chunk(records, lines, schema, problems, self.hidden)
+
+
+def block_trouble(block: Block, schema: pa.Schema, *, local: bool) -> Chunk | None:
+    """The chunk for a block that could not be read (a problem after its last good line) or
+    that is one line longer than weir reads; None for a block of lines to parse."""
+    if block.failure is not None:
+        what = content_problem(block.failure, local=local)
+        if what is None:
+            raise block.failure
+        return unreadable(schema, f"{what} (after line {block.line - 1})")
+    if block.overlong:
+        what = f"is longer than {size(MAX_LINE_BYTES)}"
+        return null_rows(schema, 1, [line_problem(0, f"line {block.line}", what)])
+    return None
 
 
 def _fast(block: Block, readable: pa.Schema) -> pa.RecordBatch | None:
