@@ -205,6 +205,11 @@ def test_password_never_printed_and_never_taken_from_the_command_line(
         denied
     )
 
+    monkeypatch.setenv("PW_SAME_AS_USER", "weir")  # a password that is also the user's name
+    same = postgres.url().replace(PASSWORD, "${env:PW_SAME_AS_USER}")
+    denied = _infer(capsys, "--url", same, "--table", "x", "--project", str(tmp_path), code=1)
+    assert "authentication failed" in denied["error"]  # tried, not refused as written
+
     unset = _infer(
         capsys, "--url", "NO_SUCH_URL_VAR", "--table", "x", "--project", str(tmp_path), code=2
     )

@@ -60,13 +60,19 @@ def resolve_url(text: str, environ: Mapping[str, str]) -> tuple[str, Database]:
         database = parse_url(str(doc.data))
     except ValueError as exc:
         raise UsageError(f"--url: {exc}") from None
-    if database.password and database.password in written:
+    if database.password and "${env:" not in _password_part(written):
         raise UsageError(
             "--url holds a password written on the command line (shells keep it in history)",
             hint="read it from the environment: --url 'postgresql://user:${env:PGPASSWORD}@…', "
             "or the whole url from a variable: --url SHOP_DB_URL",
         )
     return written, database
+
+
+def _password_part(url: str) -> str:
+    """What stands between ``user:`` and ``@`` in ``url`` as written (``${env:…}`` or not)."""
+    credentials = url.partition("://")[2].rpartition("@")[0]
+    return credentials.partition(":")[2] if "@" in url else url
 
 
 def _infer(args: argparse.Namespace, out: Output) -> int:
