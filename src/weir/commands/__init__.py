@@ -7,11 +7,12 @@ function adding its arguments, the handler); this one lists them all, in the ord
 
 from __future__ import annotations
 
-from weir.commands import models, project, run, tables
+from weir.commands import infer, models, project, run, tables
 from weir.commands.base import Command
 
 _ORDER = (
     "init",
+    "infer",
     "validate",
     "run",
     "status",
@@ -27,6 +28,7 @@ _ORDER = (
 )
 _ALL: dict[str, Command] = {
     **project.COMMANDS,
+    **infer.COMMANDS,
     **run.COMMANDS,
     **models.COMMANDS,
     **tables.COMMANDS,
