@@ -122,6 +122,27 @@ def test_a_password_from_the_environment_is_a_secret_of_the_project(tmp_path: Pa
     assert {"pa55word", "postgresql://u:pa55word@h/db"} <= whole.secrets
 
 
+def test_a_password_read_by_a_variable_of_weir_yml_is_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    """A target's ``vars: {db: ${env:DB_URL}}`` and ``url: ${var:db}``: the password came from
+    the environment, so it is a secret to scrub, not one written into the file."""
+    block = {"source": "sql", "url": "${var:db}", "table": "orders"}
+    project = "name: test\ntargets:\n  prod:\n    vars:\n      db: ${env:DB_URL}\n"
+    root = write_project(
+        tmp_path / "p", pipelines={"orders": orders_pipeline(extract=block)}, project=project
+    )
+    env = {"WEIR_PII_SALT": "s", "DB_URL": "postgresql://u:pa55word@h/db"}
+    loaded = load_project(root, environ=env, target="prod")
+    assert "pa55word" in loaded.secrets
+    # the same url written into a variable's value is still refused
+    (root / "weir.yml").write_text(project.replace("${env:DB_URL}", env["DB_URL"]))
+    with pytest.raises(ConfigError) as caught:
+        load_project(root, environ=env, target="prod")
+    assert "password written into the file" in str(caught.value)
+    assert "pa55word" not in str(caught.value)
+
+
 def _line_of(tmp_path: Path, text: str) -> int:
     lines = (tmp_path / "p/pipelines/orders.yml").read_text().splitlines()
     return next(i for i, line in enumerate(lines, 1) if text in line)

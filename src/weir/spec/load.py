@@ -76,6 +76,7 @@ def load_project(
             problems.add(missing_error(missing))
         for error in resolve_project_vars(project_doc, chosen):
             problems.add(error)
+    project_names = frozenset(secret_names)
     try:
         spec = validate(project_doc, ProjectSpec)
     except ConfigError as exc:
@@ -115,7 +116,9 @@ def load_project(
                 # a value left empty for a missing variable may be what failed
                 raise missing_error(lacking) from exc
             check_unique(pipeline, doc, pipelines)
-            secret_values |= source_secrets(doc, pipeline, [env[n] for n in names if env.get(n)])
+            # read from the environment: by the file itself, or by weir.yml (a variable)
+            from_env = [env[n] for n in names | project_names if env.get(n)]
+            secret_values |= source_secrets(doc, pipeline, from_env)
             pipelines[pipeline.name] = pipeline
             warnings += _without_effect(doc)
             if lacking:
