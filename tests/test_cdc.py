@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,10 @@ from typing import Any
 import pytest
 
 from weir.errors import ConfigError, SourceError
+from weir.run.pipeline import PipelineRun
 from weir.spec import load_project
 from weirtest.cdc import Shop
+from weirtest.debezium import customers_project, event, silver
 from weirtest.postgres import PASSWORD, Cluster
 from weirtest.projects import table_rows
 
@@ -229,3 +232,39 @@ def test_decimal_values_stay_exact(shop: Shop) -> None:
     shop.run()
     [row] = table_rows(shop.root / "lake/silver/customers")
     assert row["balance"] == decimal.Decimal("0.01")
+
+
+def test_debezium_files_of_the_same_changes_give_the_same_silver(
+    shop: Shop, tmp_path: Path
+) -> None:
+    """The changes CDC read, written as Debezium envelopes (what Debezium's PostgreSQL
+    connector would emit for them) and loaded by the files source: the same silver."""
+    shop.sql("INSERT INTO customers VALUES (1, 'ann', 5, NULL, NULL), (2, 'bob', 1, NULL, NULL)")
+    shop.project()
+    shop.run()
+    shop.sql(
+        "UPDATE customers SET name = 'anna', balance = 6 WHERE id = 1",
+        "DELETE FROM customers WHERE id = 2",
+        "INSERT INTO customers VALUES (3, 'cy', 2, NULL, NULL)",
+        "BEGIN; DELETE FROM customers WHERE id = 3; "
+        "INSERT INTO customers VALUES (3, 'cy again', 4, NULL, NULL); COMMIT",
+    )
+    shop.run()
+    bronze = table_rows(shop.root / "lake/bronze/customers", sort=["_lsn", "_seq"])
+    lines = []
+    for row in bronze:
+        values = {
+            "name": row["name"],
+            "balance": None if row["balance"] is None else str(row["balance"]),
+        }
+        envelope = event(row["_op"], row["_lsn"], row["id"], **values)
+        envelope["transaction"] = {"id": str(row["_tx_id"]), "total_order": row["_seq"]}
+        lines.append(json.dumps(envelope))
+    files = customers_project(tmp_path / "dbz")
+    (files / "data").mkdir()
+    (files / "data/1.jsonl").write_text("\n".join(lines) + "\n")
+    project = load_project(files)
+    record = PipelineRun(project, project.pipeline("customers")).execute()
+    assert record.status == "success", record.error_message
+    assert silver(files) == shop.silver()
+    assert _live(shop) == shop.rows()
