@@ -24,11 +24,9 @@ Times are µs since 2000-01-01 UTC, PostgreSQL's epoch.
 
 from __future__ import annotations
 
-import datetime as dt
 import struct
 from dataclasses import dataclass
 
-EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 UNIX_OFFSET_US = 946_684_800_000_000
 """µs between 1970-01-01 and PostgreSQL's epoch, 2000-01-01."""
 
@@ -103,7 +101,6 @@ class Skipped:
 
 Message = Begin | Commit | Relation | Change | Truncate | Skipped
 
-_U64 = struct.Struct(">Q")
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
 _U16 = struct.Struct(">H")
