@@ -33,10 +33,10 @@ def test_a_valid_block_loads_with_its_defaults(tmp_path: Path) -> None:
     assert (config.strategy, config.chunk_rows, config.deletes) == ("full", 100_000, None)
 
 
-def test_cdc_is_not_a_strategy_yet_and_the_error_lists_the_known_ones(tmp_path: Path) -> None:
+def test_cdc_on_sqlite_is_a_config_error_at_its_line(tmp_path: Path) -> None:
     error = _error(tmp_path, {"strategy": "cdc"})
-    assert "orders.yml:" in str(error) and "extract.strategy" in str(error)
-    assert "'cdc' is not one of 'full', 'incremental'" in str(error)
+    assert "orders.yml:" in str(error) and "extract" in str(error)
+    assert "strategy cdc reads PostgreSQL's logical replication" in str(error)
 
 
 @pytest.mark.parametrize(

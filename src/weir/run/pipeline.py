@@ -161,6 +161,8 @@ class PipelineRun(NodeRun):
                 self.enter("silver" if record.changed else "up-to-date")  # not "extract"
             else:
                 self._land(staged, batch, new_position, watermark or describe(new_position))
+                faults.point("source.before_committed")
+                source.committed(new_position)  # e.g. advance a CDC slot: bronze holds it now
         finally:
             staged.remove()
         if self.full_refresh:
@@ -446,6 +448,8 @@ class PipelineRun(NodeRun):
                     progress=lambda n: self.progress(f"extracted {n:,} rows", done=n),
                 )
                 self.record.warnings += extraction.warnings
+                if extraction.metrics:
+                    self.record.load_metrics.append({"source": source.kind, **extraction.metrics})
                 overlap = extraction.overlap()
                 if overlap is not None:
                     staged = self._drop_known(staged, schema, overlap)

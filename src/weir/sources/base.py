@@ -73,6 +73,9 @@ class Extraction(abc.ABC):
 
     schema: pa.Schema
     warnings: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    """What the source measured while reading (a CDC slot's replication lag), filled by
+    ``batches``; the run record keeps it among its ``load_metrics``."""
 
     @abc.abstractmethod
     def batches(self) -> Iterator[pa.RecordBatch]:
@@ -158,6 +161,14 @@ class Source(abc.ABC, Generic[ConfigT]):
     @abc.abstractmethod
     def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:
         """Start reading everything after ``position``, shaped as ``schema``."""
+
+    def committed(self, position: Position) -> None:
+        """Called by the engine after the bronze commit that holds ``position`` (an
+        extraction's :meth:`Extraction.position`), on a source already closed: open what is
+        needed and release it before returning. A source whose server keeps state of its own
+        releases it here (a CDC slot is advanced, so the database may recycle its log). The
+        process may stop before this call, or the call fail: the next ``extract`` gets the
+        committed position and must catch the server up itself. The default does nothing."""
 
     @classmethod
     def emits_changes(cls, config: Any) -> bool:

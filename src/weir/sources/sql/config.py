@@ -25,10 +25,13 @@ from weir.spec.base import Strict
 from weir.spec.deletes import Deletes
 
 Dialect = Literal["postgres", "sqlite"]
-Strategy = Literal["full", "incremental"]
+Strategy = Literal["full", "incremental", "cdc"]
 
 CHUNK_ROWS = 100_000
 MAX_CHUNK_ROWS = 1_000_000
+LAG_WARN_BYTES = 1 << 30
+"""cdc: warn when the slot holds back more WAL than this (1 GiB): a slot nobody reads fills
+the database server's disk."""
 """Rows per chunk at most: a chunk is held in memory whole (a few hundred MB at the most)."""
 
 _SCHEMES: dict[str, Dialect] = {
@@ -36,6 +39,8 @@ _SCHEMES: dict[str, Dialect] = {
     "postgres": "postgres",
     "sqlite": "sqlite",
 }
+_IDENTIFIER = r"^[a-z_][a-z0-9_]{0,62}$"
+"""A slot's (and, by choice, a publication's) name: lower-case letters, digits and ``_``."""
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(second|minute|hour|day|week)s?\s*$")
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800}
 _WRITES = (
@@ -151,7 +156,16 @@ class SqlConfig(Strict):
     """incremental: a duration (``10 minutes``) for a time cursor, a count for an integer one."""
     chunk_rows: int = Field(default=CHUNK_ROWS, ge=1, le=MAX_CHUNK_ROWS)
     deletes: Deletes | None = None
-    """How deleted rows are found (``detect: keys``, reconciled by a later step)."""
+    """How deleted rows are found (``detect: keys``, reconciled by a later step; ``cdc``: the
+    log's delete events, ``{action: soft|hard}``)."""
+    slot: str | None = Field(default=None, pattern=_IDENTIFIER)
+    """cdc: the logical replication slot's name (default: ``weir_<project>_<pipeline>``)."""
+    publication: str | None = Field(default=None, pattern=_IDENTIFIER)
+    """cdc: the publication's name (default: the slot's)."""
+    lag_warn_bytes: int = Field(default=LAG_WARN_BYTES, ge=1)
+    """cdc: warn when the slot retains more WAL than this."""
+    lag_warn_seconds: float | None = Field(default=None, gt=0)
+    """cdc: warn when the last change read committed longer ago than this."""
 
     @property
     def database(self) -> Database:
@@ -196,9 +210,33 @@ class SqlConfig(Strict):
             raise ValueError("strategy incremental needs cursor (the column that orders changes)")
         if self.strategy == "full" and (self.cursor is not None or self.lookback is not None):
             raise ValueError("cursor and lookback are for strategy incremental; full reads all")
+        if self.strategy == "cdc":
+            return self._cdc()
+        cdc_only = {"slot", "publication", "lag_warn_bytes", "lag_warn_seconds"}
+        if given := sorted(cdc_only & self.model_fields_set):
+            raise ValueError(f"{', '.join(given)} are for strategy cdc")
         if self.deletes is not None and self.deletes.detect != "keys":
             raise ValueError(
                 "a sql source with strategy full or incremental detects deletes by keys"
+            )
+        return self
+
+    def _cdc(self) -> SqlConfig:
+        """``strategy: cdc``: PostgreSQL, a table, deletes from the log."""
+        if self.database.dialect != "postgres":
+            raise ValueError(
+                "strategy cdc reads PostgreSQL's logical replication; a SQLite database has "
+                "none (use strategy full or incremental)"
+            )
+        if self.table is None:
+            raise ValueError("strategy cdc needs table (schema.name), not query")
+        if self.cursor is not None or self.lookback is not None:
+            raise ValueError("cursor and lookback are for strategy incremental; cdc reads the log")
+        deletes = self.deletes
+        if deletes is not None and "detect" in deletes.model_fields_set and deletes.detect != "log":
+            raise ValueError(
+                "strategy cdc reads deletes from the log: write deletes: {action: soft} or "
+                "{action: hard} (detect: log)"
             )
         return self
 

@@ -60,7 +60,7 @@ class Connection(abc.ABC):
     def close(self) -> None: ...
 
     def fail(self, exc: Exception, doing: str) -> NoReturn:
-        raise _translate(self.database, self.where, exc, doing) from None
+        raise translate(self.database, self.where, exc, doing) from None
 
 
 def connect(database: Database, project_dir: str, where: str) -> Connection:
@@ -90,9 +90,13 @@ class PostgresConnection(Connection):
             self.fail(exc, "connecting")
 
     @contextmanager
-    def snapshot(self) -> Iterator[None]:
+    def snapshot(self, imported: str | None = None) -> Iterator[None]:
+        """``imported``: the name of a snapshot another session exported (a replication
+        slot's, for cdc), which this transaction then sees instead of its own."""
         self._execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         try:
+            if imported is not None:
+                self._execute(f"SET TRANSACTION SNAPSHOT '{imported}'")
             yield
         finally:
             self._execute("ROLLBACK")  # nothing was written: a read-only transaction
@@ -233,6 +237,7 @@ _TRANSIENT = re.compile(
     r"terminating connection|no route to host|database is locked|could not translate host",
     re.IGNORECASE,
 )
+_PRIVILEGES = r"permission denied|must be (superuser|owner)|replication role|not authorized"
 _HINTS: tuple[tuple[str, str], ...] = (
     (
         r"password authentication failed|no password supplied|authentication failed",
@@ -248,9 +253,14 @@ _HINTS: tuple[tuple[str, str], ...] = (
 )
 
 
-def _translate(database: Database, where: str, exc: Exception, doing: str) -> SourceError:
+def translate(
+    database: Database, where: str, exc: Exception, doing: str, *, hint: str | None = None
+) -> SourceError:
+    """A driver error as a SourceError; ``hint`` is the caller's word on privileges."""
     text = _clean(str(exc), database.password)
-    hint = next((h for pattern, h in _HINTS if re.search(pattern, text, re.IGNORECASE)), None)
+    privileges = re.search(_PRIVILEGES, text, re.IGNORECASE)
+    if hint is None or not privileges:
+        hint = next((h for pattern, h in _HINTS if re.search(pattern, text, re.IGNORECASE)), None)
     if _TRANSIENT.search(text):
         return TransientSourceError(
             f"{doing} failed: {text}",

@@ -17,9 +17,11 @@ import pyarrow as pa
 
 from weir.sources.base import Extraction, Position, Source, SourceContext, conform
 from weir.sources.incremental import CursorKind, Watermark, describe, kind_of
-from weir.sources.sql import reading
+from weir.sources.sql import cdc, reading
+from weir.sources.sql.cdc_slot import Slot
 from weir.sources.sql.config import Database, SqlConfig
-from weir.sources.sql.connection import Connection, connect
+from weir.sources.sql.connection import Connection, PostgresConnection, connect
+from weir.spec.deletes import Deletes
 
 
 class SqlSource(Source[SqlConfig]):
@@ -35,6 +37,7 @@ class SqlSource(Source[SqlConfig]):
         self.where = f"{self.database.dialect} {self.database.name} ({read})"
         """What is read, for messages: ``postgres host:5432/db (table public.orders)``."""
         self._connection: Connection | None = None
+        self._slot_control: Slot | None = None
 
     @property
     def connection(self) -> Connection:
@@ -43,6 +46,9 @@ class SqlSource(Source[SqlConfig]):
         return self._connection
 
     def close(self) -> None:
+        slot, self._slot_control = self._slot_control, None
+        if slot is not None:
+            slot.close()
         connection, self._connection = self._connection, None
         if connection is not None:
             connection.close()
@@ -77,8 +83,53 @@ class SqlSource(Source[SqlConfig]):
                 fields.append(fld.with_type(pa.string()) if pa.types.is_null(fld.type) else fld)
         return pa.schema(fields)
 
+    @classmethod
+    def emits_changes(cls, config: Any) -> bool:
+        return isinstance(config, SqlConfig) and config.strategy == "cdc"
+
+    @classmethod
+    def deletes(cls, config: Any) -> Deletes | None:
+        """cdc: the log's delete events, soft unless ``deletes: {action: hard}``."""
+        if not cls.emits_changes(config):
+            return super().deletes(config)
+        given: Deletes | None = config.deletes
+        return Deletes(detect="log", action=given.action if given is not None else "soft")
+
+    def _slot(self, position: Position | None) -> Slot:
+        assert self.config.table is not None
+        slot, publication = cdc.names(self.config, position, self.context)
+        return Slot(self.database, self.where, slot, publication, self.config.table)
+
+    def committed(self, position: Position) -> None:
+        """cdc: advance the slot to the LSN the bronze commit holds (the server may then
+        recycle the WAL before it); the other strategies keep nothing outside the lake."""
+        if not self.emits_changes(self.config) or "lsn" not in position:
+            return
+        slot = self._slot(position)
+        try:
+            state = slot.state()
+            if state is not None and state.confirmed < int(position["lsn"]):
+                slot.advance(int(position["lsn"]))
+        finally:
+            slot.close()
+
     def extract(self, position: Position | None, schema: pa.Schema) -> Extraction:
         config, dialect = self.config, self.database.dialect
+        if config.strategy == "cdc":
+            connection = self.connection
+            assert isinstance(connection, PostgresConnection)
+            if self._slot_control is not None:
+                self._slot_control.close()
+            self._slot_control = self._slot(position)
+            return cdc.CdcExtraction(
+                schema=schema,
+                config=config,
+                connection=connection,
+                slot=self._slot_control,
+                committed=position,
+                where=self.where,
+                context=self.context,
+            )
         columns = list(schema.names)
         mark = None
         if config.strategy == "incremental":
@@ -122,6 +173,8 @@ class SqlSource(Source[SqlConfig]):
 
     @staticmethod
     def describe(position: Position | None) -> str | None:
+        if position and "lsn" in position:
+            return cdc.describe(position)
         return describe(position)
 
 

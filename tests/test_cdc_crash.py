@@ -1,0 +1,125 @@
+"""``strategy: cdc`` under crashes and concurrent writers, on a real PostgreSQL: SIGKILL of the
+real ``weir run`` process inside the change read, at the commit boundaries and between the
+bronze commit and the slot advance; a writer thread inserting, updating and deleting while
+the snapshot and the change reads happen. Afterwards silver equals the source table row by
+row, and no change event is in bronze twice."""
+
+from __future__ import annotations
+
+import random
+import signal
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from weirtest.cdc import Shop
+from weirtest.postgres import Cluster
+from weirtest.projects import table_rows, weir_run
+
+pytestmark = pytest.mark.slow  # subprocesses and a writer thread
+
+POINTS = [
+    "cdc.read",
+    "bronze.before_commit",
+    "bronze.after_commit",
+    "silver.before_commit",
+    "silver.after_commit",
+    "source.before_committed",
+]
+
+
+@pytest.fixture
+def shop(postgres: Cluster, pg_database: str, tmp_path: Path) -> Iterator[Shop]:
+    shop = Shop(postgres, pg_database, tmp_path / "p")
+    yield shop
+    shop.drop_slots()
+
+
+def _bronze_events(shop: Shop) -> Counter[tuple[Any, ...]]:
+    rows = table_rows(shop.root / "lake/bronze/customers")
+    return Counter((r["_op"], r["_lsn"], r["_seq"], r["id"]) for r in rows)
+
+
+def _ok(shop: Shop, fault: str | None = None) -> None:
+    done = weir_run(shop.root, fault, **shop.env())
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_kill_then_rerun_gives_the_table_and_no_change_twice(shop: Shop, point: str) -> None:
+    shop.sql("INSERT INTO customers SELECT i, 'c' || i, i, NULL, NULL FROM generate_series(1, 5) i")
+    shop.project(action="hard")
+    _ok(shop)
+    shop.sql(
+        "UPDATE customers SET balance = balance + 1 WHERE id <= 3",
+        "DELETE FROM customers WHERE id = 4",
+        "INSERT INTO customers VALUES (6, 'new', 1, NULL, NULL)",
+        "UPDATE customers SET balance = balance + 10 WHERE id = 1",
+        "DELETE FROM customers WHERE id = 6",
+        "INSERT INTO customers VALUES (6, 'again', 2, NULL, NULL)",
+    )
+    killed = weir_run(shop.root, point, **shop.env())
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    _ok(shop)
+    assert shop.silver() == shop.rows()
+    events = _bronze_events(shop)
+    assert max(events.values()) == 1, [e for e, n in events.items() if n > 1]
+    assert sum(1 for e in events if e[0] != "snapshot") == 8
+    # the slot now stands at the committed position, and an idle run changes nothing
+    versions = shop.versions()
+    _ok(shop)
+    assert shop.versions() == versions
+    shop.sql("UPDATE customers SET name = 'later' WHERE id = 2")
+    _ok(shop)
+    assert shop.silver() == shop.rows()
+
+
+def test_a_concurrent_writer_during_snapshot_and_change_reads(shop: Shop) -> None:
+    shop.sql(
+        "INSERT INTO customers SELECT i, 'c' || i, i, NULL, NULL FROM generate_series(1, 2000) i"
+    )
+    shop.project(action="hard", chunk_rows=500)
+    stop = threading.Event()
+    written = Counter[str]()
+
+    def write() -> None:
+        rng = random.Random(7)
+        with shop.cluster.connect(shop.database) as con:
+            con.execute("SET synchronous_commit = on")
+            while not stop.is_set():
+                key = rng.randint(1, 2500)
+                kind = rng.choice(["insert", "update", "update", "delete"])
+                if kind == "insert":
+                    con.execute(
+                        "INSERT INTO customers VALUES (%s, 'w', 1, NULL, NULL) "
+                        "ON CONFLICT (id) DO UPDATE SET name = 'w2'",
+                        (key,),
+                    )
+                elif kind == "update":
+                    con.execute(
+                        "UPDATE customers SET balance = balance + 1, name = 'u' WHERE id = %s",
+                        (key,),
+                    )
+                else:
+                    con.execute("DELETE FROM customers WHERE id = %s", (key,))
+                written[kind] += 1
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    try:
+        for _ in range(3):  # the snapshot, then change reads, all while the writer writes
+            shop.run()
+            time.sleep(0.2)
+    finally:
+        stop.set()
+        writer.join()
+    assert sum(written.values()) > 100, written
+    shop.run()  # catch up
+    assert shop.silver() == shop.rows()
+    events = _bronze_events(shop)
+    assert max(events.values()) == 1
