@@ -7,18 +7,24 @@ reconciliations, and an idle re-run makes no table version."""
 from __future__ import annotations
 
 import datetime as dt
+import signal
+import sqlite3
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from deltalake import DeltaTable
 
+from weir.errors import ConfigError
 from weir.observe.record import RunRecord
 from weir.run.pipeline import PipelineRun
+from weir.sources.sql import SqlSource
 from weir.spec import load_project
 from weirtest.postgres import Cluster
-from weirtest.projects import SALT, table_rows
+from weirtest.projects import SALT, orders_pipeline, table_rows, version, weir_run, write_project
 from weirtest.sqldb import OrdersDb, sql_project
 
 T0 = dt.datetime(2024, 3, 1, 12, 0, 0)
@@ -183,3 +189,132 @@ def test_the_guard_is_lifted_by_max_delete_ratio(db: OrdersDb) -> None:
     db.execute("DELETE FROM orders")
     _run(root, db)
     assert all(r["is_deleted"] for r in _silver(root).values())
+
+
+# ---------------------------------------------------------------- configuration errors
+def _config_error(root: Path, pipe: dict[str, Any]) -> str:
+    write_project(root, pipelines={"orders": pipe})
+    with pytest.raises(ConfigError) as caught:
+        load_project(root, environ={"WEIR_PII_SALT": SALT})
+    return str(caught.value)
+
+
+KEYS = {"detect": "keys"}
+SQLITE = {"source": "sql", "url": "sqlite:///shop.db", "table": "orders", "deletes": KEYS}
+
+
+@pytest.mark.parametrize(
+    ("pipe", "line", "expected"),
+    [
+        (
+            {"extract": {"source": "files", "path": "d/*.csv", "format": "csv", "deletes": KEYS}},
+            "extract.deletes",
+            "deletes applies to change events",
+        ),
+        (
+            {"extract": {"source": "rest", "url": "http://127.0.0.1:1/x", "deletes": KEYS}},
+            "extract.deletes",
+            "deletes",
+        ),
+        (
+            {"extract": SQLITE, "load": {"strategy": "truncate-reload"}},
+            "load.strategy",
+            "strategy 'truncate-reload' does not keep",
+        ),
+        (
+            {
+                "extract": SQLITE,
+                "load": {"strategy": "scd2", "scd2": {"valid_from": "updated_at"}},
+            },
+            "load.strategy",
+            "scd2 with reconciled deletes is not supported yet",
+        ),
+        (
+            {"extract": SQLITE, "load": {"strategy": "merge", "keys": ["email"]}},
+            "extract.deletes",
+            "key column 'email': it is PII",
+        ),
+        (
+            {"extract": {**SQLITE, "deletes": {**KEYS, "max_delete_ratio": 0}}},
+            "extract.deletes.max_delete_ratio",
+            "greater than 0",
+        ),
+    ],
+    ids=["files", "rest", "truncate-reload", "scd2", "pii-key", "ratio"],
+)
+def test_deletes_by_keys_is_checked_when_the_project_loads(
+    tmp_path: Path, pipe: dict[str, Any], line: str, expected: str
+) -> None:
+    message = _config_error(tmp_path, orders_pipeline(**pipe))
+    assert "orders.yml:" in message and expected in message, message
+    assert "Traceback" not in message
+
+
+# ---------------------------------------------------------------- streaming, crashes
+def test_a_large_key_set_streams_through_the_engine_in_chunks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """200k keys in SQLite: the source's key set reaches the engine chunk by chunk, and
+    Python never holds much more than one chunk of them (measured where the rows are Python
+    objects: tracemalloc sees sqlite3's tuples, Arrow's buffers are counted by pyarrow)."""
+    db = OrdersDb(tmp_path)
+    n = 200_000
+    with sqlite3.connect(db.path) as con:
+        con.executemany(
+            "INSERT INTO orders (id, email, amount, updated_at) VALUES (?, ?, 1.0, ?)",
+            ((i, f"u{i}@x.io", "2024-03-01 12:00:00") for i in range(n)),
+        )
+    root = sql_project(tmp_path, db, chunk_rows=10_000, deletes={"detect": "keys"})
+    _run(root, db)
+    db.execute("DELETE FROM orders WHERE id % 1000 = 0")
+    seen: list[tuple[int, int]] = []
+    original = SqlSource.key_set
+
+    def watched(self: SqlSource, keys: Any) -> Iterator[pa.RecordBatch]:
+        tracemalloc.start()  # from the reconciliation on (the extraction reads every row)
+        for batch in original(self, keys):
+            seen.append((batch.num_rows, pa.total_allocated_bytes()))
+            yield batch
+
+    monkeypatch.setattr(SqlSource, "key_set", watched)
+    try:
+        record = _run(root, db)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    entry = _reconciled(record)
+    assert entry["num_source_keys"] == n - 200 and entry["num_deletes_applied"] == 200
+    assert len(seen) >= (n - 200) // 10_000 and max(rows for rows, _ in seen) <= 10_000
+    # 200k keys as Python tuples alone are > 15 MB; one chunk of them is well under 2 MB
+    assert peak < 6 * 2**20, peak
+    # Arrow memory while the keys stream: a chunk or two (80 kB each), never the 1.6 MB of all
+    assert max(b for _, b in seen) - min(b for _, b in seen) < 400_000
+    assert sum(r["is_deleted"] for r in table_rows(root / "lake/silver/orders")) == 200
+
+
+@pytest.mark.slow  # real `weir run` subprocesses
+def test_every_counts_runs_across_a_run_killed_at_the_reconciliation(tmp_path: Path) -> None:
+    """every: 2, with real `weir run` processes: a run killed before the reconciliation's
+    commit does not count (the next one reconciles in its place); one killed after it
+    counts as having reconciled (silver's commit says so, though its record was never
+    written)."""
+    db = OrdersDb(tmp_path)
+    root = sql_project(tmp_path, db, deletes={"detect": "keys", "every": 2})
+    db.insert(_rows(range(1, 11)))
+    assert weir_run(root).returncode == 0  # run 1 of 2
+    db.execute("DELETE FROM orders WHERE id = 1")
+    killed = weir_run(root, fault="reconcile.before_commit")  # run 2: due, killed
+    assert killed.returncode == -signal.SIGKILL
+    assert not any(r["is_deleted"] for r in table_rows(root / "lake/silver/orders"))
+    db.execute("DELETE FROM orders WHERE id = 2")
+    killed = weir_run(root, fault="reconcile.after_commit")  # due again: commits, killed
+    assert killed.returncode == -signal.SIGKILL
+    deleted = {r["order_id"] for r in table_rows(root / "lake/silver/orders") if r["is_deleted"]}
+    assert deleted == {1, 2}
+    db.execute("DELETE FROM orders WHERE id = 3")
+    before = version(root / "lake/silver/orders")
+    assert weir_run(root).returncode == 0  # run 1 of 2 after that reconciliation
+    assert version(root / "lake/silver/orders") == before
+    assert weir_run(root).returncode == 0  # run 2: reconciles
+    deleted = {r["order_id"] for r in table_rows(root / "lake/silver/orders") if r["is_deleted"]}
+    assert deleted == {1, 2, 3}

@@ -2,7 +2,9 @@
 
 ``WEIR_FAULT=<point>[@<n>]`` makes the process SIGKILL itself the ``n``-th time (default 1st)
 it reaches ``point``. Points are named ``<table>.<moment>``, e.g. ``bronze.before_commit``,
-``silver.after_commit``, ``bronze.write`` (inside a streaming write, after one batch).
+``silver.after_commit``, ``bronze.write`` (inside a streaming write, after one batch);
+``reconcile.before_commit`` and ``reconcile.after_commit`` around a delete reconciliation's
+commit (weir/lake/reconcile.py).
 Without the variable every call is a dictionary lookup and nothing else.
 """
 
