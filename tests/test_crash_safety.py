@@ -17,7 +17,7 @@ import pytest
 from deltalake import DeltaTable
 
 from weirtest import debezium as dbz
-from weirtest.projects import lake_content, orders_pipeline, weir_run, write_project
+from weirtest.projects import lake_content, orders_pipeline, table_rows, weir_run, write_project
 
 pytestmark = (
     pytest.mark.slow
@@ -46,10 +46,16 @@ CASES = [
     ("sql", "merge"),
     ("sql", "scd2"),
     ("debezium", "merge"),
+    ("sql-deletes", "merge"),
 ]
 """(source, load strategy). files: the CSV drops; sql: the same rows inserted into a SQLite
 table, read incrementally (the watermark commits with the rows; the inclusive bound re-reads
-the last value); debezium: change events from files, applied by key (soft deletes)."""
+the last value); debezium: change events from files, applied by key (soft deletes);
+sql-deletes: sql, with key 1 deleted from the table before the second run, which
+soft-deletes it in silver (``deletes: {detect: keys}``, lake/reconcile.py)."""
+RECONCILE_POINTS = ["reconcile.before_commit", "reconcile.after_commit"]
+RUN_TIMES = frozenset({"deleted_at"})
+"""A reconciliation dates its deletes with its run's time: compared as set or NULL."""
 
 
 def _events(*events: dict[str, Any] | str) -> str:
@@ -90,13 +96,15 @@ def _project(root: Path, strategy: str, source: str = "files") -> Path:
     if strategy == "scd2":
         load["scd2"] = {"valid_from": "updated_at"}
     extract: dict[str, Any] = {"source": "files", "path": "data/*.csv", "format": "csv"}
-    if source == "sql":
+    if source.startswith("sql"):
         extract = {"source": "sql", "url": "sqlite:///data/shop.db", "table": "orders"}
         extract |= {"strategy": "incremental", "cursor": "updated_at", "chunk_rows": 2}
+    if source == "sql-deletes":
+        extract["deletes"] = {"detect": "keys"}
     pipe = orders_pipeline(extract=extract, load=load)
     write_project(root, pipelines={"orders": pipe})
     (root / "data").mkdir()
-    if source == "sql":
+    if source.startswith("sql"):
         with sqlite3.connect(root / "data/shop.db") as con:
             con.execute(
                 "CREATE TABLE orders (id INTEGER, email TEXT, amount REAL, updated_at TEXT)"
@@ -116,6 +124,18 @@ def _drop(root: Path, name: str) -> None:
             "INSERT INTO orders VALUES (?, ?, ?, ?)",
             [(r["id"] or None, r["email"], r["amount"], r["updated_at"]) for r in rows],
         )
+        if name == "orders_2.csv" and _deletes(root):
+            con.execute("DELETE FROM orders WHERE id = 1")
+
+
+def _content(root: Path, source: str) -> dict[str, list[tuple[str, ...]]]:
+    return lake_content(
+        root, "orders", run_times=RUN_TIMES if source == "sql-deletes" else frozenset()
+    )
+
+
+def _deletes(root: Path) -> bool:
+    return "deletes" in (root / "pipelines/orders.yml").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +148,7 @@ def reference(
         for name in _files(source):
             _drop(root, name)
             assert weir_run(root).returncode == 0
-        refs[f"{source}-{strategy}"] = lake_content(root, "orders")
+        refs[f"{source}-{strategy}"] = _content(root, source)
     refs |= {strategy: refs[f"files-{strategy}"] for strategy in ("merge", "scd2")}
     return refs
 
@@ -137,6 +157,22 @@ def reference(
 @pytest.mark.parametrize(("source", "strategy"), CASES)
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_at_commit_boundary_then_rerun_matches_clean_run(
+    tmp_path: Path, reference: dict[str, Any], strategy: str, point: str, source: str
+) -> None:
+    _kill_and_rerun(tmp_path, reference, strategy, point, source)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("point", RECONCILE_POINTS)
+def test_kill_at_the_reconciliation_commit_then_rerun_matches_clean_run(
+    tmp_path: Path, reference: dict[str, Any], point: str
+) -> None:
+    _kill_and_rerun(tmp_path, reference, "merge", point, "sql-deletes")
+    silver = table_rows(tmp_path / "p/lake/silver/orders")
+    assert {r["order_id"] for r in silver if r["is_deleted"]} == {1}
+
+
+def _kill_and_rerun(
     tmp_path: Path, reference: dict[str, Any], strategy: str, point: str, source: str
 ) -> None:
     root = _project(tmp_path / "p", strategy, source)
@@ -148,7 +184,7 @@ def test_kill_at_commit_boundary_then_rerun_matches_clean_run(
     assert killed.returncode == -signal.SIGKILL, killed.stderr
     again = weir_run(root)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert lake_content(root, "orders") == reference[f"{source}-{strategy}"]
+    assert _content(root, source) == reference[f"{source}-{strategy}"]
     # and one more run changes nothing at all
     versions = {p.name: DeltaTable(str(p)).version() for p in (root / "lake").glob("*/orders")}
     assert weir_run(root).returncode == 0

@@ -175,3 +175,38 @@ def test_change_events_twice_and_rebuilt_leave_the_same_tables(tmp_path: Path, a
     rebuilt = PipelineRun(project, pipeline, full_refresh=True).execute()
     assert rebuilt.status == "success", rebuilt.error_message
     assert lake_content(root, "customers")["silver"] == content["silver"]
+
+
+@pytest.mark.parametrize("action", ["soft", "hard"])
+def test_reconciled_deletes_twice_and_rebuilt_leave_the_same_tables(
+    tmp_path: Path, action: str
+) -> None:
+    """``deletes: {detect: keys}`` (lake/reconcile.py): once the deletes are applied, a second
+    run creates no version in any table; a rebuild from bronze brings the deleted rows back
+    and its reconciliation deletes them again, so silver ends the same (its run's time dates
+    a soft delete)."""
+    from weirtest.projects import lake_content
+    from weirtest.sqldb import OrdersDb, sql_project
+
+    db = OrdersDb(tmp_path)
+    root = sql_project(tmp_path, db, deletes={"detect": "keys", "action": action})
+    db.insert((i, f"u{i}@x.io", float(i), dt.datetime(2024, 1, i)) for i in range(1, 6))
+    project = load_project(root)
+    pipeline = project.pipeline("orders")
+    assert PipelineRun(project, pipeline).execute().status == "success"
+    db.execute("DELETE FROM orders WHERE id IN (2, 5)")
+    deleted = PipelineRun(project, pipeline).execute()
+    assert deleted.status == "success" and deleted.changed
+    times = frozenset({"deleted_at"})
+    content = lake_content(root, "orders", run_times=times)
+    versions = {p.name: version(p) for p in (root / "lake").glob("*/orders")}
+    for _ in range(2):
+        again = PipelineRun(project, pipeline).execute()
+        assert again.status == "success" and not again.changed
+    assert lake_content(root, "orders", run_times=times) == content
+    assert {p.name: version(p) for p in (root / "lake").glob("*/orders")} == versions
+    rebuilt = PipelineRun(project, pipeline, full_refresh=True).execute()
+    assert rebuilt.status == "success", rebuilt.error_message
+    assert lake_content(root, "orders", run_times=times)["silver"] == content["silver"]
+    ids = sorted(r["order_id"] for r in table_rows(root / "lake/silver/orders"))
+    assert ids == ([1, 2, 3, 4, 5] if action == "soft" else [1, 3, 4])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,11 @@ def _cdc(action: str) -> dict[str, Any]:
     return {**customers_pipeline(action)["extract"], "path": "cdc/*.jsonl"}
 
 
+def _reconciled(action: str) -> dict[str, Any]:
+    deletes = {"detect": "keys", "action": action}
+    return {"source": "sql", "url": "sqlite:///shop.db", "table": "orders", "deletes": deletes}
+
+
 def _duck_types(schema: pa.Schema) -> list[tuple[str, str]]:
     con = duckdb.connect()
     con.register("probe", schema.empty_table())
@@ -109,8 +115,19 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 "name": "customers_hard",
                 "extract": _cdc("hard"),
             },
+            # a sql table reconciled by keys, soft and hard (lake/reconcile.py)
+            **{
+                name: orders_pipeline(name=name, extract=_reconciled(action))
+                for name, action in (("shop", "soft"), ("shop_hard", "hard"))
+            },
         },
     )
+    with sqlite3.connect(root / "shop.db") as con:
+        con.execute("CREATE TABLE orders (id INTEGER, email TEXT, amount REAL, updated_at TEXT)")
+        con.executemany(
+            "INSERT INTO orders VALUES (?, ?, ?, '2024-01-01 12:00:00')",
+            [(1, "a@x.org", 5.0), (2, "b@x.org", 6.0), (3, "c@x.org", 7.0), (4, "d@x.org", -500)],
+        )
     write_events(
         root,
         "1.jsonl",
@@ -141,14 +158,21 @@ def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
         records = api.run(load_project(root))
     statuses = {r.pipeline_name: r.status for r in records}
     # each pipeline quarantines a row (a negative amount, an id that is not a number, a line
-    # that is not JSON)
+    # that is not JSON); reconciliation leaves the quarantined key 4 alone
     assert statuses == {
         "orders": "partial",
         "cities": "partial",
         "customers": "partial",
         "customers_hard": "partial",
         **dict.fromkeys(["mrt_amounts", "mrt_daily", "snp_orders"], "success"),
+        **dict.fromkeys(["shop", "shop_hard"], "partial"),
     }
+    with sqlite3.connect(root / "shop.db") as con:  # a delete: the next run reconciles it
+        con.execute("DELETE FROM orders WHERE id = 2")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WEIR_PII_SALT", SALT)
+        again = api.run(load_project(root), ["shop", "shop_hard"])
+    assert [r.status for r in again] == ["success", "success"]
     return root
 
 
@@ -171,6 +195,8 @@ def test_every_table_lineage_describes_is_written_as_described(project: Path) ->
         "bronze.customers",
         "bronze.customers_hard",
         "bronze.orders",
+        "bronze.shop",
+        "bronze.shop_hard",
         "gold.mrt_amounts",
         "gold.mrt_daily",
         "gold.snp_orders",
@@ -178,10 +204,14 @@ def test_every_table_lineage_describes_is_written_as_described(project: Path) ->
         "quarantine.customers",
         "quarantine.customers_hard",
         "quarantine.orders",
+        "quarantine.shop",
+        "quarantine.shop_hard",
         "silver.cities",
         "silver.customers",
         "silver.customers_hard",
         "silver.orders",
+        "silver.shop",
+        "silver.shop_hard",
     ]
 
 
@@ -196,3 +226,16 @@ def test_change_event_tables_carry_the_change_and_soft_delete_columns(project: P
     assert bronze[bronze.index("_source_file") + 1 :][: len(change)] == change
     applied = lineage.column("silver.customers", "_lsn")
     assert applied.kind == "generated" and "log position" in (applied.reason or "")
+
+
+def test_reconciled_silver_carries_the_soft_delete_columns(project: Path) -> None:
+    lineage = project_lineage(load_project(project))
+    soft = [c.name for c in lineage.schemas["silver.shop"]]
+    hard = [c.name for c in lineage.schemas["silver.shop_hard"]]
+    assert soft == [*hard, "is_deleted", "deleted_at"]
+    rows = DeltaTable(str(project / "lake/silver/shop")).to_pyarrow_table().to_pylist()
+    assert {r["order_id"]: r["is_deleted"] for r in rows} == {1: False, 2: True, 3: False}
+    kept = DeltaTable(str(project / "lake/silver/shop_hard")).to_pyarrow_table().to_pylist()
+    assert sorted(r["order_id"] for r in kept) == [1, 3]
+    deleted = lineage.column("silver.shop", "deleted_at")
+    assert deleted.kind == "generated" and "deleted" in (deleted.reason or "")

@@ -4,7 +4,9 @@
 it reaches ``point``. Points are named ``<table>.<moment>``, e.g. ``bronze.before_commit``,
 ``silver.after_commit``, ``bronze.write`` (inside a streaming write, after one batch),
 ``source.before_committed`` (after a batch's commits, before the source's ``committed`` hook:
-a CDC slot not yet advanced), ``cdc.read`` (inside a CDC change read, after one batch).
+a CDC slot not yet advanced), ``cdc.read`` (inside a CDC change read, after one batch),
+``reconcile.before_commit`` and ``reconcile.after_commit`` around a delete reconciliation's
+commit (weir/lake/reconcile.py).
 Without the variable every call is a dictionary lookup and nothing else.
 """
 

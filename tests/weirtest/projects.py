@@ -127,9 +127,12 @@ def weir_run(
     )
 
 
-def lake_content(root: Path, table: str) -> dict[str, list[tuple[str, ...]]]:
+def lake_content(
+    root: Path, table: str, *, run_times: frozenset[str] = frozenset()
+) -> dict[str, list[tuple[str, ...]]]:
     """Every layer's rows of ``table`` (sorted, run-specific columns left out), for comparing
-    a recovered lake with a clean one."""
+    a recovered lake with a clean one. ``run_times``: columns holding a run's time (a
+    reconciliation's ``deleted_at``), compared only for being set or NULL."""
     out: dict[str, list[tuple[str, ...]]] = {}
     for layer in ("bronze", "silver", "quarantine"):
         path = root / "lake" / layer / table
@@ -139,6 +142,10 @@ def lake_content(root: Path, table: str) -> dict[str, list[tuple[str, ...]]]:
         data = DeltaTable(str(path)).to_pyarrow_table()
         keep = [c for c in data.column_names if c not in VOLATILE]
         out[layer] = sorted(
-            tuple(str(v) for v in r.values()) for r in data.select(keep).to_pylist()
+            tuple(
+                ("set" if v is not None else "None") if c in run_times else str(v)
+                for c, v in r.items()
+            )
+            for r in data.select(keep).to_pylist()
         )
     return out

@@ -37,6 +37,7 @@ from weir.registry import ENGINES
 
 if TYPE_CHECKING:
     from weir.lake.materialize import Bound
+    from weir.lake.reconcile import Reconcile, ReconcileCommit
     from weir.lake.strategies import LoadSpec
     from weir.lake.table import Commit, Table
     from weir.quality.result import CheckResult
@@ -198,6 +199,18 @@ class Session(Protocol):
 
     def flag(self, plan: SilverSql, rows: pa.RecordBatchReader) -> AbstractContextManager[Flagged]:
         """The silver transform of one batch (TransformError naming the pipeline's file)."""
+
+    def reconcile(
+        self,
+        table: Table,
+        source_keys: pa.RecordBatchReader,
+        commit: ReconcileCommit,
+        settings: Reconcile,
+    ) -> dict[str, Any]:
+        """Delete reconciliation (lake/reconcile.py): ``table``'s live keys missing from
+        ``source_keys`` (streamed, never held whole) are soft-deleted or removed in one
+        commit, at most ``settings.max_delete_ratio`` of them (else QualityError, nothing
+        written); returns the counts (``weir.lake.reconcile.METRICS``)."""
 
     # ---------------------------------------------------------------- models
     def expose(self, sources: Mapping[str, Table]) -> None:

@@ -27,7 +27,7 @@ import pyarrow as pa
 from weir.engine.base import Counting, Engine, Scope, Since
 from weir.engine.duckdb import RowCounter, connect, fetch_reader, fetch_table, transform_sql
 from weir.errors import TransformError, WeirError
-from weir.lake import changes, materialize, scd2
+from weir.lake import changes, materialize, reconcile, scd2
 from weir.lake.materialize import Bound
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
@@ -309,6 +309,16 @@ class DuckDBSession:
             con.unregister("input")
         with self._dropping(f"DROP TABLE IF EXISTS {FLAGGED}"):
             yield DuckDBFlagged(self, plan)
+
+    def reconcile(
+        self,
+        table: Table,
+        source_keys: pa.RecordBatchReader,
+        commit: reconcile.ReconcileCommit,
+        settings: reconcile.Reconcile,
+    ) -> dict[str, Any]:
+        with failing():
+            return reconcile.apply(table, self.con, source_keys, commit, settings)
 
     @contextmanager
     def _dropping(self, drop: str) -> Iterator[None]:

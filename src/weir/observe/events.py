@@ -17,8 +17,9 @@ The stages a node goes through (``NodeStage.stage``, and ``RunRecord.stage`` aft
 
 - pipeline: ``position`` → ``catch-up`` (a batch an earlier run left in bronze) →
   ``extract`` → ``bronze`` → ``transform`` → ``quarantine`` → ``silver``; ``up-to-date``
-  when the source had nothing new; ``rebuild`` for ``--full-refresh``; ``rejected`` for
-  ``weir batches reject``
+  when the source had nothing new; ``rebuild`` for ``--full-refresh``; ``deletes`` while
+  deletes are reconciled by key (after the load; back to the stage before when nothing
+  changed); ``rejected`` for ``weir batches reject``
 - model: ``position`` → ``read`` → ``transform`` → ``gold`` → ``checks``
 - dbt step: ``warehouse`` → ``profile`` → ``freshness`` → ``build``
 

@@ -46,6 +46,7 @@ from weir.observe.record import Status
 from weir.quality import runner
 from weir.quality.result import CheckResult, CheckStatus
 from weir.run.checks import NodeContext
+from weir.run.deletes import reconcile_deletes
 from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
@@ -167,6 +168,7 @@ class PipelineRun(NodeRun):
             staged.remove()
         if self.full_refresh:
             self._rebuild(batch if staged.rows else bronze_batch)
+        reconcile_deletes(self)  # deletes: {detect: keys}, when due (run/deletes.py)
 
     def _land(
         self, staged: Staged, batch: int, position: dict[str, Any], watermark: str | None

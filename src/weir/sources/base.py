@@ -198,6 +198,12 @@ class Source(abc.ABC, Generic[ConfigT]):
         value = getattr(config, "deletes", None)
         return value if isinstance(value, Deletes) else None
 
+    @classmethod
+    def lists_keys(cls, config: Any) -> bool:
+        """Whether :meth:`key_set` lists the keys of a source so configured (checked when
+        the project loads: ``deletes: {detect: keys}`` needs it). The default: it does not."""
+        return False
+
     def key_set(self, keys: Sequence[str]) -> Iterator[pa.RecordBatch] | None:
         """Every natural key the source holds now, as batches of the ``keys`` columns
         (source-side names, in that order), streamed in bounded memory: ``deletes: {detect:

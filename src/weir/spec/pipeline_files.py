@@ -13,6 +13,7 @@ from weir.registry import SOURCES
 from weir.spec import sqlexpr, types
 from weir.spec.base import validate
 from weir.spec.contract import Contract, ContractSpec, Quality
+from weir.spec.deletes import by_keys
 from weir.spec.pipeline import PipelineSpec
 from weir.spec.yamlsrc import (
     Document,
@@ -125,6 +126,7 @@ def bind_pipeline(doc: Document, contracts: dict[str, Contract]) -> Pipeline:
         secret_envs=frozenset(env_names(doc.data)),
     )
     _check_columns(doc, pipeline)
+    _check_reconciliation(doc, pipeline)
     if source_cls.emits_changes(config):
         _check_changes(doc, spec)
     schema = pa.schema(types.arrow_field(c.source_name, c.physicalType) for c in contract.columns)
@@ -152,6 +154,46 @@ def source_secrets(doc: Document, pipeline: Pipeline, env_values: list[str]) -> 
                 "@host:5432/db, or the whole url from ${env:DB_URL}",
             )
     return found
+
+
+def _check_reconciliation(doc: Document, pipeline: Pipeline) -> None:
+    """``deletes: {detect: keys}`` (weir/lake/reconcile.py) needs a source that lists its
+    keys, a key, a strategy whose rows are keyed (merge, append), and keys that are not
+    PII (silver holds their digests)."""
+    kind, config = pipeline.source_kind, pipeline.source_config
+    deletes = by_keys(kind.deletes(config), emits_changes=kind.emits_changes(config))
+    if deletes is None:
+        return
+    where = doc.where(("extract", "deletes"))
+    if not kind.lists_keys(config):
+        raise ConfigError(
+            f"source {kind.kind!r} cannot list its keys, so it cannot detect deletes by keys",
+            where=where,
+            hint="remove deletes; a sql source (strategy full or incremental) detects them",
+        )
+    strategy = pipeline.spec.load.strategy
+    if strategy not in ("merge", "append"):
+        raise ConfigError(
+            f"deletes: {{detect: keys}} reconciles silver by key, which strategy {strategy!r} "
+            "does not keep",
+            where=doc.where(("load", "strategy")),
+            hint="use strategy merge (or append), or remove deletes"
+            + ("; scd2 with reconciled deletes is not supported yet" if strategy == "scd2" else ""),
+        )
+    if not pipeline.keys:
+        raise ConfigError(
+            "deletes: {detect: keys} needs a natural key",
+            where=where,
+            hint="mark key columns with primaryKey: true in the contract, or set load.keys",
+        )
+    pii = set(pipeline.contract.pii_columns) & set(pipeline.keys)
+    if pii:
+        raise ConfigError(
+            f"deletes: {{detect: keys}} cannot compare key column {sorted(pii)[0]!r}: it is PII, "
+            "and silver holds its salted digest",
+            where=where,
+            hint="use a key that is not classified as PII, or remove deletes",
+        )
 
 
 def _check_changes(doc: Document, spec: PipelineSpec) -> None:

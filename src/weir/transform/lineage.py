@@ -33,6 +33,7 @@ from weir import layout
 from weir.errors import UsageError
 from weir.hints import did_you_mean
 from weir.spec import modelsql
+from weir.spec.deletes import by_keys
 from weir.spec.types import arrow_type, duckdb_type, type_name
 from weir.toposort import topological
 
@@ -339,7 +340,9 @@ def silver_schema(pipeline: Pipeline) -> tuple[Column, ...]:
     """Silver as weir writes it (transform/silver.py, and lake/scd2.py for scd2)."""
     scd2 = pipeline.spec.load.strategy == "scd2"
     kind, config = pipeline.source_kind, pipeline.source_config
-    deletes = kind.deletes(config) if kind.emits_changes(config) else None
+    deletes = kind.deletes(config)  # change events' own (detect: log), or reconciliation's
+    if not kind.emits_changes(config):
+        deletes = by_keys(deletes, emits_changes=False)
     soft = deletes is not None and deletes.action == "soft"
     return _columns(
         layout.silver_schema(

@@ -17,6 +17,7 @@ from weir.quality.compile import compile_checks
 from weir.quality.rules import CompiledChecks
 from weir.sources.base import PARSE_ERRORS
 from weir.spec import Pipeline, sqlexpr
+from weir.spec.deletes import by_keys
 from weir.spec.types import arrow_type, duckdb_type
 from weir.sql import ident, literal
 from weir.transform.boundary import PII_FLAGS, Boundary
@@ -41,6 +42,10 @@ class SilverSql:
     changes: bool = False
     """Whether bronze holds change events (``Source.emits_changes``): the rules check the
     row images that are upserted, not what a delete or a truncate carries."""
+    soft_deletes: bool = False
+    """Whether key reconciliation soft-deletes silver's rows (lake/reconcile.py): every row
+    a batch loads is live (``is_deleted`` false, ``deleted_at`` NULL), a key that comes
+    back from the source too."""
 
     @classmethod
     def plan(cls, pipeline: Pipeline, bronze: pa.Schema) -> SilverSql:
@@ -56,7 +61,12 @@ class SilverSql:
         known.add(PARSE_ERRORS)
         extra = tuple(f.name for f in bronze if f.name not in known)
         parsed = PARSE_ERRORS in bronze.names
-        return cls(pipeline, boundary.silver_checks(checks), extra, boundary, parsed, changes)
+        deletes = by_keys(
+            pipeline.source_kind.deletes(pipeline.source_config), emits_changes=changes
+        )
+        soft = deletes is not None and deletes.action == "soft"
+        checks = boundary.silver_checks(checks)
+        return cls(pipeline, checks, extra, boundary, parsed, changes, soft)
 
     def flagged(self) -> str:
         contract = self.pipeline.contract
@@ -175,6 +185,11 @@ class SilverSql:
             layout.DQ_FLAGS.name,
             *[ident(c) for c in (*self.extra, *META)],
         ]
+        if self.soft_deletes:
+            cols += [
+                f"FALSE AS {layout.IS_DELETED.name}",
+                f"CAST(NULL AS TIMESTAMPTZ) AS {layout.DELETED_AT.name}",
+            ]
         sql = f"SELECT {', '.join(cols)} FROM flagged WHERE len(_errors) = 0"
         if dedupe and keys:
             order = self.pipeline.spec.transform.dedupe_order_by

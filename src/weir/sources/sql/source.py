@@ -160,6 +160,10 @@ class SqlSource(Source[SqlConfig]):
             mark=mark,
         )
 
+    @classmethod
+    def lists_keys(cls, config: Any) -> bool:
+        return True
+
     def key_set(self, keys: Sequence[str]) -> Iterator[pa.RecordBatch]:
         """Every key the relation holds now, in one snapshot, ``chunk_rows`` at a time."""
         statement = reading.keys(self.config, self.database.dialect, keys)
