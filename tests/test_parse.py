@@ -70,6 +70,15 @@ RULES: list[tuple[pa.DataType, str, Any]] = [
         dt.datetime(2013, 1, 1, 5, 30, tzinfo=UTC),
     ),
     (pa.timestamp("us", tz="UTC"), "2013-01-01T06:30:00", BAD),
+    # nanosecond fractions (Java, Spark, pyarrow write them): the zeros past µs lose nothing
+    (pa.timestamp("us"), "2013-01-01 06:30:00.000000000", dt.datetime(2013, 1, 1, 6, 30)),
+    (pa.timestamp("us"), "2013-01-01T06:30:00.1234560", dt.datetime(2013, 1, 1, 6, 30, 0, 123456)),
+    (
+        pa.timestamp("us", tz="UTC"),
+        "2013-01-01T06:30:00.500000000Z",
+        dt.datetime(2013, 1, 1, 6, 30, 0, 500000, tzinfo=UTC),
+    ),
+    (pa.timestamp("us"), "2013-01-01 06:30:00.123456789", BAD),  # would lose the 789
     (pa.string(), " padded ", " padded "),
 ]
 

@@ -9,8 +9,9 @@ One rule per type, the same for CSV text, JSON values, Parquet columns and in-me
 - decimals: decimal or scientific notation that fits the precision and scale without rounding;
 - booleans: ``true``, ``false``, ``1``, ``0``, in any case;
 - dates: ISO ``YYYY-MM-DD``, real calendar dates only;
-- timestamps: ISO 8601 (``T`` or a space, optional fraction of a second); ``timestamp``
-  refuses a zone offset, ``timestamptz`` requires one (``Z``, ``+01:00``);
+- timestamps: ISO 8601 (``T`` or a space, optional fraction of a second, to the
+  microsecond: more digits only when they are zeros, as in a nanosecond ``.123456000``);
+  ``timestamp`` refuses a zone offset, ``timestamptz`` requires one (``Z``, ``+01:00``);
 - strings: valid UTF-8;
 - uuid: ``8-4-4-4-12`` hexadecimal digits, stored lower-case (a Parquet ``uuid`` or
   16-byte binary too);
@@ -64,6 +65,10 @@ _LEXICAL = {
     "date": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
     "timestamp": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}",
 }
+
+
+_ZERO_NANOS = r"(\.[0-9]{6})0+($|[Zz+-])"
+"""Zeros after a timestamp's sixth fractional digit, before the end or a zone."""
 
 
 Detail = tuple[str, str, str]
@@ -341,6 +346,8 @@ def _from_text(text: pa.Array, target: pa.DataType) -> tuple[pa.Array, list[int]
     normal = pc.ascii_trim_whitespace(text)
     if kind == "int":
         normal = pc.replace_substring_regex(normal, pattern=r"^\+([0-9])", replacement=r"\1")
+    if kind == "timestamp":  # a fraction past µs may only add zeros (nanoseconds written)
+        normal = pc.replace_substring_regex(normal, pattern=_ZERO_NANOS, replacement=r"\1\2")
     rejected: list[int] = []
     pattern = _LEXICAL.get(kind)
     if pattern is not None:
