@@ -21,6 +21,7 @@ from pydantic import Field, field_validator, model_validator
 
 from weir.spec.base import Strict
 from weir.spec.contract import Quality
+from weir.spec.pipeline import cron_expression
 
 Materialized = Literal["table", "incremental", "partition-swap", "snapshot"]
 _INTERVAL = re.compile(r"^\s*(\d+)\s*(second|minute|hour|day|week|month|year)s?\s*$")
@@ -76,6 +77,9 @@ class ModelSpec(Strict):
     description: str | None = None
     owner: str | None = None
     tags: list[str] = Field(default_factory=list)
+    schedule: str | None = None
+    """A cron expression ``weir serve`` fires the model (and its downstream models) by; a
+    model without one runs when an upstream node fires (docs/serve.md)."""
     unique_key: list[str] = Field(default_factory=list)
     """Composite key of the output: incremental models MERGE on it, snapshots version it."""
     partition_by: list[str] = Field(default_factory=list)
@@ -86,6 +90,11 @@ class ModelSpec(Strict):
     """Quality rules over the output (each names ``column`` or ``columns``), checked after
     the write over the rows the run wrote. Validated after loading (weir.quality.validate):
     their kinds, and that the model produces the columns they read."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str | None) -> str | None:
+        return cron_expression(value)
 
     @model_validator(mode="after")
     def _needs(self) -> ModelSpec:

@@ -97,6 +97,20 @@ class ErrorHandling(Strict):
     alert_channels: list[str] = Field(default_factory=list)
 
 
+def cron_expression(value: str | None) -> str | None:
+    """``value`` when it is a cron expression weir schedules by (five fields, or a nickname)."""
+    from croniter import croniter
+
+    fields = value.split() if value is not None else []
+    nickname = len(fields) == 1 and fields[0].startswith("@")
+    if value is not None and not ((len(fields) == 5 or nickname) and croniter.is_valid(value)):
+        raise ValueError(
+            f"{value[:80]!r} is not a cron expression: five fields, minute hour "
+            "day-of-month month day-of-week (e.g. '0 6 * * *'), or @hourly, @daily, @weekly"
+        )
+    return value
+
+
 class StepSpec(Strict):
     """The Universal Pipeline Template's fields every file in pipelines/ has."""
 
@@ -104,7 +118,8 @@ class StepSpec(Strict):
     owner: str
     description: str | None = None
     schedule: str | None = None
-    """A cron expression (five fields, or a nickname such as ``@daily``), in UTC."""
+    """A cron expression (five fields, or a nickname such as ``@daily``) that ``weir serve``
+    fires the node by, read in weir.yml's ``timezone`` (docs/serve.md)."""
     sla_minutes: int | None = Field(default=None, gt=0)
     tier: Literal[1, 2, 3] = 2
     tags: list[str] = Field(default_factory=list)
@@ -117,16 +132,7 @@ class StepSpec(Strict):
     @field_validator("schedule")
     @classmethod
     def _schedule(cls, value: str | None) -> str | None:
-        from croniter import croniter
-
-        fields = value.split() if value is not None else []
-        nickname = len(fields) == 1 and fields[0].startswith("@")
-        if value is not None and not ((len(fields) == 5 or nickname) and croniter.is_valid(value)):
-            raise ValueError(
-                f"{value[:80]!r} is not a cron expression: five fields, minute hour "
-                "day-of-month month day-of-week (e.g. '0 6 * * *'), or @hourly, @daily, @weekly"
-            )
-        return value
+        return cron_expression(value)
 
 
 class PipelineSpec(StepSpec):

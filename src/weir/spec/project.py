@@ -11,6 +11,7 @@ from weir.hints import did_you_mean
 from weir.registry import ENGINES
 from weir.spec.base import Strict
 from weir.spec.pipeline import ErrorHandling
+from weir.spec.serve import Serve
 
 
 class Logging(Strict):
@@ -154,6 +155,10 @@ class ProjectSpec(Strict):
     ~755 MB."""
     threads: int = Field(default=2, ge=1, le=MAX_THREADS)
     """How many independent pipelines and models `weir run` runs at once."""
+    timezone: str = "UTC"
+    """The IANA time zone (``Europe/Berlin``) every ``schedule`` is read in."""
+    serve: Serve = Field(default_factory=Serve)
+    """How ``weir serve`` schedules (docs/serve.md)."""
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     logging: Logging = Field(default_factory=Logging)
     openlineage: OpenLineage | None = None
@@ -177,6 +182,22 @@ class ProjectSpec(Strict):
             close = did_you_mean(value, ENGINES.kinds())
             more = f"; {close}" if close and close.startswith("did") else ""
             raise ValueError(f"engine {value!r} is not implemented (engines: {known}){more}")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            close = did_you_mean(value, sorted(available_timezones()))
+            more = f"; {close}" if close and close.startswith("did") else ""
+            raise ValueError(
+                f"timezone {value[:60]!r} is not an IANA time zone (e.g. UTC, Europe/Berlin, "
+                f"America/New_York){more}"
+            ) from None
         return value
 
     @field_validator("targets")
