@@ -60,7 +60,7 @@ def tables(path: Path) -> set[str]:
 
 
 def add_notes(con: sqlite3.Connection) -> None:
-    """A version 2 from the future: a table and a column."""
+    """A version from the future: a table and a column."""
     con.execute("CREATE TABLE notes (run_id TEXT, note TEXT)")
     con.execute("ALTER TABLE runs ADD COLUMN kind TEXT")
 
@@ -69,7 +69,7 @@ def test_a_store_from_before_versions_is_migrated_and_keeps_its_history(tmp_path
     path = unversioned_store(tmp_path / "state.db")
     assert schema_version(path) == 0
     store = StateStore(path)
-    assert schema_version(path) == SCHEMA_VERSION == 1
+    assert schema_version(path) == SCHEMA_VERSION
     runs = store.runs("orders")
     assert [(r["run_id"], r["status"], r["rows_loaded"], r["kind"]) for r in runs] == [
         ("r2", "failed", 3, "pipeline"),
@@ -101,7 +101,7 @@ def test_a_store_from_a_newer_weir_is_refused_and_left_alone(tmp_path: Path) -> 
     with pytest.raises(ConfigError) as info:
         StateStore(path)
     text = str(info.value)
-    assert str(path) in text and "schema version 7" in text and "version 1" in text
+    assert str(path) in text and "schema version 7" in text and f"version {SCHEMA_VERSION})" in text
     assert "newer weir" in text and info.value.hint and "state:" in info.value.hint
     assert path.read_bytes() == before
 
@@ -111,7 +111,7 @@ def test_weir_status_on_a_newer_store_is_a_clean_error(tmp_path: Path) -> None:
     store = root / ".weir" / "state.db"
     StateStore(store)
     with closing(sqlite3.connect(store)) as con:
-        con.execute("PRAGMA user_version = 2")
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     done = subprocess.run(
         [sys.executable, "-m", "weir.cli", "status", "--project", str(root)],
         capture_output=True,
@@ -119,7 +119,11 @@ def test_weir_status_on_a_newer_store_is_a_clean_error(tmp_path: Path) -> None:
         timeout=120,
     )
     assert done.returncode == 2, done.stderr
-    assert "schema version 2, newer than this weir knows (version 1)" in done.stderr
+    newer = SCHEMA_VERSION + 1
+    assert (
+        f"schema version {newer}, newer than this weir knows (version {SCHEMA_VERSION})"
+        in done.stderr
+    )
     assert "state.db" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -133,11 +137,11 @@ def test_a_failing_migration_leaves_the_store_as_it_was(tmp_path: Path) -> None:
 
     with pytest.raises(RuntimeError, match="migration bug"):
         StateStore(path, migrations=(*MIGRATIONS, broken))
-    assert schema_version(path) == 1 and "notes" not in tables(path)
+    assert schema_version(path) == SCHEMA_VERSION and "notes" not in tables(path)
     assert len(StateStore(path).runs()) == 2  # today's weir still reads it
 
     StateStore(path, migrations=(*MIGRATIONS, add_notes))
-    assert schema_version(path) == 2 and "notes" in tables(path)
+    assert schema_version(path) == SCHEMA_VERSION + 1 and "notes" in tables(path)
     assert len(StateStore(path, migrations=(*MIGRATIONS, add_notes)).runs()) == 2
 
 
@@ -155,13 +159,13 @@ def test_a_process_killed_mid_migration_leaves_the_store_as_it_was(tmp_path: Pat
         StateStore(Path({str(path)!r}), migrations=(*MIGRATIONS, add_notes))
         """
     )
-    # killed after both steps ran (0 → 1 → 2), before the commit
-    env = {**os.environ, "WEIR_FAULT": "state.migrate@2"}
+    # killed after every step ran (0 → … → SCHEMA_VERSION + 1), before the commit
+    env = {**os.environ, "WEIR_FAULT": f"state.migrate@{SCHEMA_VERSION + 1}"}
     done = subprocess.run([sys.executable, "-c", script], env=env, timeout=120)
     assert done.returncode == -9
     assert schema_version(path) == 0 and tables(path) == {"runs", "audit"}
     store = StateStore(path)
-    assert schema_version(path) == 1 and len(store.runs()) == 2
+    assert schema_version(path) == SCHEMA_VERSION and len(store.runs()) == 2
 
 
 def test_stores_opened_at_once_migrate_once(tmp_path: Path) -> None:
@@ -181,4 +185,8 @@ def test_stores_opened_at_once_migrate_once(tmp_path: Path) -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    assert errors == [] and schema_version(path) == 1 and len(StateStore(path).runs()) == 2
+    assert (
+        errors == []
+        and schema_version(path) == SCHEMA_VERSION
+        and len(StateStore(path).runs()) == 2
+    )

@@ -67,7 +67,16 @@ def _v1(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline_name, started_at)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1,)
+def _v2_schedule(con: sqlite3.Connection) -> None:
+    """``weir serve``'s memory of fires: the last fire time each scheduled node was given
+    (run or skipped), so a restart knows which fires it missed."""
+    con.execute(
+        "CREATE TABLE schedule_fires (node TEXT PRIMARY KEY, last_fire TEXT NOT NULL, "
+        "cron TEXT NOT NULL)"
+    )
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2_schedule)
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -183,6 +192,20 @@ class StateStore:
                 )
                 changed += 1
         return changed
+
+    def last_fires(self) -> dict[str, tuple[str, str]]:
+        """Each scheduled node's last fire time (ISO 8601, UTC) and the cron it fired by."""
+        with closing(self._connect()) as con:
+            rows = con.execute("SELECT node, last_fire, cron FROM schedule_fires").fetchall()
+        return {r["node"]: (r["last_fire"], r["cron"]) for r in rows}
+
+    def save_fires(self, fires: dict[str, tuple[str, str]]) -> None:
+        """Record nodes' last fire times (``node → (ISO time, cron)``), in one transaction."""
+        with closing(self._connect()) as con, con:
+            con.executemany(
+                "INSERT OR REPLACE INTO schedule_fires (node, last_fire, cron) VALUES (?, ?, ?)",
+                [(node, at, cron) for node, (at, cron) in fires.items()],
+            )
 
     def save_audit(self, entry: dict[str, Any]) -> None:
         """Insert or update one audit entry (``audit_id``, ``action``, ``started_at``,
