@@ -7,13 +7,18 @@ it reaches ``point``. Points are named ``<table>.<moment>``, e.g. ``bronze.befor
 a CDC slot not yet advanced), ``cdc.read`` (inside a CDC change read, after one batch),
 ``reconcile.before_commit`` and ``reconcile.after_commit`` around a delete reconciliation's
 commit (weir/lake/reconcile.py).
-Without the variable every call is a dictionary lookup and nothing else.
+
+``WEIR_PAUSE=<point>:<seconds>`` makes the process sleep there instead, each time it reaches
+it: a slow run, for tests of what happens while a run goes on (schedule overlaps, a SIGTERM
+mid-run, runtime SLAs).
+Without the variables every call is two dictionary lookups and nothing else.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 from collections.abc import Iterator
 
@@ -23,6 +28,11 @@ _hits: Counter[str] = Counter()
 
 
 def point(name: str) -> None:
+    pause = os.environ.get("WEIR_PAUSE")
+    if pause:
+        where, _, seconds = pause.partition(":")
+        if where == name:
+            time.sleep(float(seconds or 1))
     spec = os.environ.get("WEIR_FAULT")
     if not spec:
         return

@@ -30,3 +30,21 @@ def pipeline_lock(state_dir: Path, pipeline: str, *, wait: bool = False) -> Iter
         yield
     finally:
         os.close(fd)
+
+
+def holder(state_dir: Path, pipeline: str) -> str | None:
+    """Who holds ``pipeline``'s lock right now (a pid), None when nobody does. A probe for
+    schedulers: the lock itself is still what keeps two runs apart."""
+    path = state_dir / "locks" / f"{pipeline}.lock"
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDWR)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
