@@ -7,7 +7,7 @@ function adding its arguments, the handler); this one lists them all, in the ord
 
 from __future__ import annotations
 
-from weir.commands import infer, models, project, run, tables
+from weir.commands import infer, models, project, run, serve, tables
 from weir.commands.base import Command
 
 _ORDER = (
@@ -25,6 +25,7 @@ _ORDER = (
     "lineage",
     "repair",
     "forget",
+    "serve",
 )
 _ALL: dict[str, Command] = {
     **project.COMMANDS,
@@ -32,5 +33,6 @@ _ALL: dict[str, Command] = {
     **run.COMMANDS,
     **models.COMMANDS,
     **tables.COMMANDS,
+    **serve.COMMANDS,
 }
 COMMANDS: dict[str, Command] = {name: _ALL[name] for name in _ORDER} | _ALL
