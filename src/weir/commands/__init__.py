@@ -7,7 +7,7 @@ function adding its arguments, the handler); this one lists them all, in the ord
 
 from __future__ import annotations
 
-from weir.commands import infer, models, project, run, serve, tables
+from weir.commands import alerts, health, infer, models, project, run, serve, tables
 from weir.commands.base import Command
 
 _ORDER = (
@@ -26,6 +26,9 @@ _ORDER = (
     "repair",
     "forget",
     "serve",
+    "health",
+    "metrics",
+    "alerts",
 )
 _ALL: dict[str, Command] = {
     **project.COMMANDS,
@@ -34,5 +37,7 @@ _ALL: dict[str, Command] = {
     **models.COMMANDS,
     **tables.COMMANDS,
     **serve.COMMANDS,
+    **health.COMMANDS,
+    **alerts.COMMANDS,
 }
-COMMANDS: dict[str, Command] = {name: _ALL[name] for name in _ORDER} | _ALL
+COMMANDS: dict[str, Command] = {name: _ALL[name] for name in _ORDER if name in _ALL} | _ALL

@@ -9,7 +9,9 @@ from pydantic import AfterValidator, BeforeValidator, Field, field_validator, mo
 
 from weir.hints import did_you_mean
 from weir.registry import ENGINES
+from weir.spec.alerts import Alerts
 from weir.spec.base import Strict
+from weir.spec.health import Health
 from weir.spec.pipeline import ErrorHandling
 from weir.spec.serve import Serve
 
@@ -159,6 +161,10 @@ class ProjectSpec(Strict):
     """The IANA time zone (``Europe/Berlin``) every ``schedule`` is read in."""
     serve: Serve = Field(default_factory=Serve)
     """How ``weir serve`` schedules (docs/serve.md)."""
+    alerts: Alerts = Field(default_factory=Alerts)
+    """Alert channels, severities and rate limits (docs/alerts.md)."""
+    health: Health = Field(default_factory=Health)
+    """The health metrics' targets and thresholds (docs/health.md)."""
     error_handling: ErrorHandling = Field(default_factory=ErrorHandling)
     logging: Logging = Field(default_factory=Logging)
     openlineage: OpenLineage | None = None

@@ -67,16 +67,34 @@ def _v1(con: sqlite3.Connection) -> None:
     con.execute("CREATE INDEX IF NOT EXISTS runs_by_pipeline ON runs (pipeline_name, started_at)")
 
 
-def _v2_schedule(con: sqlite3.Connection) -> None:
-    """``weir serve``'s memory of fires: the last fire time each scheduled node was given
-    (run or skipped), so a restart knows which fires it missed."""
+def _v2_serve(con: sqlite3.Connection) -> None:
+    """What ``weir serve`` keeps: the last fire time of each scheduled node (run or
+    skipped, so a restart knows which fires it missed), the alert incidents and their
+    deliveries to channels, and the indexes the health view reads runs by."""
     con.execute(
         "CREATE TABLE schedule_fires (node TEXT PRIMARY KEY, last_fire TEXT NOT NULL, "
         "cron TEXT NOT NULL)"
     )
+    con.execute(
+        "CREATE TABLE incidents (incident_id TEXT PRIMARY KEY, node TEXT NOT NULL, "
+        "kind TEXT NOT NULL, severity TEXT NOT NULL, status TEXT NOT NULL, "
+        "opened_at TEXT NOT NULL, last_seen_at TEXT NOT NULL, resolved_at TEXT, "
+        "occurrences INTEGER NOT NULL DEFAULT 1, run_id TEXT, message TEXT, detail TEXT)"
+    )
+    con.execute("CREATE INDEX incidents_by_node ON incidents (node, kind, status)")
+    con.execute("CREATE INDEX incidents_by_time ON incidents (opened_at)")
+    con.execute(
+        "CREATE TABLE alert_deliveries (delivery_id INTEGER PRIMARY KEY AUTOINCREMENT, "
+        "incident_id TEXT NOT NULL, channel TEXT NOT NULL, event TEXT NOT NULL, "
+        "payload TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, "
+        "created_at TEXT NOT NULL, next_attempt_at TEXT, sent_at TEXT, last_error TEXT)"
+    )
+    con.execute("CREATE INDEX deliveries_by_status ON alert_deliveries (status, next_attempt_at)")
+    con.execute("CREATE INDEX runs_by_start ON runs (started_at)")
+    con.execute("CREATE INDEX runs_by_status ON runs (status, started_at)")
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1, _v2_schedule)
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2_serve)
 """``MIGRATIONS[n]`` takes a store from version ``n`` to ``n + 1``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -106,10 +124,14 @@ class StateStore:
                 "damaged file away and weir starts a new one (the Delta tables keep the data)",
             ) from exc
 
-    def _connect(self) -> sqlite3.Connection:
+    def connect(self) -> sqlite3.Connection:
+        """A connection to the store (rows as :class:`sqlite3.Row`), for the modules that
+        keep their own tables in it (alerts, health); close it after use."""
         con = sqlite3.connect(self.path, timeout=30)
         con.row_factory = sqlite3.Row
         return con
+
+    _connect = connect
 
     def save(self, record: RunRecord, scrub: Any = str) -> None:
         data = record.as_dict()
