@@ -143,7 +143,9 @@ class Scheduler:
                     len(missed),
                     policy,
                 )
-        self._save({n: (s.last, s.schedule.cron) for n, s in nodes.items()})
+        # a node owing a catch-up keeps its stored last fire until that fire has run: a serve
+        # killed during it owes it again
+        self._save({n: (s.last, s.schedule.cron) for n, s in nodes.items() if not s.owed})
         return nodes
 
     def next_fires(self) -> dict[str, datetime]:
