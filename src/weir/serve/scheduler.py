@@ -72,6 +72,15 @@ class _Node:
     """Fires still to run one after another (catchup: all)."""
     pending: datetime | None = None
     """The fire time of the run in flight, saved as ``last`` when it ends."""
+    _next: tuple[datetime, datetime] | None = None
+    """(``last``, the fire time after it): croniter is slow to build, so it is asked once
+    per fire, not at every tick."""
+
+    def upcoming(self) -> datetime:
+        """The first fire time after ``last``."""
+        if self._next is None or self._next[0] != self.last:
+            self._next = (self.last, self.schedule.next_after(self.last))
+        return self._next[1]
 
 
 @dataclass
@@ -151,7 +160,7 @@ class Scheduler:
     def next_fires(self) -> dict[str, datetime]:
         """Each scheduled node's next fire time."""
         with self._lock:
-            return {n: s.schedule.next_after(s.last) for n, s in self.nodes.items()}
+            return {n: s.upcoming() for n, s in self.nodes.items()}
 
     def busy(self) -> set[str]:
         """The nodes of the fires in flight."""
@@ -209,15 +218,16 @@ class Scheduler:
             busy = {n for f in self._fires for n in f.nodes}
             due: dict[str, datetime] = {}
             for name, node in self.nodes.items():
+                come = node.upcoming() <= now
                 if node.pending is not None:  # its own fire is in flight
-                    fires = node.schedule.between(node.last, now)
-                    if fires:
+                    if come:
+                        fires = node.schedule.between(node.last, now)
                         skipped.append(self._skip(name, fires[-1], "its previous fire is running"))
                         node.last = fires[-1]
                     continue
-                fires = node.schedule.between(node.last, now)
-                if node.owed == 0 and not fires:
+                if node.owed == 0 and not come:
                     continue
+                fires = node.schedule.between(node.last, now) if come else []
                 when = fires[-1] if fires else node.last
                 other = holder(self.project.state_dir, name)
                 if name in busy or other is not None:
