@@ -18,9 +18,11 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from weir.errors import ConfigError
+from weir.observe.events import NodeFinished, NodeStarted
 from weir.serve.clock import FakeClock
 from weir.serve.schedule import Schedule
 from weir.serve.scheduler import Scheduler, describe
+from weir.sources import memory
 from weir.spec import load_project
 from weir.state.sqlite import StateStore
 from weirtest.modelkit import events_pipeline, events_project, push
@@ -253,3 +255,41 @@ def test_serve_forever_on_a_fake_clock_fires_each_time(tmp_path: Path) -> None:
     assert scheduler.drain(60)
     fired = [r["started_at"] for r in _runs(root, "events")]
     assert len(fired) == 6  # 10:10 … 11:00
+
+
+def test_fires_share_serve_threads_running_independent_nodes_in_parallel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Four independent pipelines due at once under ``serve.threads: 2`` (weir.yml's
+    ``threads: 1``): two run at a time, never more."""
+    cron = "*/10 * * * *"
+    others = {
+        f"events_{i}": events_pipeline(
+            name=f"events_{i}", schedule=cron, extract={"source": "memory", "dataset": f"ev{i}"}
+        )
+        for i in range(3)
+    }
+    events_project(tmp_path, {}, pipelines={"events": events_pipeline(schedule=cron), **others})
+    (tmp_path / "weir.yml").write_text("name: test\nthreads: 1\nserve: {threads: 2}\n")
+    push(ROWS)
+    for i in range(3):
+        memory.register(f"ev{i}")
+        push(ROWS, f"ev{i}")
+    monkeypatch.setenv("WEIR_PAUSE", "silver.before_commit:0.4")
+    lock = threading.Lock()
+    running: set[str] = set()
+    most = 0
+
+    def watch(event: object) -> None:
+        nonlocal most
+        with lock:
+            if isinstance(event, NodeStarted):
+                running.add(event.node)
+                most = max(most, len(running))
+            elif isinstance(event, NodeFinished):
+                running.discard(event.node)
+
+    scheduler = Scheduler(load_project(tmp_path), FakeClock(T0), observers=[watch])
+    records = scheduler.run_due(datetime(2026, 6, 1, 10, 10, tzinfo=UTC))
+    assert sorted(r.status for r in records) == ["success"] * 4
+    assert most == 2

@@ -13,8 +13,9 @@ Each loop iteration looks at the clock once:
    its lock) is not started again: the skip is recorded as a run with status ``skipped``
    and stage ``overlap``.
 
-Fires run in a pool of ``serve.threads`` workers, each fire's nodes one at a time, so at
-most ``threads`` nodes run at once. A node's last fire time is stored (state store table
+At most ``serve.threads`` nodes run at once, across fires: a fire takes as many of the
+free threads as it has nodes (at least one, waiting for one when none is free) and runs
+its independent nodes in parallel on them, as ``weir run --threads`` does. A node's last fire time is stored (state store table
 ``schedule_fires``) when its fire has finished, so a serve killed during a run fires it
 again on restart (runs are idempotent and crash-safe: the re-run completes the work).
 
@@ -121,6 +122,9 @@ class Scheduler:
         self._lock = threading.Lock()
         self._fires: list[_Fire] = []
         self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="weir-fire")
+        self._free = self.threads
+        """Threads no fire holds (guarded by ``_room``)."""
+        self._room = threading.Condition()
         self.started = clock.now()
         self.nodes = self._load(schedules(project))
 
@@ -253,12 +257,19 @@ class Scheduler:
 
     def _execute(self, fire: _Fire) -> list[RunRecord]:
         names = [n for n in dag.order(self._graph) if n in fire.nodes]
+        with self._room:
+            self._room.wait_for(lambda: self._free > 0)
+            held = min(self._free, len(names))
+            self._free -= held
         try:
-            fire.records = self._run(self.project, names, observers=self.observers, threads=1)
+            fire.records = self._run(self.project, names, observers=self.observers, threads=held)
         except Exception as exc:  # a config or usage error: record it, keep scheduling
             log.error("fire of %s failed before any node ran: %s", ", ".join(fire.due), exc)
             fire.records = [self._failed(n, str(exc)) for n in fire.due]
         finally:
+            with self._room:
+                self._free += held
+                self._room.notify_all()
             with self._lock:
                 self._fires.remove(fire)
                 saved = {}
