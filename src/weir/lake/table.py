@@ -171,6 +171,9 @@ class Table:
         self.label = label
         self.private = private
         self._dt: DeltaTable | None = None
+        self.bytes_added = 0
+        """Bytes of the data files this object's commits added (a run record's
+        ``bytes_written``): the add actions' sizes, new in the snapshot after each commit."""
 
     @property
     def dt(self) -> DeltaTable | None:
@@ -298,8 +301,10 @@ class Table:
             "writer_properties": WRITER,
             "storage_options": options_for(self.uri),
         }
+        before = self._file_sizes()
         with translated(f"write the {self.label} table", self.uri):
             write_deltalake(target, small_batches(data), **options)
+        self._count_added(before)
         self._after_commit()
 
     def _configuration(self, schema: pa.Schema) -> dict[str, str]:
@@ -350,19 +355,23 @@ class Table:
         dt = self.dt
         assert dt is not None, "delete needs an existing table"
         faults.point(f"{self.label}.before_commit")
+        before = self._file_sizes()
         with translated(f"delete from the {self.label} table", self.uri):
             metrics: dict[str, Any] = dt.delete(
                 predicate,
                 writer_properties=WRITER,
                 commit_properties=CommitProperties(custom_metadata=dict(metadata)),
             )
+        self._count_added(before)
         self._after_commit()
         return metrics
 
     def execute(self, merger: Any) -> dict[str, Any]:
         faults.point(f"{self.label}.before_commit")
+        before = self._file_sizes()
         with translated(f"merge into the {self.label} table", self.uri):
             metrics: dict[str, Any] = merger.execute()
+        self._count_added(before)
         self._after_commit()
         return metrics
 
@@ -383,6 +392,21 @@ class Table:
             )
         self._after_commit()
         return Repair(list(done.get("files_removed", [])), rows, self.version(), applied=True)
+
+    def _file_sizes(self) -> dict[str, int]:
+        """Every data file of the snapshot this object holds, with its size (the log's add
+        actions: no file is touched). delta-rs updates the object in place on a commit."""
+        dt = self.dt
+        if dt is None:
+            return {}
+        with translated("read the file list", self.uri):
+            adds = dt.get_add_actions(flatten=False)
+        paths, sizes = adds.column("path").to_pylist(), adds.column("size_bytes").to_pylist()
+        return dict(zip(paths, sizes, strict=True))
+
+    def _count_added(self, before: Mapping[str, int]) -> None:
+        after = self._file_sizes()
+        self.bytes_added += sum(size for path, size in after.items() if path not in before)
 
     def _after_commit(self) -> None:
         faults.point(f"{self.label}.after_commit")

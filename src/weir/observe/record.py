@@ -56,6 +56,12 @@ class RunRecord:
     schema_changes: list[str] = field(default_factory=list)
     nodes: list[dict[str, Any]] = field(default_factory=list)
     """Per-node results of a dbt step (unique_id, resource_type, status, timing, message)."""
+    bytes_read: int = 0
+    """Bytes of source data read: the sizes of the files a files source read; 0 where the
+    run cannot know them cheaply (REST, SQL, Kafka, memory sources; models; dbt)."""
+    bytes_written: int = 0
+    """Bytes of the Delta data files the run's commits added (bronze, silver, quarantine,
+    gold); 0 for dbt steps (dbt writes its own warehouse)."""
     attempts: int = 1
     changed: bool = False
     target: str | None = None

@@ -66,6 +66,7 @@ class ModelRun(NodeRun):
         self.target = Table(table_uri(project, model.table), label="gold")
 
     def _versions(self) -> dict[str, int | None]:
+        self.record.bytes_written = self.target.bytes_added  # and what its commits wrote
         return {"gold": self.target.version()}
 
     def _lineage_tables(self) -> tuple[list[str], list[str]]:

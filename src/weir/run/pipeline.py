@@ -50,6 +50,7 @@ from weir.run.deletes import reconcile_deletes
 from weir.run.node import NodeRun, Progress, quiet
 from weir.run.stage import Staged, stage
 from weir.sources.base import PARSE_ERRORS, Position, Source, SourceContext
+from weir.sources.files.extraction import FilesExtraction
 from weir.sources.problems import REASONS
 from weir.spec import Pipeline, Project
 from weir.spec.types import arrow_field, storable, type_name
@@ -83,6 +84,9 @@ class Tables:
 
     def versions(self) -> dict[str, int | None]:
         return {t.label: t.version() for t in (self.bronze, self.silver, self.quarantine)}
+
+    def bytes_added(self) -> int:
+        return sum(t.bytes_added for t in (self.bronze, self.silver, self.quarantine))
 
 
 def source_schema(pipeline: Pipeline) -> pa.Schema:
@@ -132,6 +136,8 @@ class PipelineRun(NodeRun):
         return "partial" if self.record.rows_quarantined else "success"
 
     def _versions(self) -> dict[str, int | None]:
+        # at the end of every run, failed ones too: what the commits so far wrote
+        self.record.bytes_written = self.tables.bytes_added()
         return self.tables.versions()
 
     # ---------------------------------------------------------------- the run
@@ -450,6 +456,8 @@ class PipelineRun(NodeRun):
                     progress=lambda n: self.progress(f"extracted {n:,} rows", done=n),
                 )
                 self.record.warnings += extraction.warnings
+                if isinstance(extraction, FilesExtraction):
+                    self.record.bytes_read += sum(f.size for f in extraction.pending)
                 if extraction.metrics:
                     self.record.load_metrics.append({"source": source.kind, **extraction.metrics})
                 overlap = extraction.overlap()
