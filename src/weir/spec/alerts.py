@@ -56,7 +56,8 @@ class Channel(Strict):
         for name in need[self.kind]:
             if not getattr(self, name):
                 shown = "from" if name == "sender" else name
-                raise ValueError(f"a {self.kind} channel needs '{shown}'")
+                article = "an" if self.kind == "email" else "a"
+                raise ValueError(f"{article} {self.kind} channel needs '{shown}'")
         if self.url is not None and not self.url.startswith(("http://", "https://")):
             raise ValueError("url must be an http(s) URL")
         if self.password is not None and not self.user:

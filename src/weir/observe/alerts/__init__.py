@@ -87,25 +87,32 @@ class Alerting:
                 running = self._running.get(event.node)
                 if running is not None and running.run_id == event.record.run_id:
                     del self._running[event.node]
+                else:
+                    running = None
             if event.record.status != "skipped":
-                self._finished(event.node, event.record)
+                self._finished(event.node, event.record, running)
                 self.dispatch.deliver_due(self.clock(), timeout=RUN_DELIVERY_TIMEOUT)
 
-    def _finished(self, name: str, record: RunRecord) -> None:
+    def _finished(self, name: str, record: RunRecord, running: watch.Running | None) -> None:
+        """Failure incidents opened or resolved; a runtime SLA measured as the ticks did
+        (from when this observer heard the start), else by the record's duration."""
         about = node(self.project, name)
         if about is None:
             return
         now = self.clock()
         if record.status == "failed":
             error = self.scrub(record.error_message or "no error message")
-            message = f"failed at stage {record.stage}: {error}"
+            message = f"{name} failed at stage {record.stage}: {error}"
             self._open(about, "failure", now, message, record.run_id, record.stage, error)
         else:
             how = f"run {record.run_id} ended {record.status}"
             self._close(about, "failure", now, how)
         if about.sla_minutes is None:
             return
-        seconds, stage = record.duration_seconds, record.stage
+        seconds = record.duration_seconds
+        if running is not None:
+            seconds = (now - running.started).total_seconds()
+        stage = record.stage
         within = seconds <= about.sla_minutes * 60
         took = f"run {record.run_id} took {seconds / 60:.1f} min"
         if within:
@@ -115,7 +122,8 @@ class Alerting:
             return
         self._close(about, "sla_warning", now, "escalated to sla_breach", quiet=True)
         text = watch.runtime_message(seconds, about.sla_minutes, stage, "sla_breach")
-        self._open(about, "sla_breach", now, text.replace("has run", "ran"), record.run_id, stage)
+        text = f"{name} {text.replace('has run', 'ran', 1)}"
+        self._open(about, "sla_breach", now, text, record.run_id, stage)
 
     # the ticker ------------------------------------------------------------------------
 
@@ -141,7 +149,7 @@ class Alerting:
             if level == "ok" or level == run.level or run.level == "sla_breach":
                 continue
             run.level = level
-            text = watch.runtime_message(elapsed, about.sla_minutes, run.stage, level)
+            text = f"{name} " + watch.runtime_message(elapsed, about.sla_minutes, run.stage, level)
             if level == "sla_breach":
                 self._close(about, "sla_warning", now, "escalated to sla_breach", quiet=True)
             self._open(about, level, now, text, run.run_id, run.stage)
@@ -151,7 +159,8 @@ class Alerting:
         for health in stale:
             about = node(self.project, health.name)
             if about is not None:
-                self._open(about, "stale", now, watch.stale_message(health), None, None)
+                text = f"{health.name}: {watch.stale_message(health)}"
+                self._open(about, "stale", now, text, None, None)
         for name in fresh:
             about = node(self.project, name)
             if about is not None:
@@ -189,7 +198,7 @@ class Alerting:
         with connected(self.store) as con:
             incident, opened = _open_or_repeat(con, incident)
         if opened:
-            log.warning("alert %s: %s %s", incident.severity, about.name, incident.message)
+            log.info("alert %s: %s", incident.severity, incident.message)
             self.dispatch.enqueue(incident, "opened", about.channels, now)
 
     def _close(

@@ -17,7 +17,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from weir.observe.record import Scrubber
+from weir.observe.record import Scrubber, scrubbed_logging
 from weir.spec.alerts import Channel
 
 
@@ -36,7 +36,8 @@ def send(
     hidden = {channel.url or "", channel.password or "", *channel.headers.values()}
     scrub = Scrubber(secrets | {s for s in hidden if s})
     try:
-        _SENDERS[channel.kind](channel, alert, root, min(timeout, channel.timeout_seconds))
+        with scrubbed_logging(scrub):  # httpx logs each request's URL
+            _SENDERS[channel.kind](channel, alert, root, min(timeout, channel.timeout_seconds))
     except DeliveryError as exc:
         raise DeliveryError(scrub(str(exc))) from None
     except (httpx.HTTPError, smtplib.SMTPException, OSError) as exc:

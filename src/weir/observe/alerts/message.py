@@ -32,14 +32,15 @@ def alert(project: Project, incident: Incident, event: str) -> dict[str, Any]:
     title = f"[{incident.severity}] {incident.node} {_WHAT[incident.kind]}"
     if event == "resolved":
         title = f"[{incident.severity}] resolved: {incident.node} {_RESOLVED[incident.kind]}"
-    text = f"{title}: {incident.message}" if event == "opened" else title
+    summary = (incident.message or "").split("\n")[0]
+    text = f"[{incident.severity}] {summary}" if event == "opened" else title
     if event == "resolved" and d.get("resolution"):
         text += f" ({d['resolution']})"
     if event == "opened" and d.get("first_step"):
-        text += f" First: {d['first_step']}."
+        text += f". First: {d['first_step']}"
     runbook = runbook_url(project, incident)
     if event == "opened" and runbook:
-        text += f" Runbook: {runbook}"
+        text += f". Runbook: {runbook}"
     return {
         "text": text,
         "title": title,

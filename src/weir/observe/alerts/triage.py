@@ -29,7 +29,7 @@ _BY_ERROR: tuple[tuple[str, str], ...] = (
         "investigate the source data: the failing checks are in the run record "
         "(`weir status`), the rejected rows in the quarantine table",
     ),
-    (r"memory|oom", "raise duckdb_memory_limit in weir.yml, or load in smaller batches"),
+    (r"memory|\boom\b", "raise duckdb_memory_limit in weir.yml, or load in smaller batches"),
     (r"lock", "another run holds the node's lock: wait for it, or find the stuck process"),
     (r"duplicate|unique", "look for duplicate keys in the source and check the natural key"),
 )
@@ -49,8 +49,13 @@ _BY_STAGE: dict[str, str] = {
 
 
 def first_step(node: str, stage: str, error: str | None) -> str:
-    """The first thing to do about ``node`` failing at ``stage`` with ``error``."""
-    text = (error or "").lower()
+    """The first thing to do about ``node`` failing at ``stage`` with ``error``: weir's
+    own hint when the error has one (``…\n  hint: …``), else the triage's advice for the
+    kind of error or, failing that, for the stage."""
+    first, _, hint = (error or "").partition("\n  hint: ")
+    if hint.strip():
+        return hint.strip()
+    text = first.lower()
     for pattern, advice in _BY_ERROR:
         if re.search(pattern, text):
             return advice.format(node=node)
