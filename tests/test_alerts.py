@@ -145,6 +145,30 @@ def test_email_channel_sends_a_mail_over_smtp(tmp_path: Path) -> None:
     assert "stage: extract" in body and "column amount, value 'zz'" in body
 
 
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_email_logs_in_with_a_password_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SMTP_PASSWORD", "smtp-pa55word-7c1e")
+    with Mailbox(login=("weir", "smtp-pa55word-7c1e")) as box:
+        mail = {
+            "kind": "email",
+            "host": "127.0.0.1",
+            "port": box.port,
+            "from": "weir@example.com",
+            "to": ["oncall@example.com"],
+            "user": "weir",
+            "password": "${env:SMTP_PASSWORD}",
+        }
+        root = make(tmp_path / "p", alerts={"channels": {"mail": mail}}, channels=["#mail"])
+        source(root, bad="zz")
+        run(root)
+        box.wait(1)
+    assert box.logins == ["weir"]
+    store = (root / ".weir" / "state.db").read_bytes()
+    assert b"smtp-pa55word-7c1e" not in store
+
+
 def test_file_channel_appends_json_lines(tmp_path: Path) -> None:
     root = make(tmp_path / "p", channels=["file:alerts/out.jsonl"])
     source(root, bad="zz")
@@ -335,6 +359,13 @@ def test_a_run_that_ended_past_its_sla_unwatched_is_a_breach(tmp_path: Path) -> 
     Alerting(load_project(root))(event)  # no NodeStarted heard: the record's duration counts
     (incident,) = incidents(load_project(root))
     assert incident["kind"] == "sla_breach" and "events ran 1.2 min" in incident["message"]
+
+    other = make(tmp_path / "q", channels=["file:alerts.jsonl"], sla_minutes=1)
+    failed = _finished("events", "r2", "failed")
+    failed.record.duration_seconds = 75.0
+    Alerting(load_project(other))(failed)
+    (incident,) = incidents(load_project(other))  # a failed run: the failure is the alert
+    assert incident["kind"] == "failure"
 
 
 def test_runtime_sla_of_a_real_slow_run_is_watched_while_it_runs(

@@ -81,13 +81,25 @@ class Webhook:
 
 
 class Mailbox:
-    """An SMTP server (aiosmtpd) on a free port of 127.0.0.1; ``mails`` are the messages."""
+    """An SMTP server (aiosmtpd) on a free port of 127.0.0.1; ``mails`` are the messages.
+    ``login``: the user and password it requires (AUTH offered without TLS, for tests)."""
 
-    def __init__(self) -> None:
+    def __init__(self, login: tuple[str, str] | None = None) -> None:
         from aiosmtpd.controller import Controller
+        from aiosmtpd.smtp import AuthResult, LoginPassword
 
         self.mails: list[Message] = []
+        self.logins: list[str] = []
         owner = self
+
+        def authenticate(
+            server: Any, session: Any, envelope: Any, mechanism: str, data: Any
+        ) -> AuthResult:
+            ok = isinstance(data, LoginPassword) and login is not None
+            ok = ok and (data.login.decode(), data.password.decode()) == login
+            if ok:
+                owner.logins.append(data.login.decode())
+            return AuthResult(success=ok)
 
         class Handler:
             async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
@@ -95,7 +107,10 @@ class Mailbox:
                 return "250 OK"
 
         self.port = free_port()
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
+        auth: dict[str, Any] = {}
+        if login is not None:
+            auth = {"authenticator": authenticate, "auth_require_tls": False, "auth_required": True}
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port, **auth)
 
     def __enter__(self) -> Mailbox:
         self.controller.start()

@@ -120,6 +120,9 @@ class Alerting:
             if record.status != "failed":
                 self._close(about, "sla_breach", now, took)
             return
+        if record.status == "failed":  # the failure is the alert
+            self._close(about, "sla_warning", now, f"run {record.run_id} failed", quiet=True)
+            return
         self._close(about, "sla_warning", now, "escalated to sla_breach", quiet=True)
         text = watch.runtime_message(seconds, about.sla_minutes, stage, "sla_breach")
         text = f"{name} {text.replace('has run', 'ran', 1)}"
@@ -137,22 +140,24 @@ class Alerting:
                 log.warning("alerting could not %s: %s", step.__name__.strip("_"), exc)
 
     def _runtime(self, now: datetime) -> None:
-        with self._lock:
-            running = list(self._running.items())
         warn_at = self.project.spec.alerts.warn_at
-        for name, run in running:
-            about = node(self.project, name)
-            if about is None or about.sla_minutes is None:
-                continue
-            elapsed = (now - run.started).total_seconds()
-            level = watch.runtime_level(elapsed, about.sla_minutes, warn_at)
-            if level == "ok" or level == run.level or run.level == "sla_breach":
-                continue
-            run.level = level
-            text = f"{name} " + watch.runtime_message(elapsed, about.sla_minutes, run.stage, level)
-            if level == "sla_breach":
+        crossed: list[tuple[Node, AlertKind, str, watch.Running]] = []
+        with self._lock:
+            for name, run in self._running.items():
+                about = node(self.project, name)
+                if about is None or about.sla_minutes is None:
+                    continue
+                elapsed = (now - run.started).total_seconds()
+                level = watch.runtime_level(elapsed, about.sla_minutes, warn_at)
+                if level == "ok" or level == run.level or run.level == "sla_breach":
+                    continue
+                run.level = level  # each level is alerted once per run
+                text = watch.runtime_message(elapsed, about.sla_minutes, run.stage, level)
+                crossed.append((about, level, f"{name} {text}", run))
+        for about, kind, text, run in crossed:
+            if kind == "sla_breach":
                 self._close(about, "sla_warning", now, "escalated to sla_breach", quiet=True)
-            self._open(about, level, now, text, run.run_id, run.stage)
+            self._open(about, kind, now, text, run.run_id, run.stage)
 
     def _freshness(self, now: datetime) -> None:
         stale, fresh = watch.stale_pipelines(self.project, now)
