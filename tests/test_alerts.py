@@ -554,3 +554,25 @@ def test_channel_config_errors_say_what_is_missing(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"weir\.yml:\d+: alerts\.channels\.c") as err:
             load_project(root)
         assert message in str(err.value), str(err.value)
+
+
+def test_concurrent_ticks_send_each_queued_alert_once(tmp_path: Path) -> None:
+    port = free_port()
+    root = make(tmp_path / "p", channels=[f"http://127.0.0.1:{port}/hook"])
+    project = load_project(root)
+    alerting = Alerting(project)
+    alerting(_finished("events", "f1", "failed"))  # tried once: nothing listens
+    alerting(_finished("events", "s1", "success"))  # waits: the channel is down
+    queued = [d["status"] for d in incidents(project)[0]["deliveries"]]
+    assert queued == ["queued", "queued"]
+    later = datetime.now(UTC) + timedelta(hours=1)
+    with Webhook(port) as hook:
+        ticks = [threading.Thread(target=Alerting(project).tick, args=(later,)) for _ in range(4)]
+        for t in ticks:
+            t.start()
+        for t in ticks:
+            t.join()
+        alerting.tick(later)  # "resolved" waits while "opened" is queued: maybe till now
+        hook.wait(2)
+    assert [p["event"] for p in hook.posts] == ["opened", "resolved"]
+    assert [d["status"] for d in incidents(project)[0]["deliveries"]] == ["sent", "sent"]

@@ -12,6 +12,8 @@ first and sent after, so a channel that is down never holds up or fails a run.
   its label, never its URL.
 - A channel that fails once in a pass is not tried again in that pass: its other alerts
   wait for the next one, instead of each waiting for its own timeout.
+- A channel gets an incident's alerts in order: a ``resolved`` waits while the
+  ``opened`` before it is queued (or being sent by another thread).
 """
 
 from __future__ import annotations
@@ -100,9 +102,11 @@ class Dispatcher:
         ``timeout`` caps each channel's own. Returns how many were sent."""
         with connected(self.store) as con:
             due = con.execute(
-                "SELECT delivery_id, channel, payload, attempts FROM alert_deliveries "
-                "WHERE status = 'queued' AND next_attempt_at <= ? "
-                "ORDER BY delivery_id LIMIT ?",
+                "SELECT delivery_id, channel, payload, attempts FROM alert_deliveries d "
+                "WHERE status = 'queued' AND next_attempt_at <= ? AND NOT EXISTS ("
+                "SELECT 1 FROM alert_deliveries e WHERE e.incident_id = d.incident_id "
+                "AND e.channel = d.channel AND e.status = 'queued' "
+                "AND e.delivery_id < d.delivery_id) ORDER BY delivery_id LIMIT ?",
                 [iso(now), limit],
             ).fetchall()
         down: set[str] = set()
