@@ -71,7 +71,8 @@ class Alerting:
         try:
             self._hear(event)
         except Exception as exc:  # alerting must never fail a run
-            log.warning("alerting could not handle %s: %s", type(event).__name__, exc)
+            what = type(event).__name__
+            log.warning("alerting could not handle %s: %s", what, self.scrub(str(exc)))
 
     def _hear(self, event: Event) -> None:
         if isinstance(event, NodeStarted):
@@ -94,8 +95,6 @@ class Alerting:
                 self.dispatch.deliver_due(self.clock(), timeout=RUN_DELIVERY_TIMEOUT)
 
     def _finished(self, name: str, record: RunRecord, running: watch.Running | None) -> None:
-        """Failure incidents opened or resolved; a runtime SLA measured as the ticks did
-        (from when this observer heard the start), else by the record's duration."""
         about = node(self.project, name)
         if about is None:
             return
@@ -107,26 +106,35 @@ class Alerting:
         else:
             how = f"run {record.run_id} ended {record.status}"
             self._close(about, "failure", now, how)
-        if about.sla_minutes is None:
-            return
+        if about.sla_minutes is not None:
+            self._runtime_finished(about, about.sla_minutes, record, running, now)
+
+    def _runtime_finished(
+        self,
+        about: Node,
+        sla_minutes: int,
+        record: RunRecord,
+        running: watch.Running | None,
+        now: datetime,
+    ) -> None:
+        """A finished run against its runtime SLA, measured as the ticks did (from when
+        this observer heard it start), else by the record's duration. A failed run's
+        failure is its alert: it neither resolves nor opens an SLA incident."""
         seconds = record.duration_seconds
         if running is not None:
             seconds = (now - running.started).total_seconds()
-        stage = record.stage
-        within = seconds <= about.sla_minutes * 60
-        took = f"run {record.run_id} took {seconds / 60:.1f} min"
-        if within:
-            self._close(about, "sla_warning", now, took)
-            if record.status != "failed":
-                self._close(about, "sla_breach", now, took)
-            return
-        if record.status == "failed":  # the failure is the alert
+        if record.status == "failed":
             self._close(about, "sla_warning", now, f"run {record.run_id} failed", quiet=True)
             return
+        if seconds <= sla_minutes * 60:
+            took = f"run {record.run_id} took {seconds / 60:.1f} min"
+            self._close(about, "sla_warning", now, took)
+            self._close(about, "sla_breach", now, took)
+            return
         self._close(about, "sla_warning", now, "escalated to sla_breach", quiet=True)
-        text = watch.runtime_message(seconds, about.sla_minutes, stage, "sla_breach")
-        text = f"{name} {text.replace('has run', 'ran', 1)}"
-        self._open(about, "sla_breach", now, text, record.run_id, stage)
+        text = watch.runtime_message(seconds, sla_minutes, record.stage, "sla_breach")
+        text = f"{about.name} {text.replace('has run', 'ran', 1)}"
+        self._open(about, "sla_breach", now, text, record.run_id, record.stage)
 
     # the ticker ------------------------------------------------------------------------
 
@@ -137,7 +145,8 @@ class Alerting:
             try:
                 step(now)
             except Exception as exc:
-                log.warning("alerting could not %s: %s", step.__name__.strip("_"), exc)
+                what = step.__name__.strip("_")
+                log.warning("alerting could not %s: %s", what, self.scrub(str(exc)))
 
     def _runtime(self, now: datetime) -> None:
         warn_at = self.project.spec.alerts.warn_at
