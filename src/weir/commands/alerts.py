@@ -42,7 +42,8 @@ def _line(incident: dict[str, Any]) -> str:
     when = incident["opened_at"][:19].replace("T", " ")
     repeat = f" ×{incident['occurrences']}" if incident["occurrences"] > 1 else ""
     line = f"{incident['severity']} {status:<8} {when}  {incident['node']} {incident['kind']}"
-    line += f"{repeat}: {incident['message']}"
+    summary = (incident["message"] or "").partition("\n")[0]  # the error's first line
+    line += f"{repeat}: {summary}"
     if status == "resolved" and incident.get("resolved_at"):
         line += f" — resolved {incident['resolved_at'][:19].replace('T', ' ')}"
     return line
