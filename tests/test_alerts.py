@@ -554,6 +554,15 @@ def test_channel_config_errors_say_what_is_missing(tmp_path: Path) -> None:
         with pytest.raises(ConfigError, match=r"weir\.yml:\d+: alerts\.channels\.c") as err:
             load_project(root)
         assert message in str(err.value), str(err.value)
+    severities = make(
+        tmp_path / "sev", alerts={"severity": {"failure": {"4": "P0"}, "stael": "P1"}}
+    )
+    with pytest.raises(ConfigError) as raised:
+        load_project(severities)
+    text = str(raised.value)
+    assert "alerts.severity.failure.4: '4' is not one of '1', '2', '3'" in text
+    assert "alerts.severity.stael: 'stael' is not one of" in text and "did you mean 'stale'" in text
+    assert "is not one of 'P0'" not in text  # only the form the value has is reported
 
 
 def test_concurrent_ticks_send_each_queued_alert_once(tmp_path: Path) -> None:

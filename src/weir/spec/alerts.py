@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from weir.spec.base import Strict
 
@@ -65,9 +65,13 @@ class Channel(Strict):
         return self
 
 
-SeverityRule = Level | dict[TierKey, Level]
+SeverityRule = Annotated[
+    Annotated[Level, Tag("[level]")] | Annotated[dict[TierKey, Level], Tag("[tiers]")],
+    Discriminator(lambda v: "[tiers]" if isinstance(v, dict) else "[level]"),
+]
 """One level for every tier, or a level per tier (``{1: P0, 2: P2}``; tiers left out keep
-the default)."""
+the default). The tags (in brackets: config errors leave them out of the path) make an
+error name the one form the value has."""
 
 
 class Alerts(Strict):
