@@ -371,7 +371,7 @@ def test_a_run_that_ended_past_its_sla_unwatched_is_a_breach(tmp_path: Path) -> 
 def test_runtime_sla_of_a_real_slow_run_is_watched_while_it_runs(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv("WEIR_PAUSE", "silver.before_commit:2")
+    monkeypatch.setenv("WEIR_PAUSE", "silver.before_commit:3")
     with Webhook() as hook:
         root = make(tmp_path / "p", channels=[hook.url], sla_minutes=1)
         source(root)
@@ -381,11 +381,14 @@ def test_runtime_sla_of_a_real_slow_run_is_watched_while_it_runs(
         alerting = Alerting(project, clock=clock)
         node = dag.graph(project)["events"]
         records: list[RunRecord] = []
+        heard: list[Any] = []
         worker = threading.Thread(
-            target=lambda: records.append(api.runner(project, node).execute([alerting]))
+            target=lambda: records.append(
+                api.runner(project, node).execute([alerting, heard.append])
+            )
         )
         worker.start()
-        while not any(s.stage == "silver" for s in alerting._running.values()):
+        while not any(isinstance(e, NodeStage) and e.stage == "silver" for e in heard):
             assert worker.is_alive()
             threading.Event().wait(0.02)
         alerting.tick(t0 + timedelta(seconds=50))  # paused before its silver commit
