@@ -1,5 +1,6 @@
 """The observers a project's runs have without being asked: OpenLineage (when weir.yml
-configures it) and the run-record writer. Callers add their own after them::
+configures it), the run-record writer, and alerts (when a node has an alert channel).
+Callers add their own after them::
 
     from weir.observe.observers import observers_for
 
@@ -46,7 +47,8 @@ def persist(project: Project, record: RunRecord, scrub: Scrubber) -> None:
 
 def observers_for(project: Project) -> list[Observer]:
     """The project's own observers, in the order they hear each event: OpenLineage first
-    (its warnings join the record), then the run-record writer."""
+    (its warnings join the record), then the run-record writer, then alerts (a failure is
+    alerted once its record is stored; a project without alert channels pays nothing)."""
     observers: list[Observer] = []
     config = project.spec.openlineage
     if config is not None and (config.file or config.url):
@@ -54,4 +56,8 @@ def observers_for(project: Project) -> list[Observer]:
 
         observers.append(LineageEmitter(project, config))
     observers.append(RunRecords(project))
+    from weir.observe import alerts
+
+    if alerts.configured(project):
+        observers.append(alerts.Alerting(project))
     return observers

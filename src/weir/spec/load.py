@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from weir import storage
 from weir.errors import ConfigError
+from weir.hints import did_you_mean
 from weir.spec.base import validate
 from weir.spec.project import ProjectSpec
 from weir.spec.yamlsrc import (
@@ -84,6 +85,7 @@ def load_project(
         problems.raise_any()
         raise
     spec = spec.for_target(chosen)
+    _check_channels(project_doc, spec.error_handling.alert_channels, spec, problems)
     variables = var_text(spec.vars)
     contract_docs: dict[str, Document] = {}
     contracts = {c.id: c for c in load_contracts(root, contract_docs, problems)}
@@ -120,6 +122,8 @@ def load_project(
             from_env = [env[n] for n in names | project_names if env.get(n)]
             secret_values |= source_secrets(doc, pipeline, from_env)
             pipelines[pipeline.name] = pipeline
+            if pipeline.spec.error_handling is not None:
+                _check_channels(doc, pipeline.spec.error_handling.alert_channels, spec, problems)
             warnings += _without_effect(doc)
             if lacking:
                 missing_env[pipeline.name] = lacking
@@ -159,7 +163,6 @@ def load_project(
 
 WITHOUT_EFFECT: dict[Loc, str] = {
     ("load", "target_file_size_mb"): "is not used yet (delta-rs chooses file sizes); remove it",
-    ("error_handling", "alert_channels"): "has no effect yet: weir sends no alerts; remove it",
 }
 """Settings a file may hold that change nothing yet, and what to tell its author."""
 
@@ -173,3 +176,24 @@ def _without_effect(doc: Document) -> list[str]:
         if value not in (None, []):
             found.append(f"{doc.where(loc)}: {'.'.join(map(str, loc))} {message}")
     return found
+
+
+def _check_channels(
+    doc: Document, entries: list[str], spec: ProjectSpec, problems: Problems
+) -> None:
+    """Every ``#name`` in ``entries`` (``error_handling.alert_channels`` of ``doc``) names
+    a channel of weir.yml's ``alerts.channels``."""
+    known = spec.alerts.channels
+    for i, entry in enumerate(entries):
+        if entry.startswith("#") and entry[1:] not in known:
+            close = did_you_mean(entry, [f"#{name}" for name in known])
+            hint = close if close and close.startswith("did") else None
+            problems.add(
+                ConfigError(
+                    f"error_handling.alert_channels: no channel named {entry!r} in weir.yml"
+                    + (f" ({hint})" if hint else ""),
+                    where=doc.where(("error_handling", "alert_channels", i)),
+                    hint="define it under alerts.channels in weir.yml (docs/alerts.md)"
+                    + (f"; channels there: {', '.join(sorted(known))}" if known else ""),
+                )
+            )

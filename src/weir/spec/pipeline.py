@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import Field, field_validator, model_validator
 
 from weir.spec import names, types
+from weir.spec.alerts import entry_problem
 from weir.spec.base import Strict
 
 Strategy = Literal["merge", "append", "partition-swap", "truncate-reload", "scd2"]
@@ -95,6 +96,18 @@ class ErrorHandling(Strict):
     retry_delay_seconds: float = Field(default=5.0, ge=0)
     backoff: float = Field(default=2.0, ge=1.0)
     alert_channels: list[str] = Field(default_factory=list)
+    """Where the node's alerts go (docs/alerts.md): ``#name`` (a channel of weir.yml's
+    ``alerts.channels``), an http(s) URL (a webhook), or ``file:PATH`` (JSON lines). A
+    pipeline without error_handling uses weir.yml's ``error_handling.alert_channels``."""
+
+    @field_validator("alert_channels")
+    @classmethod
+    def _channels(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            problem = entry_problem(entry)
+            if problem:
+                raise ValueError(problem)
+        return value
 
 
 def cron_expression(value: str | None) -> str | None:

@@ -82,6 +82,9 @@ def _v2_serve(con: sqlite3.Connection) -> None:
         "occurrences INTEGER NOT NULL DEFAULT 1, run_id TEXT, message TEXT, detail TEXT)"
     )
     con.execute("CREATE INDEX incidents_by_node ON incidents (node, kind, status)")
+    con.execute(  # one open incident per node and kind, also with two writers
+        "CREATE UNIQUE INDEX incidents_open ON incidents (node, kind) WHERE status = 'open'"
+    )
     con.execute("CREATE INDEX incidents_by_time ON incidents (opened_at)")
     con.execute(
         "CREATE TABLE alert_deliveries (delivery_id INTEGER PRIMARY KEY AUTOINCREMENT, "
@@ -90,6 +93,8 @@ def _v2_serve(con: sqlite3.Connection) -> None:
         "created_at TEXT NOT NULL, next_attempt_at TEXT, sent_at TEXT, last_error TEXT)"
     )
     con.execute("CREATE INDEX deliveries_by_status ON alert_deliveries (status, next_attempt_at)")
+    con.execute("CREATE INDEX deliveries_by_channel ON alert_deliveries (channel, created_at)")
+    con.execute("CREATE INDEX deliveries_by_incident ON alert_deliveries (incident_id)")
     con.execute("CREATE INDEX runs_by_start ON runs (started_at)")
     con.execute("CREATE INDEX runs_by_status ON runs (status, started_at)")
 
