@@ -11,10 +11,12 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -86,6 +88,16 @@ def owe_a_fire(root: Path) -> None:
     store = StateStore(root / ".weir" / "state.db")
     last = (datetime.now(UTC) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     store.save_fires({"events": (last.isoformat(), CRON)})
+
+
+def api_address(proc: subprocess.Popen[str]) -> str:
+    """The API's base URL, from serve's ready line on stderr."""
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        found = re.search(r"API on (http://127\.0\.0\.1:\d+/api)", line)
+        if found:
+            return found.group(1)
+    pytest.fail(f"serve exited {proc.wait()} without its ready line")
 
 
 def wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 120) -> None:
@@ -184,7 +196,11 @@ def test_sigterm_lets_the_running_node_finish_and_exits_0(tmp_path: Path) -> Non
     root = scheduled_project(tmp_path / "p", "serve: {grace_seconds: 120}\n")
     owe_a_fire(root)
     proc = start_serve(root, WEIR_PAUSE="silver.before_commit:3")
+    base = api_address(proc)
     wait_for(root / "lake" / "bronze" / "events" / "_delta_log", proc)
+    with urllib.request.urlopen(f"{base}/nodes", timeout=30) as response:
+        nodes = {n["name"]: n for n in json.load(response)["nodes"]}
+    assert nodes["events"]["running"] is True and nodes["events"]["schedule"] == CRON
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 0, err
@@ -213,3 +229,36 @@ def test_a_serve_stopped_mid_run_completes_the_fire_on_restart(tmp_path: Path, h
     fired = [(r["pipeline_name"], r["status"]) for r in json.loads(again.stdout)["runs"]]
     assert fired == [("events", "success"), ("daily", "success")]
     assert content(root) == clean_lake(tmp_path)
+
+
+# ---------------------------------------------------------------- alerts from fires
+def test_fires_alert_a_failure_once_and_its_resolution_once(tmp_path: Path) -> None:
+    from weirtest.receiver import Webhook
+
+    with Webhook() as hook:
+        channels = f"error_handling: {{alert_channels: ['{hook.url}']}}\n"
+        root = scheduled_project(tmp_path / "p", channels)
+        assert serve(root, "--once", "--now", "2026-06-01T10:01:00+00:00").returncode == 0
+        good = (root / "data" / "events.csv").read_text()
+        (root / "data" / "events.csv").write_text("event_id,day\nnot-a-number,2026-13-45\n")
+        for minute in ("05", "10"):
+            done = serve(root, "--once", "--now", f"2026-06-01T10:{minute}:00+00:00")
+            assert done.returncode == 1, done.stderr
+        (opened,) = hook.wait(1)
+        assert opened["event"] == "opened" and opened["node"] == "events"
+        assert opened["kind"] == "failure" and opened["severity"] == "P2"  # tier 2 by default
+        (root / "data" / "events.csv").write_text(good)
+        assert serve(root, "--once", "--now", "2026-06-01T10:15:00+00:00").returncode == 0
+        resolved = hook.wait(2)[1]
+    assert resolved["event"] == "resolved" and resolved["incident_id"] == opened["incident_id"]
+    assert len(hook.posts) == 2
+    listed = subprocess.run(
+        [sys.executable, "-m", "weir.cli", "alerts", "--project", str(root), "--json"],
+        env=environ(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    (incident,) = json.loads(listed.stdout)["incidents"]
+    assert incident["status"] == "resolved" and incident["occurrences"] == 2

@@ -40,4 +40,4 @@ _ALL: dict[str, Command] = {
     **health.COMMANDS,
     **alerts.COMMANDS,
 }
-COMMANDS: dict[str, Command] = {name: _ALL[name] for name in _ORDER if name in _ALL} | _ALL
+COMMANDS: dict[str, Command] = {name: _ALL[name] for name in _ORDER} | _ALL

@@ -59,8 +59,15 @@ def _serve(args: argparse.Namespace, out: Output) -> int:
             )
             out.json({"runs": [r.as_dict() for r in records]})
             return 1 if failed else 0
+        from weir.serve.api import app
+
         return process.serve(
-            project, host=args.host, port=args.port, observers=[show], ready=out.progress
+            project,
+            host=args.host,
+            port=args.port,
+            observers=[show],
+            app_factory=app,
+            ready=out.progress,
         )
 
 

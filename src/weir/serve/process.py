@@ -9,6 +9,7 @@ guarantees cover (docs/guarantees.md), and its next run completes it.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import os
@@ -18,9 +19,9 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from weir.errors import ConfigError
+from weir.errors import ConfigError, UsageError
 from weir.serve.clock import Clock, FakeClock, SystemClock
-from weir.serve.scheduler import Scheduler
+from weir.serve.scheduler import Scheduler, Ticker
 
 if TYPE_CHECKING:
     from weir.observe.events import Observer
@@ -64,13 +65,27 @@ def token_for(host: str) -> str | None:
     return token
 
 
+def alerting(project: Project, clock: Clock) -> tuple[list[Observer], list[Ticker]]:
+    """The alerts of a scheduled project (when a node has a channel): one
+    :class:`~weir.observe.alerts.Alerting` that hears the fires' events (the running nodes'
+    start times) and ticks with the loop (runtime SLAs while they run, freshness SLAs,
+    retries of queued deliveries)."""
+    from weir.observe import alerts
+
+    if not alerts.configured(project):
+        return [], []
+    watch = alerts.Alerting(project, clock=clock.now)
+    return [watch], [watch.tick]
+
+
 def run_once(
     project: Project, *, now: datetime | None = None, observers: Sequence[Observer] = ()
 ) -> list[RunRecord]:
     """What ``weir serve --once`` does: run every fire due now (``now``: a moved clock,
     for tests and replays), wait for them, return their records."""
     clock: Clock = SystemClock() if now is None else FakeClock(now)
-    scheduler = Scheduler(project, clock, observers=observers)
+    watchers, tickers = alerting(project, clock)
+    scheduler = Scheduler(project, clock, observers=[*observers, *watchers], tickers=tickers)
     try:
         return scheduler.run_due(clock.now())
     finally:
@@ -83,7 +98,7 @@ def serve(
     host: str | None = None,
     port: int | None = None,
     observers: Sequence[Observer] = (),
-    tickers: Sequence[Callable[[datetime], None]] = (),
+    tickers: Sequence[Ticker] = (),
     app_factory: AppFactory | None = None,
     ready: Callable[[str], None] = lambda line: None,
 ) -> int:
@@ -93,7 +108,11 @@ def serve(
     host = host or settings.host
     port = settings.port if port is None else port
     token = token_for(host)
-    scheduler = Scheduler(project, SystemClock(), observers=observers, tickers=tickers)
+    clock = SystemClock()
+    watchers, watches = alerting(project, clock)
+    scheduler = Scheduler(
+        project, clock, observers=[*observers, *watchers], tickers=[*tickers, *watches]
+    )
     stop = threading.Event()
     server = _api(app_factory(project, scheduler, token), host, port) if app_factory else None
 
@@ -110,7 +129,7 @@ def serve(
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        where = f" — API on http://{host}:{server.config.port}" if server else ""
+        where = f" — API on http://{host}:{bound_port(server)}/api" if server else ""
         ready(f"weir serve: {len(scheduler.nodes)} scheduled node(s){where}")
         scheduler.serve_forever(stop)
         if not scheduler.drain(settings.grace_seconds):
@@ -124,13 +143,36 @@ def serve(
             signal.signal(s, handler)
 
 
-def _api(app: Any, host: str, port: int) -> Any:
-    """Start uvicorn serving ``app`` in a thread; returns the server (``should_exit`` stops
-    it)."""
+def _api(app: Any, host: str, port: int, timeout: float = 30) -> Any:
+    """Start uvicorn serving ``app`` in a thread and wait until it listens; returns the
+    server (``should_exit`` stops it; :func:`bound_port` says where it listens)."""
+    import time
+
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", lifespan="off", timeout_keep_alive=5
+    )
     server = uvicorn.Server(config)  # in a thread it leaves signals to the main thread
-    thread = threading.Thread(target=server.run, name="weir-api", daemon=True)
+
+    def listen() -> None:
+        with contextlib.suppress(SystemExit):  # uvicorn's way to say it cannot bind: see below
+            server.run()
+
+    thread = threading.Thread(target=listen, name="weir-api", daemon=True)
     thread.start()
+    deadline = time.monotonic() + timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise UsageError(
+                f"the API cannot listen on {host}:{port}",
+                hint="another process may hold the port: pick another with --port "
+                "(or serve.port in weir.yml); --port 0 takes a free one",
+            )
+        time.sleep(0.02)
     return server
+
+
+def bound_port(server: Any) -> int:
+    """The port a started uvicorn server listens on (``--port 0`` picks one)."""
+    return int(server.servers[0].sockets[0].getsockname()[1])

@@ -28,3 +28,5 @@ class Serve(Strict):
     tick_seconds: float = Field(default=5.0, gt=0, le=60)
     """The longest the loop sleeps between two looks at the clock (SLA and freshness
     watches run at each)."""
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    """How long an API request may take before it is answered 503."""

@@ -150,16 +150,27 @@ class StateStore:
                 [*values, scrub(json.dumps(detail, default=str))],
             )
 
-    def runs(self, pipeline: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+    def runs(
+        self, pipeline: str | None = None, limit: int = 50, *, status: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The latest ``limit`` records, newest first (of ``pipeline``, with ``status``)."""
         sql = "SELECT * FROM runs"
-        args: list[Any] = []
-        if pipeline:
-            sql += " WHERE pipeline_name = ?"
-            args.append(pipeline)
+        where, args = [], []
+        for column, value in (("pipeline_name", pipeline), ("status", status)):
+            if value:
+                where.append(f"{column} = ?")
+                args.append(value)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started_at DESC LIMIT ?"
-        args.append(limit)
         with closing(self._connect()) as con:
-            return [_row(r) for r in con.execute(sql, args)]
+            return [_row(r) for r in con.execute(sql, [*args, limit])]
+
+    def run(self, run_id: str) -> list[dict[str, Any]]:
+        """The records of one run id: one per node it ran."""
+        sql = "SELECT * FROM runs WHERE run_id = ? ORDER BY started_at"
+        with closing(self._connect()) as con:
+            return [_row(r) for r in con.execute(sql, [run_id])]
 
     def last_runs(self) -> dict[str, dict[str, Any]]:
         """The latest run of every pipeline, with ``last_loaded_at``: when a successful run
