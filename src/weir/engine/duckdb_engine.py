@@ -442,6 +442,7 @@ class DuckDBFlagged:
             ]
             for p in spec.partition_by
         }
+        key_ranges = self._key_ranges(spec, table)
         if spec.strategy == "scd2":
             # quarantined rows: in the batch though not loaded, so not deleted upstream
             spec = replace(spec, held=self.plan.quarantine())
@@ -458,7 +459,13 @@ class DuckDBFlagged:
         counter = RowCounter(fetch_reader(con, self.plan.silver(dedupe=dedupe)))
         try:
             metrics = load(
-                table, counting(counter.reader()), commit, spec, con, partitions=partitions
+                table,
+                counting(counter.reader()),
+                commit,
+                spec,
+                con,
+                partitions=partitions,
+                key_ranges=key_ranges,
             )
         finally:
             counter.close()  # a failed write leaves the result open; the error is the write's
@@ -466,6 +473,16 @@ class DuckDBFlagged:
             if lean:
                 self.session.share_memory(1.0)
         return counter.rows, metrics
+
+    def _key_ranges(self, spec: LoadSpec, table: Table) -> dict[str, tuple[Any, Any]]:
+        """The least and greatest value of each key column (not a partition column) in the
+        batch's valid rows, for a MERGE into an existing table to prune files by."""
+        keys = [k for k in spec.keys if k not in spec.partition_by]
+        if spec.strategy != "merge" or not keys or not table.exists():
+            return {}
+        bounds = ", ".join(f"min({ident(k)}), max({ident(k)})" for k in keys)
+        [row] = self.session.rows(f"SELECT {bounds} FROM {FLAGGED} WHERE len(_errors) = 0")
+        return {k: (row[2 * i], row[2 * i + 1]) for i, k in enumerate(keys)}
 
     def _apply_changes(
         self, table: Table, commit: Commit, spec: LoadSpec, counting: Counting

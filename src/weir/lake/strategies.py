@@ -9,6 +9,7 @@ in log order with :func:`weir.lake.changes.apply`, under the same contract.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from typing import Any
 
 import duckdb
@@ -50,6 +51,12 @@ def in_list(column: str, values: list[Any], alias: str | None = None) -> str:
     return "(" + " OR ".join(parts) + ")"
 
 
+def _rangeable(value: Any) -> bool:
+    """Whether a key bound can go into the MERGE's predicate as a literal that compares
+    exactly like the column (integers, text and dates; not floats, times or booleans)."""
+    return isinstance(value, int | str | date) and not isinstance(value, bool | datetime)
+
+
 def _plain(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
@@ -62,11 +69,13 @@ def load(
     con: duckdb.DuckDBPyConnection,
     *,
     partitions: dict[str, list[Any]],
+    key_ranges: dict[str, tuple[Any, Any]] | None = None,
 ) -> dict[str, Any]:
     """Apply one batch to ``table`` with ``spec.strategy``, streaming ``data``; returns the
     MERGE's metrics (files scanned and skipped, rows updated …), empty for plain writes.
 
-    ``partitions`` holds the distinct values of each ``partition_by`` column in the batch.
+    ``partitions`` holds the distinct values of each ``partition_by`` column in the batch;
+    ``key_ranges`` the least and greatest value of key columns (see :func:`_merge`).
     Exactly one commit carries the batch's app transaction, even when nothing changed."""
     assert spec.changes is None, "change events load with weir.lake.changes.apply"
     metrics: dict[str, Any] = {}
@@ -93,7 +102,7 @@ def load(
         predicate = " AND ".join(in_list(p, partitions[p]) for p in spec.partition_by)
         table.write(data, commit, mode="overwrite", predicate=predicate, evolve=spec.evolve)
     else:
-        metrics = _merge(table, data, commit, spec, partitions)
+        metrics = _merge(table, data, commit, spec, partitions, key_ranges or {})
     table.mark(commit)
     return metrics
 
@@ -104,11 +113,19 @@ def _merge(
     commit: Commit,
     spec: LoadSpec,
     partitions: dict[str, list[Any]],
+    key_ranges: dict[str, tuple[Any, Any]],
 ) -> dict[str, Any]:
     conds = [f"t.{ident(k)} = s.{ident(k)}" for k in spec.keys]
     # Partition pruning: when a partition column is part of the key, a row can only match
     # inside the partitions present in the batch, so the MERGE scans only those.
     conds += [in_list(p, partitions[p], alias="t") for p in spec.partition_by if p in spec.keys]
+    # File pruning: no target row outside the batch's range of a key column can match, so
+    # bounding it lets delta-rs skip the files whose statistics lie outside (new rows of
+    # an orders table sit in the latest files: the merge reads those, not the table).
+    for key, (low, high) in key_ranges.items():
+        if _rangeable(low) and _rangeable(high):
+            k = ident(key)
+            conds.append(f"t.{k} >= {literal(_plain(low))} AND t.{k} <= {literal(_plain(high))}")
     merger = table.merge(data, commit, predicate=" AND ".join(conds), evolve=spec.evolve)
     newer = None
     if spec.order_by:
