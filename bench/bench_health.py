@@ -1,4 +1,4 @@
-"""(h) health: the eight health metrics of a project from a state store of 100k runs.
+"""(k) health: the eight health metrics of a project from a state store of 100k runs.
 
 50 pipelines with 2,000 hourly runs each (about 83 days; 5 % failed, 3 % partial) are bulk
 inserted into a real state store. Timed (median of 5): ``project_health()`` (target ≤ 1 s),
@@ -53,7 +53,7 @@ def run(scale: float, root: Path, say: Say, runs: int = 100_000) -> Result:
     started = time.perf_counter()
     _seed(store, total, now)
     say(
-        f"(h) seeded {total:,} runs of {PIPELINES} pipelines in {time.perf_counter() - started:.1f} s"
+        f"(k) seeded {total:,} runs of {PIPELINES} pipelines in {time.perf_counter() - started:.1f} s"
     )
     project = load_project(root)
     bare = root / "bare"
@@ -70,7 +70,7 @@ def run(scale: float, root: Path, say: Say, runs: int = 100_000) -> Result:
     result = project_health(project, now=now)
     alerts = len(result.alerts())
     return Result(
-        "(h) health, 100k runs",
+        "(k) health, 100k runs",
         seconds(health),
         seconds(unindexed),
         unindexed / health,

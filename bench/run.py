@@ -11,8 +11,11 @@ initial load; (e) incremental gold models after a 1% change of a 10M-row source 
 rebuild and a hand-written DuckDB + delta-rs floor, and the same change on a 1M-row source;
 (f) start-up: `weir --help` and no-op runs against the interpreter's own start; (g) a full
 sql extract of a 5M-row PostgreSQL table into bronze+silver vs the driver reading it into
-Arrow, with peak RSS and the driver comparison (ADBC vs psycopg); (h) the health metrics of
-50 pipelines from a state store of 100k runs, against the same store without its indexes.
+Arrow, with peak RSS and the driver comparison (ADBC vs psycopg); (h) an incremental sql run
+after 1% of a 10M-row table changed vs the same on 1M rows; (i) 1M CDC changes applied to
+silver, changes/s and peak RSS; (j) scheduler overhead of 500 pipelines firing every minute
+for an hour of fake clock; (k) the health metrics of 50 pipelines from a state store of 100k
+runs, against the same store without its indexes.
 This is a measurement, not a test: nothing asserts on time; the table says which targets
 were met. Generated data lives in bench/.data/ and is removed at the end (``--keep`` keeps it).
 """
@@ -33,12 +36,14 @@ DATA = HERE / ".data" / "run"
 
 
 def _benchmarks() -> dict[str, Callable[..., object]]:
+    import bench_cdc
     import bench_health
     import bench_incremental
     import bench_memory
     import bench_merge
     import bench_quality
     import bench_rest
+    import bench_serve
     import bench_sql
     import bench_startup
 
@@ -50,7 +55,10 @@ def _benchmarks() -> dict[str, Callable[..., object]]:
         "e": bench_incremental.run,
         "f": bench_startup.run,
         "g": bench_sql.run,
-        "h": bench_health.run,
+        "h": bench_cdc.incremental,
+        "i": bench_cdc.cdc,
+        "j": bench_serve.run,
+        "k": bench_health.run,
     }
 
 
@@ -58,8 +66,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument(
         "--only",
-        default="a,b,c,d,e,f,g,h",
-        help="comma-separated subset of a,b,c,d,e,f,g,h (default: all)",
+        default="a,b,c,d,e,f,g,h,i,j,k",
+        help="comma-separated subset of a,b,c,d,e,f,g,h,i,j,k (default: all)",
     )
     parser.add_argument(
         "--scale", type=float, default=1.0, help="data size factor (0.01 for a smoke run)"
@@ -67,10 +75,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--keep", action="store_true", help="keep generated data in bench/.data")
     args = parser.parse_args(argv)
     args.only = [x.strip() for x in args.only.split(",") if x.strip()]
-    unknown = [x for x in args.only if x not in "abcdefgh" or len(x) != 1]
+    unknown = [x for x in args.only if x not in "abcdefghijk" or len(x) != 1]
     if unknown or args.scale <= 0:
         parser.error(
-            f"--only takes letters from a,b,c,d,e,f,g,h; --scale must be > 0 (got {unknown})"
+            f"--only takes letters from a,b,c,d,e,f,g,h,i,j,k; --scale must be > 0 (got {unknown})"
         )
     return args
 

@@ -29,6 +29,11 @@ def test_bench_smoke_run_prints_every_benchmark() -> None:
         "(f) `weir --help`",
         "(f) no-op `weir run`",
         "(g) sql full extract",
+        "(h) sql incremental",
+        "(i) cdc",
+        "(j) serve: CPU share",
+        "(j) serve: fire-time jitter",
+        "(k) health",
     )
     for name in names:
         assert name in table

@@ -1,0 +1,206 @@
+"""(h) incremental sql extracts: cost follows the change; (i) CDC: changes applied per second.
+
+Both run against a throwaway PostgreSQL cluster (tests/weirtest/postgres.py) and the bench
+contract's ten columns, ``weir run`` in a child process whose peak RSS is sampled.
+
+(h) Two tables, 1M and 10M rows (× scale), each with an index on the cursor
+(``updated_at``), are loaded once by an incremental pipeline (merge into silver); then 1 %
+of each table's rows change — the most recent orders, as in an orders table whose new
+orders move through their statuses — and the timed run extracts (by the cursor's index) and
+merges them. Target: the 10M table's run ≤ 1.5× the 1M table's — the cost follows the change, not
+the table.
+
+(i) One table of 1M rows (× scale) is loaded by a ``strategy: cdc`` pipeline (its initial
+snapshot, timed and sampled too); then one transaction per 100k rows updates every row (1M
+changes), and the timed run reads them from the slot, lands them in bronze and applies them
+to silver by key. Target: ≥ 100k changes/s; the peak RSS is reported beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import projects
+from bench_memory import _poll
+from report import Result, Say
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))
+
+from weirtest.postgres import PASSWORD, Cluster  # noqa: E402
+
+RATIO_TARGET = 1.5
+CDC_TARGET = 100_000
+TABLE = """
+CREATE TABLE {name} AS
+SELECT g::int8 AS id,
+       DATE '2025-01-01' + (g % 365) AS order_date,
+       (g % 50000)::int8 AS customer_id,
+       'c' || (g % 50000) || '@example.com' AS email,
+       (ARRAY['placed','paid','shipped','delivered','cancelled'])[1 + g % 5] AS status,
+       round(((g % 100000) / 100.0)::numeric, 2)::float8 AS amount,
+       (1 + g % 9)::int4 AS quantity,
+       (ARRAY['EUR','USD','GBP'])[1 + g % 3] AS currency,
+       (ARRAY['DE','FR','NL','US','GB','ES','IT','PL','SE','BE'])[1 + g % 10] AS country,
+       TIMESTAMP '2025-01-01' + g * INTERVAL '1 second' AS updated_at
+FROM generate_series(1, {rows}) AS g
+"""
+CHANGE_ONE_PERCENT = """
+UPDATE {name} SET amount = amount + 1, status = 'shipped',
+       updated_at = TIMESTAMP '2027-01-01' + id * INTERVAL '1 millisecond'
+WHERE id > {rows} - {rows} / 100
+"""
+
+
+def incremental(scale: float, root: Path, say: Say) -> Result:
+    """(h)"""
+    with _cluster(say) as cluster:
+        return _incremental(cluster, scale, root, say)
+
+
+def cdc(scale: float, root: Path, say: Say) -> Result:
+    """(i)"""
+    with _cluster(say) as cluster:
+        return _cdc(cluster, scale, root, say)
+
+
+@contextmanager
+def _cluster(say: Say) -> Iterator[Cluster]:
+    cluster = Cluster.start()
+    try:
+        say(f"PostgreSQL up in {cluster.started_seconds:.2f}s")
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+# ---------------------------------------------------------------- (h)
+def _incremental(cluster: Cluster, scale: float, root: Path, say: Say) -> Result:
+    sizes = {
+        "small": max(20_000, int(1_000_000 * scale)),
+        "large": max(200_000, int(10_000_000 * scale)),
+    }
+    timed: dict[str, tuple[float, float, dict[str, Any]]] = {}
+    for label, rows in sizes.items():
+        name = f"orders_{label}"
+        say(f"(h) {name}: generating {rows:,} rows, index on updated_at")
+        with cluster.connect() as con:
+            con.execute(TABLE.format(name=name, rows=rows))
+            con.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (id, order_date)")
+            con.execute(f"CREATE INDEX ON {name} (updated_at)")
+            con.execute(f"VACUUM ANALYZE {name}")
+        extract = {
+            "source": "sql",
+            "url": _url(cluster),
+            "table": f"public.{name}",
+            "strategy": "incremental",
+            "cursor": "updated_at",
+        }
+        home = projects.write(
+            root / name, [projects.pipeline(name, extract, {"strategy": "merge"})]
+        )
+        first, first_peak, _ = _weir(home, name)
+        say(f"(h) {name}: initial load {first:.1f}s, {first_peak:,.0f} MB")
+        with cluster.connect() as con:
+            con.execute(CHANGE_ONE_PERCENT.format(name=name, rows=rows))
+            con.execute(f"VACUUM ANALYZE {name}")
+        seconds, peak, record = _weir(home, name)
+        changed = record["rows_extracted"]
+        assert changed == rows // 100, (changed, rows)
+        timed[label] = (seconds, peak, record)
+        say(f"(h) {name}: {changed:,} changed rows in {seconds:.2f}s, {peak:,.0f} MB")
+    small, large = timed["small"][0], timed["large"][0]
+    ratio = large / small
+    return Result(
+        benchmark=f"(h) sql incremental, 1% changed: {sizes['large'] / 1e6:g}M vs "
+        f"{sizes['small'] / 1e6:g}M rows",
+        weir=f"{large:.2f} s ({sizes['large'] // 100:,} rows)",
+        baseline=f"{small:.2f} s ({sizes['small'] // 100:,} rows)",
+        figure=ratio,
+        figure_text=f"{ratio:.2f}x",
+        target=f"<= {RATIO_TARGET}x",
+        met=ratio <= RATIO_TARGET,
+        details=[
+            f"{label}: {s:.2f}s, peak RSS {p:,.0f} MB, rows loaded {r['rows_loaded']:,}"
+            for label, (s, p, r) in timed.items()
+        ],
+    )
+
+
+# ---------------------------------------------------------------- (i)
+def _cdc(cluster: Cluster, scale: float, root: Path, say: Say) -> Result:
+    rows = max(20_000, int(1_000_000 * scale))
+    name = "orders_cdc"
+    say(f"(i) {name}: generating {rows:,} rows")
+    with cluster.connect() as con:
+        con.execute(TABLE.format(name=name, rows=rows))
+        con.execute(f"ALTER TABLE {name} ADD PRIMARY KEY (id, order_date)")
+    extract = {
+        "source": "sql",
+        "url": _url(cluster),
+        "table": f"public.{name}",
+        "strategy": "cdc",
+    }
+    pipeline = projects.pipeline(name, extract, {"strategy": "merge"})
+    del pipeline["transform"]  # change events are ordered by their log position
+    home = projects.write(root / name, [pipeline])
+    snap_s, snap_peak, _ = _weir(home, name)
+    say(f"(i) initial snapshot of {rows:,} rows: {snap_s:.1f}s, {snap_peak:,.0f} MB")
+    step = 100_000
+    with cluster.connect() as con:
+        for low in range(0, rows, step):
+            con.execute(
+                f"UPDATE {name} SET amount = amount + 1, status = 'paid' "
+                f"WHERE id > {low} AND id <= {low + step}"
+            )
+    seconds, peak, record = _weir(home, name)
+    assert record["rows_extracted"] == rows, record["rows_extracted"]
+    rate = rows / seconds
+    metrics = {k: v for m in record.get("load_metrics", []) for k, v in m.items()}
+    return Result(
+        benchmark=f"(i) cdc: {rows / 1e6:g}M changes -> bronze + silver",
+        weir=f"{seconds:.2f} s = {rate / 1000:,.0f}k changes/s",
+        baseline="-",
+        figure=rate,
+        figure_text=f"{rate / 1000:,.0f}k/s, peak {peak:,.0f} MB",
+        target=f">= {CDC_TARGET // 1000}k/s",
+        met=rate >= CDC_TARGET,
+        details=[
+            f"initial snapshot: {rows:,} rows in {snap_s:.2f}s, peak RSS {snap_peak:,.0f} MB",
+            f"changes run: peak RSS {peak:,.0f} MB; applied "
+            f"{metrics.get('num_changes_applied', '?')}, lag {metrics.get('replication_lag_bytes', '?')} bytes",
+        ],
+    )
+
+
+def _url(cluster: Cluster) -> str:
+    return cluster.url().replace(PASSWORD, "${env:BENCH_PG_PASSWORD}")
+
+
+def _weir(home: Path, name: str) -> tuple[float, float, dict[str, Any]]:
+    """``weir run NAME`` in a child process: seconds, peak RSS (MB), its run record."""
+    env = {**os.environ, "WEIR_PII_SALT": projects.SALT, "BENCH_PG_PASSWORD": PASSWORD}
+    argv = [sys.executable, "-m", "weir.cli", "run", "--project", str(home), name]
+    samples: list[tuple[float, int]] = []
+    with (home / "weir.log").open("a") as log:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        poller = threading.Thread(target=_poll, args=(child.pid, samples), daemon=True)
+        poller.start()
+        child.wait()
+        seconds = time.perf_counter() - start
+        poller.join()
+    if child.returncode != 0:
+        raise RuntimeError((home / "weir.log").read_text()[-3000:])
+    record = json.loads((home / ".weir/runs.jsonl").read_text().splitlines()[-1])
+    peak = max((rss for _, rss in samples), default=0) / 1e6
+    return seconds, peak, record
