@@ -315,3 +315,18 @@ def test_postgres_changes_arrive_as_history(
         assert shop.versions() == idle
     finally:
         shop.drop_slots()
+
+
+def test_a_silver_table_of_another_strategy_asks_for_a_rebuild(tmp_path: Path) -> None:
+    root = dbz.customers_project(tmp_path / "p")  # merge
+    dbz.write_events(root, "1.jsonl", [dbz.insert(1, 1, "ann")])
+    _run(root)
+    _project(root)  # now scd2
+    dbz.write_events(root, "2.jsonl", [dbz.update(2, 1, "anna")])
+    project = load_project(root)
+    failed = PipelineRun(project, project.pipeline("customers")).execute()
+    assert failed.status == "failed"
+    assert "holds no SCD2 history" in (failed.error_message or "")
+    rebuilt = PipelineRun(project, project.pipeline("customers"), full_refresh=True).execute()
+    assert rebuilt.status == "success", rebuilt.error_message
+    assert dbz.versions(root) == [(1, "ann", at(1), at(2), False), (1, "anna", at(2), None, True)]
