@@ -46,11 +46,13 @@ CASES = [
     ("sql", "merge"),
     ("sql", "scd2"),
     ("debezium", "merge"),
+    ("debezium", "scd2"),
     ("sql-deletes", "merge"),
 ]
 """(source, load strategy). files: the CSV drops; sql: the same rows inserted into a SQLite
 table, read incrementally (the watermark commits with the rows; the inclusive bound re-reads
-the last value); debezium: change events from files, applied by key (soft deletes);
+the last value); debezium: change events from files, applied by key (soft deletes), or kept as versions
+(``scd2``, lake/changes_scd2.py);
 sql-deletes: sql, with key 1 deleted from the table before the second run, which
 soft-deletes it in silver (``deletes: {detect: keys}``, lake/reconcile.py)."""
 RECONCILE_POINTS = ["reconcile.before_commit", "reconcile.after_commit"]
@@ -89,6 +91,8 @@ def _project(root: Path, strategy: str, source: str = "files") -> Path:
     if source == "debezium":
         pipe = {**dbz.customers_pipeline(), "name": "orders"}
         pipe["extract"] = {**pipe["extract"], "path": "data/*.jsonl"}
+        if strategy == "scd2":
+            pipe["load"] = {"strategy": "scd2"}
         write_project(root, contracts={"customers": dbz.CUSTOMERS}, pipelines={"orders": pipe})
         (root / "data").mkdir()
         return root

@@ -189,7 +189,7 @@ def test_truncate_and_snapshot_reads_are_normalised(tmp_path: Path) -> None:
     ("change", "message"),
     [
         ({"load": {"strategy": "append"}}, "which load with strategy 'merge'"),
-        ({"load": {"strategy": "scd2"}}, "which load with strategy 'merge'"),
+        ({"load": {"strategy": "truncate-reload"}}, "which load with strategy 'merge'"),
         ({"transform": {"dedupe_order_by": "updated_at"}}, "dedupe_order_by does not apply"),
     ],
 )

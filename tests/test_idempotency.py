@@ -149,14 +149,19 @@ def _versions(root: Path) -> dict[str, int | None]:
     return out
 
 
+@pytest.mark.parametrize("strategy", ["merge", "scd2"])
 @pytest.mark.parametrize("action", ["soft", "hard"])
-def test_change_events_twice_and_rebuilt_leave_the_same_tables(tmp_path: Path, action: str) -> None:
-    """Debezium change events (lake/changes.py): a second run creates no version and leaves
-    every table as it was; a rebuild from bronze gives the same silver."""
+def test_change_events_twice_and_rebuilt_leave_the_same_tables(
+    tmp_path: Path, action: str, strategy: str
+) -> None:
+    """Debezium change events (lake/changes.py; as versions with scd2, lake/changes_scd2.py):
+    a second run creates no version and leaves every table as it was; a rebuild from bronze
+    gives the same silver."""
     from weirtest import debezium as dbz
     from weirtest.projects import lake_content
 
-    root = dbz.customers_project(tmp_path / "p", action=action)
+    load = {"strategy": strategy}
+    root = dbz.customers_project(tmp_path / "p", action=action, load=load)
     dbz.write_events(
         root, "1.jsonl", [dbz.insert(1, 1, "ann"), dbz.insert(2, 2, "bob"), dbz.delete(3, 2)]
     )

@@ -4,6 +4,7 @@ them with ``format: debezium``, and silver read back by key."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,22 @@ def silver(
         assert row["id"] not in out, f"key {row['id']} twice in silver"
         out[row["id"]] = values
     return out
+
+
+def committed(lsn: int) -> dt.datetime:
+    """The commit time :func:`event` gives the change at ``lsn`` (UTC, naive: how a version's
+    ``valid_from`` and ``valid_to`` hold it)."""
+    return dt.datetime(1970, 1, 1) + dt.timedelta(milliseconds=_BASE_MS + lsn * 1000)
+
+
+def versions(root: Path, *columns: str) -> list[tuple[Any, ...]]:
+    """Silver's SCD2 versions of change events as ``(id, name, valid_from, valid_to,
+    is_current, *columns)``, in key and log order."""
+    rows = table_rows(root / "lake" / "silver" / "customers")
+    shown = ("id", "name", "valid_from", "valid_to", "is_current", *columns)
+    # a version of no length (two changes in one transaction) ends where the next begins
+    ordered = sorted(
+        rows,
+        key=lambda r: (r["id"], r["valid_from"], r["valid_to"] is None, r["valid_to"] or 0),
+    )
+    return [tuple(r[c] for c in shown) for r in ordered]

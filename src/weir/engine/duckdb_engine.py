@@ -27,7 +27,7 @@ import pyarrow as pa
 from weir.engine.base import Counting, Engine, Scope, Since
 from weir.engine.duckdb import RowCounter, connect, fetch_reader, fetch_table, transform_sql
 from weir.errors import TransformError, WeirError
-from weir.lake import changes, materialize, reconcile, scd2
+from weir.lake import changes, changes_scd2, materialize, reconcile, scd2
 from weir.lake.materialize import Bound
 from weir.lake.strategies import LoadSpec, load
 from weir.lake.table import Commit, Table
@@ -487,9 +487,26 @@ class DuckDBFlagged:
     def _apply_changes(
         self, table: Table, commit: Commit, spec: LoadSpec, counting: Counting
     ) -> tuple[int, dict[str, Any]]:
-        """Change events, applied by key in log order (lake/changes.py); (events, metrics)."""
+        """Change events, applied by key in log order (lake/changes.py; as versions with
+        ``scd2``, lake/changes_scd2.py); (events, metrics)."""
         assert spec.changes is not None
         con = self.session.con
+        if spec.strategy == "scd2":
+            assert spec.scd2 is not None
+            with failing():
+                metrics = changes_scd2.apply(
+                    table,
+                    con,
+                    self.plan.silver(dedupe=False),
+                    commit,
+                    keys=spec.keys,
+                    settings=spec.changes,
+                    scd2=spec.scd2,
+                    partition_by=spec.partition_by,
+                    evolve=spec.evolve,
+                    counting=counting,
+                )
+            return int(metrics["num_change_events"]), metrics
         with failing():
             metrics = changes.apply(
                 table,

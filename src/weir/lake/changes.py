@@ -109,9 +109,9 @@ def apply(
     try:
         _current(con, table, k, types)
         [(events_in,)] = con.execute("SELECT count(*) FROM chg_in").fetchall()
-        truncates = _truncates(con, k, [c for c in settings.events if c in types])
-        counts = {"num_change_events": int(events_in), "num_truncates": truncates}
-        counts |= _applicable(con, k)
+        truncated = truncates(con, k, [c for c in settings.events if c in types])
+        counts = {"num_change_events": int(events_in), "num_truncates": truncated}
+        counts |= applicable(con, k)
         _final(con, keys, list(types), settings, soft=soft)
         return _write(table, con, commit, keys, counts, soft, partition_by, evolve, counting)
     finally:
@@ -156,10 +156,14 @@ def _current(
     )
 
 
-def _truncates(con: duckdb.DuckDBPyConnection, k: list[str], events: list[str]) -> int:
+def truncates(con: duckdb.DuckDBPyConnection, k: list[str], events: list[str]) -> int:
     """Each truncate of the batch as a delete, at its position, of every key whose position
     is below it (target rows, and keys of the batch's earlier events); the truncates
-    themselves leave ``chg_in``. Returns how many truncates the batch holds."""
+    themselves leave ``chg_in``. Returns how many truncates the batch holds.
+
+    Reads ``chg_in`` (the events, with ``_at`` and ``_synthetic``) and ``chg_cur`` (a row
+    per key the batch can change, with its ``_lsn`` and ``_seq``); also used by
+    lake/changes_scd2.py, whose ``chg_cur`` holds a key's latest version."""
     con.execute(
         "CREATE OR REPLACE TEMP TABLE chg_trunc AS SELECT * FROM chg_in WHERE _op = 'truncate'"
     )
@@ -180,19 +184,20 @@ def _truncates(con: duckdb.DuckDBPyConnection, k: list[str], events: list[str]) 
     return int(count)
 
 
-def _applicable(con: duckdb.DuckDBPyConnection, k: list[str]) -> dict[str, Any]:
-    """``chg_app``: the events above their key's position; the counts of the others."""
+def applicable(con: duckdb.DuckDBPyConnection, k: list[str]) -> dict[str, Any]:
+    """``chg_app``: the events above their key's position (``chg_cur._pos``); the count of
+    the others (also used by lake/changes_scd2.py)."""
     on = " AND ".join(f"e.{c} = c.{c}" for c in k)
     con.execute(
         "CREATE OR REPLACE TEMP TABLE chg_app AS SELECT e.* FROM chg_in e "
         f"LEFT JOIN chg_cur c ON {on} "
         f"WHERE c.{k[0]} IS NULL OR {{'l': e._at.l, 's': e._at.s}} > c._pos"
     )
-    [(events, applicable)] = con.execute(
+    [(events, kept)] = con.execute(
         "SELECT (SELECT count(*) FROM chg_in WHERE NOT _synthetic), "
         "(SELECT count(*) FROM chg_app WHERE NOT _synthetic)"
     ).fetchall()
-    return {"num_changes_stale": int(events) - int(applicable)}
+    return {"num_changes_stale": int(events) - int(kept)}
 
 
 def _final(

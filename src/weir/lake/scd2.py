@@ -36,6 +36,12 @@ def tracked_columns(names: list[str], keys: list[str], settings: Scd2) -> list[s
     return settings.tracked or [c for c in names if c not in skip and not c.startswith("_")]
 
 
+def tracked_hash(tracked: list[str]) -> str:
+    """The SQL of a row's ``_row_hash``: SHA-256 of its ``tracked`` columns (NULL distinct)."""
+    values = ", ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), '\\N')" for c in tracked)
+    return f"sha256(concat_ws('|', {values}))"
+
+
 def apply(
     table: Table,
     data: pa.RecordBatchReader,
@@ -98,12 +104,7 @@ def _incoming(
 ) -> Any:
     """``incoming``: the batch with its version start and tracked-column hash; returns the
     batch's as-of time, which dates its hard deletes (None: an empty batch on the data axis)."""
-    tracked = tracked_columns(names, keys, settings)
-    row_hash = (
-        "sha256(concat_ws('|', "
-        + ", ".join(f"coalesce(CAST({ident(c)} AS VARCHAR), '\\N')" for c in tracked)
-        + "))"
-    )
+    row_hash = tracked_hash(tracked_columns(names, keys, settings))
     run_start = "CAST(getvariable('weir_run_ts') AS TIMESTAMP)"
     valid_from = (
         f"CAST({ident(settings.valid_from)} AS TIMESTAMP)" if settings.valid_from else run_start

@@ -37,7 +37,7 @@ from weir.errors import (
     TransientSourceError,
     WeirError,
 )
-from weir.lake import scd2
+from weir.lake import changes_scd2, scd2
 from weir.lake.changes import METRICS as CHANGE_METRICS
 from weir.lake.changes import ChangeLoad
 from weir.lake.strategies import LoadSpec
@@ -617,18 +617,22 @@ class PipelineRun(NodeRun):
             "num_hard_deletes_late",
             "hard_deletes_at",
             *CHANGE_METRICS,
+            *changes_scd2.METRICS,
         )
         self.record.load_metrics.append(
             {"batch": batch, **{k: metrics[k] for k in keep if k in metrics}}
         )
         if changes is not None:
-            stale, superseded = metrics["num_changes_stale"], metrics["num_changes_superseded"]
+            stale = metrics["num_changes_stale"]
+            superseded = metrics.get("num_changes_superseded", 0)
+            # scd2: a change of no tracked column opens no version, like a late row
+            unchanged = metrics.get("num_versions_unchanged", 0)
             if stale:
                 self.record.warnings.append(
                     f"batch {batch}: {stale} change events at or below their key's applied "
                     "position were not applied (delivered again, or older than what silver holds)"
                 )
-            return written - stale - superseded, superseded, stale
+            return written - stale - superseded - unchanged, superseded, stale + unchanged
         pii = frozenset(self.pipeline.contract.pii_columns)
         self.record.warnings += [f"batch {batch}: {w}" for w in scd2.warnings(metrics, pii)]
         late = int(metrics.get("num_source_rows_late", 0))

@@ -197,16 +197,25 @@ def _check_reconciliation(doc: Document, pipeline: Pipeline) -> None:
 
 
 def _check_changes(doc: Document, spec: PipelineSpec) -> None:
-    """A source of change events loads them with ``merge``: applied by key in log order
-    (weir/lake/changes.py); bronze keeps the raw events."""
+    """A source of change events loads them with ``merge`` (applied by key in log order,
+    weir/lake/changes.py) or ``scd2`` (every change a version, weir/lake/changes_scd2.py);
+    bronze keeps the raw events."""
     strategy = spec.load.strategy
-    if strategy != "merge":
+    if strategy not in ("merge", "scd2"):
         raise ConfigError(
             f"the source yields change events, which load with strategy 'merge' (applied by "
-            f"key in log order), not {strategy!r}",
+            f"key in log order) or 'scd2' (a version per change), not {strategy!r}",
             where=doc.where(("load", "strategy")),
-            hint="use strategy: merge; bronze keeps every raw event"
-            + ("; scd2 over change events is not supported yet" if strategy == "scd2" else ""),
+            hint="use strategy: merge or scd2; bronze keeps every raw event",
+        )
+    scd2 = spec.load.scd2
+    if scd2 is not None and scd2.hard_deletes != "ignore":
+        raise ConfigError(
+            "change events carry their own deletes: load.scd2.hard_deletes (a key missing "
+            "from a full snapshot) does not apply to them",
+            where=doc.where(("load", "scd2", "hard_deletes")),
+            hint="remove hard_deletes; a delete event closes its key's version, and "
+            "extract.deletes.action (soft or hard) says whether it is also flagged",
         )
     if spec.transform.dedupe_order_by:
         raise ConfigError(
