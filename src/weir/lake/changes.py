@@ -116,8 +116,10 @@ def apply(
         return _write(table, con, commit, keys, counts, soft, partition_by, evolve, counting)
     finally:
         with suppress(duckdb.Error):  # after a failure, the failure is the one to report
-            for name in ("chg_in", "chg_cur", "chg_trunc", "chg_app", "chg_stats", "chg_del"):
+            for name in ("chg_in", "chg_cur", "chg_trunc", "chg_app", "chg_last", "chg_img"):
                 con.execute(f"DROP TABLE IF EXISTS {name}")
+            con.execute("DROP TABLE IF EXISTS chg_del")
+            con.execute("DROP TABLE IF EXISTS chg_stats")
             con.execute("DROP TABLE IF EXISTS chg_out")
             con.execute("DROP VIEW IF EXISTS chg_target")
 
@@ -209,51 +211,71 @@ def _final(
     soft: bool,
 ) -> None:
     """``chg_out``: per key with applicable events, the row as it ends the batch and what
-    the MERGE does with it (``_action``: upsert, delete or none)."""
+    the MERGE does with it (``_action``: upsert, delete or none).
+
+    Built a step at a time so that each statement holds at most one large hash table
+    (DuckDB spills one; several side by side in one pipeline ran a 1M-event batch out of
+    256 MB): ``chg_last``, the last event of each key (its position from a grouping, then
+    one join);
+    for the keys whose last event is a delete, ``chg_img`` their last upserted image in the
+    batch and ``chg_del`` when their first delete after it committed; then ``chg_out``:
+    the last events that upsert as they are, and the deleting ones joined to their image,
+    their first delete and their target rows (only those keys' rows)."""
     k = [ident(c) for c in keys]
     cols = ", ".join(k)
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE chg_stats AS SELECT {cols}, max(_at) AS last_at, "
-        f"max(_at) FILTER (WHERE _op IN {UPSERTS}) AS img_at FROM chg_app GROUP BY ALL"
+        f"CREATE OR REPLACE TEMP TABLE chg_stats AS SELECT {cols}, max(_at) AS last_at "
+        "FROM chg_app GROUP BY ALL"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE chg_last AS SELECT a.*, a._op IN {UPSERTS} AS _up "
+        f"FROM chg_app a JOIN chg_stats s ON {_on('a', 's', k)} AND a._at = s.last_at"
+    )
+    gone = f"(SELECT {cols} FROM chg_last WHERE NOT _up)"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE chg_img AS SELECT * FROM chg_app "
+        f"WHERE _op IN {UPSERTS} AND ({cols}) IN {gone} "
+        f"QUALIFY row_number() OVER (PARTITION BY {cols} ORDER BY _at DESC) = 1"
     )
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE chg_del AS SELECT {', '.join(f'a.{c}' for c in k)}, "
         "arg_min(coalesce(a._committed_at, a._ingested_at), a._at) AS first_deleted "
-        f"FROM chg_app a JOIN chg_stats s ON {_on('a', 's', k)} "
-        f"WHERE a._op NOT IN {UPSERTS} AND (s.img_at IS NULL OR a._at > s.img_at) GROUP BY ALL"
+        f"FROM chg_app a LEFT JOIN chg_img i ON {_on('a', 'i', k)} "
+        f"WHERE a._op NOT IN {UPSERTS} AND ({', '.join(f'a.{c}' for c in k)}) IN {gone} "
+        "AND (i._at IS NULL OR a._at > i._at) GROUP BY ALL"
     )
     taken = set(settings.events)
+    imaged = f"i.{k[0]} IS NOT NULL"
+    # keys whose last event upserts: that event is the row (no join)
+    kept = [f"l.{ident(n)}" for n in names]
+    if soft:
+        kept += ["FALSE AS is_deleted", "CAST(NULL AS TIMESTAMPTZ) AS deleted_at"]
+    kept += ["'upsert' AS _action", "l._synthetic AS _by_truncate"]
+    # keys whose last event deletes: their image in the batch, else the target row
     select = []
     for name in names:
         col = ident(name)
-        if name in set(keys):
-            select.append(f"s.{col}")
-        elif name in taken:
+        if name in set(keys) or name in taken:
             select.append(f"l.{col}")
         else:
-            select.append(f"CASE WHEN s.img_at IS NOT NULL THEN i.{col} ELSE c.{col} END AS {col}")
-    upsert = f"l._op IN {UPSERTS}"
-    held = f"(s.img_at IS NOT NULL OR c.{k[0]} IS NOT NULL)"
+            select.append(f"CASE WHEN {imaged} THEN i.{col} ELSE c.{col} END AS {col}")
     if soft:
-        select.append(f"NOT ({upsert}) AS is_deleted")
+        select.append("TRUE AS is_deleted")
         select.append(
-            f"CASE WHEN {upsert} THEN NULL "
-            "WHEN s.img_at IS NOT NULL OR NOT coalesce(c.is_deleted, FALSE) THEN d.first_deleted "
+            f"CASE WHEN {imaged} OR NOT coalesce(c.is_deleted, FALSE) THEN d.first_deleted "
             "ELSE c.deleted_at END AS deleted_at"
         )
-        action = f"CASE WHEN {upsert} OR {held} THEN 'upsert' ELSE 'none' END"
+        action = f"CASE WHEN {imaged} OR c.{k[0]} IS NOT NULL THEN 'upsert' ELSE 'none' END"
     else:
-        action = (
-            f"CASE WHEN {upsert} THEN 'upsert' WHEN c.{k[0]} IS NOT NULL THEN 'delete' "
-            "ELSE 'none' END"
-        )
+        action = f"CASE WHEN c.{k[0]} IS NOT NULL THEN 'delete' ELSE 'none' END"
     select += [f"{action} AS _action", "l._synthetic AS _by_truncate"]
+    current = f"(SELECT * FROM chg_cur WHERE ({cols}) IN {gone})"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE chg_out AS SELECT {', '.join(select)} FROM chg_stats s "
-        f"JOIN chg_app l ON {_on('l', 's', k)} AND l._at = s.last_at "
-        f"LEFT JOIN chg_app i ON {_on('i', 's', k)} AND i._at = s.img_at "
-        f"LEFT JOIN chg_cur c ON {_on('c', 's', k)} "
-        f"LEFT JOIN chg_del d ON {_on('d', 's', k)}"
+        f"CREATE OR REPLACE TEMP TABLE chg_out AS SELECT {', '.join(kept)} FROM chg_last l "
+        f"WHERE l._up UNION ALL BY NAME SELECT {', '.join(select)} FROM chg_last l "
+        f"LEFT JOIN chg_img i ON {_on('i', 'l', k)} "
+        f"LEFT JOIN {current} c ON {_on('c', 'l', k)} "
+        f"LEFT JOIN chg_del d ON {_on('d', 'l', k)} WHERE NOT l._up"
     )
 
 

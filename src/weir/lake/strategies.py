@@ -36,7 +36,8 @@ class LoadSpec:
     not take as deleted."""
     changes: ChangeLoad | None = None
     """The batch holds change events (``Source.emits_changes``): they are applied by key
-    in log order (lake/changes.py) with ``strategy: merge``."""
+    in log order, as the rows' latest state (``merge``: lake/changes.py) or as versions
+    (``scd2``: lake/changes_scd2.py)."""
 
 
 def in_list(column: str, values: list[Any], alias: str | None = None) -> str:
