@@ -28,6 +28,7 @@ import time
 from bisect import bisect_right
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import data
 import projects
@@ -148,19 +149,7 @@ def measure(
     argv = [sys.executable, str(HERE / "weir_traced.py"), str(events)]
     argv += ["run", "--project", str(home), NAME]
     env = {**os.environ, "WEIR_PII_SALT": projects.SALT}
-    samples: list[tuple[float, int]] = []
-    with (home / "weir.log").open("w") as log:
-        start = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        poller = threading.Thread(target=_poll, args=(child.pid, samples), daemon=True)
-        poller.start()
-        child.wait()
-        wall = time.perf_counter() - start
-        poller.join()
-    if child.returncode != 0:
-        tail = (home / "weir.log").read_text()[-2000:]
-        raise RuntimeError(f"weir run exited {child.returncode}:\n{tail}")
-    record = json.loads((home / ".weir" / "runs.jsonl").read_text().splitlines()[-1])
+    wall, samples, record = watched(argv, env, home)
     stages, peaks, kernel = _stages(events, samples)
     polled = max((rss for _, rss in samples), default=0) / 1e6
     if not keep:
@@ -204,6 +193,27 @@ def _stage_rows(measured: Measured) -> list[list[str]]:
     timed = {s for s, _, _ in measured.stages}
     rows += [[s, "", f"{p / 1e6:8,.0f} MB"] for s, p in peaks.items() if s not in timed]
     return rows
+
+
+def watched(
+    argv: list[str], env: dict[str, str], home: Path
+) -> tuple[float, list[tuple[float, int]], dict[str, Any]]:
+    """Run ``argv`` (a ``weir run`` of the project at ``home``, output to its weir.log),
+    sampling its RSS: wall seconds, the (time, RSS) samples, the last run record."""
+    samples: list[tuple[float, int]] = []
+    with (home / "weir.log").open("a") as log:
+        start = time.perf_counter()
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        poller = threading.Thread(target=_poll, args=(child.pid, samples), daemon=True)
+        poller.start()
+        child.wait()
+        wall = time.perf_counter() - start
+        poller.join()
+    if child.returncode != 0:
+        tail = (home / "weir.log").read_text()[-3000:]
+        raise RuntimeError(f"weir run exited {child.returncode}:\n{tail}")
+    record = json.loads((home / ".weir" / "runs.jsonl").read_text().splitlines()[-1])
+    return wall, samples, record
 
 
 def _poll(pid: int, samples: list[tuple[float, int]]) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import projects
-from bench_memory import _poll
+from bench_memory import watched
 from report import Result, Say
 
 HERE = Path(__file__).resolve().parent
@@ -125,27 +125,13 @@ def _source_read(cluster: Cluster) -> float:
 
 
 def _weir(cluster: Cluster, home: Path) -> tuple[float, float, dict[str, Any]]:
-    import json
-    import subprocess
-    import threading
 
     url = cluster.url().replace(PASSWORD, "${env:BENCH_PG_PASSWORD}")
     extract = {"source": "sql", "url": url, "table": "public.orders"}
     projects.write(home, [projects.pipeline(NAME, extract, {"strategy": "merge"})])
     env = {**os.environ, "WEIR_PII_SALT": projects.SALT, "BENCH_PG_PASSWORD": PASSWORD}
     argv = [sys.executable, "-m", "weir.cli", "run", "--project", str(home), NAME]
-    samples: list[tuple[float, int]] = []
-    with (home / "weir.log").open("w") as log:
-        start = time.perf_counter()
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        poller = threading.Thread(target=_poll, args=(child.pid, samples), daemon=True)
-        poller.start()
-        child.wait()
-        seconds = time.perf_counter() - start
-        poller.join()
-    if child.returncode != 0:
-        raise RuntimeError((home / "weir.log").read_text()[-2000:])
-    record = json.loads((home / ".weir/runs.jsonl").read_text().splitlines()[-1])
+    seconds, samples, record = watched(argv, env, home)
     return seconds, max(rss for _, rss in samples) / 1e6, record
 
 

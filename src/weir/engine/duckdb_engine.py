@@ -490,35 +490,21 @@ class DuckDBFlagged:
         """Change events, applied by key in log order (lake/changes.py; as versions with
         ``scd2``, lake/changes_scd2.py); (events, metrics)."""
         assert spec.changes is not None
+        common: dict[str, Any] = {
+            "keys": spec.keys,
+            "settings": spec.changes,
+            "partition_by": spec.partition_by,
+            "evolve": spec.evolve,
+            "counting": counting,
+        }
+        events = self.plan.silver(dedupe=False)
         con = self.session.con
-        if spec.strategy == "scd2":
-            assert spec.scd2 is not None
-            with failing():
-                metrics = changes_scd2.apply(
-                    table,
-                    con,
-                    self.plan.silver(dedupe=False),
-                    commit,
-                    keys=spec.keys,
-                    settings=spec.changes,
-                    scd2=spec.scd2,
-                    partition_by=spec.partition_by,
-                    evolve=spec.evolve,
-                    counting=counting,
-                )
-            return int(metrics["num_change_events"]), metrics
         with failing():
-            metrics = changes.apply(
-                table,
-                con,
-                self.plan.silver(dedupe=False),
-                commit,
-                keys=spec.keys,
-                settings=spec.changes,
-                partition_by=spec.partition_by,
-                evolve=spec.evolve,
-                counting=counting,
-            )
+            if spec.strategy == "scd2":
+                assert spec.scd2 is not None
+                metrics = changes_scd2.apply(table, con, events, commit, scd2=spec.scd2, **common)
+            else:
+                metrics = changes.apply(table, con, events, commit, **common)
         return int(metrics["num_change_events"]), metrics
 
 
