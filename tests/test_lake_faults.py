@@ -95,7 +95,7 @@ def test_deleted_silver_file_names_table_and_file(two_runs: Path) -> None:
     root = two_runs
     [gone] = _files_of(root / "lake/silver/people")  # the MERGE rewrote silver into one file
     os.remove(gone)
-    _drop(root, "c.csv", "4,Paris\n")
+    _drop(root, "c.csv", "2,Paris\n")  # a key inside the lost file's range: the MERGE reads it
     record = _run(root)
     assert record.status == "failed"
     _assert_missing_file_error(record.error_message, "silver.people", gone)

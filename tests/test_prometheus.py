@@ -38,22 +38,29 @@ EVENTS = {"pipeline": "events", "tier": "1", "layer": "silver"}
 DAILY = {"pipeline": "daily", "tier": "", "layer": "gold"}
 
 
-def _incident(root: Path, node: str, severity: str, status: str) -> None:
+def _incident(root: Path, node: str, severity: str, status: str, kind: str = "failure") -> None:
     StateStore(root / ".weir" / "state.db")  # migrated: the incidents table exists
     with closing(sqlite3.connect(root / ".weir" / "state.db")) as con, con:
         con.execute(
             "INSERT INTO incidents (incident_id, node, kind, severity, status, opened_at, "
-            "last_seen_at) VALUES (?, ?, 'failed', ?, ?, '2025-03-10T00:00:00.000+00:00', "
+            "last_seen_at) VALUES (?, ?, ?, ?, ?, '2025-03-10T00:00:00.000+00:00', "
             "'2025-03-10T00:00:00.000+00:00')",
-            [f"{node}-{severity}-{status}-{os.urandom(4).hex()}", node, severity, status],
+            [f"{node}-{severity}-{status}-{os.urandom(4).hex()}", node, kind, severity, status],
         )
 
 
 def test_exposition_matches_the_seeded_history(tmp_path: Path) -> None:
     root = _project(tmp_path / "p")
     _history(root)
-    for severity, status in [("P1", "open"), ("P1", "open"), ("P3", "open"), ("P1", "resolved")]:
-        _incident(root, "events", severity, status)
+    # at most one open incident per node and kind (the store's unique index)
+    seeded = [
+        ("P1", "open", "failure"),
+        ("P1", "open", "stale"),
+        ("P3", "open", "sla_warning"),
+        ("P1", "resolved", "failure"),
+    ]
+    for severity, status, kind in seeded:
+        _incident(root, "events", severity, status, kind)
     _incident(root, "gone", "P0", "open")  # not a node of the project: left out
     samples = _samples(exposition(load_project(root), now=NOW).decode())
 

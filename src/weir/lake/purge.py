@@ -10,8 +10,9 @@ cannot be aimed at chosen files, so this module does it itself:
 3. take their statistics out of the log — a commit's add action keeps the min/max values of
    the file it added, and a checkpoint keeps them again: the add actions stay (time travel
    to those versions then fails on the missing file), only their ``stats`` go; checkpoints
-   that list such a file are replaced by a new checkpoint of the current version — and then
-   delete exactly those files. In that order, an attempt stopped half-way leaves the files
+   that list such a file are replaced by a new checkpoint of the current version; and the
+   predicates of MERGE commits, which name the least and greatest key of their batch, are
+   replaced by a note — and then delete exactly those files. In that order, an attempt stopped half-way leaves the files
    for the next one to find.
 
 The caller holds the lock of every weir node writing the table: a file another writer has
@@ -176,7 +177,7 @@ def _scrub_commits(fs: pafs.FileSystem, log: str, gone: set[str]) -> None:
             lines = handle.read().decode("utf-8").splitlines()
         changed = False
         for i, line in enumerate(lines):
-            if '"add"' not in line:
+            if '"add"' not in line and '"commitInfo"' not in line:
                 continue
             action = json.loads(line)
             add = action.get("add")
@@ -184,10 +185,36 @@ def _scrub_commits(fs: pafs.FileSystem, log: str, gone: set[str]) -> None:
                 add.pop("stats")
                 lines[i] = json.dumps(action, separators=(",", ":"))
                 changed = True
+            if _unbound(action.get("commitInfo")):
+                lines[i] = json.dumps(action, separators=(",", ":"))
+                changed = True
         if changed:
             scratch = f"{info.path}{_SCRATCH}"
             _write(fs, scratch, ("\n".join(lines) + "\n").encode("utf-8"))
             fs.move(scratch, info.path)
+
+
+_REMOVED = "(removed by weir forget)"
+_BOUNDED = ("predicate", "mergePredicate")
+"""The parameters of a MERGE's commit info that hold its predicate."""
+
+
+def _unbound(info: dict[str, object] | None) -> bool:
+    """Take the predicate out of a MERGE's commit info (True when there was one): weir
+    bounds a MERGE by the least and greatest key of its batch (weir/lake/strategies.py), so
+    the predicate names two keys, which may be the subject's."""
+    if not info or info.get("operation") != "MERGE":
+        return False
+    parameters = info.get("operationParameters")
+    named = [
+        k
+        for k in _BOUNDED
+        if isinstance(parameters, dict) and parameters.get(k, _REMOVED) != _REMOVED
+    ]
+    for key in named:
+        assert isinstance(parameters, dict)
+        parameters[key] = _REMOVED
+    return bool(named)
 
 
 def _replace_checkpoints(uri: str, fs: pafs.FileSystem, log: str, gone: set[str]) -> None:
