@@ -29,6 +29,7 @@ from weirtest.modelkit import (
     events_csv,
     events_pipeline,
     events_project,
+    push,
     run_ok,
 )
 from weirtest.projects import SALT
@@ -372,3 +373,15 @@ def test_a_files_run_records_the_bytes_it_read_and_wrote(tmp_path: Path) -> None
     )
     again = run_ok(root)["events"]  # nothing new: nothing read, nothing written
     assert (again.bytes_read, again.bytes_written) == (0, 0)
+
+
+def test_other_sources_record_the_bytes_they_delivered(tmp_path: Path) -> None:
+    root = events_project(tmp_path / "p", {})  # the memory source
+    rows = [(i, day(1), "a", i, at(1)) for i in range(1, 1001)]
+    push(rows)
+    first = run_ok(root)["events"]
+    push(rows + [(i, day(2), "b", i, at(2)) for i in range(1001, 2001)])
+    second = run_ok(root)["events"]
+    # the staged Arrow data: more rows delivered, more bytes (truncate-reload reads it all)
+    assert 0 < first.bytes_read < second.bytes_read
+    assert second.bytes_read > 2000 * 8  # at least the two int64 columns of 2000 rows

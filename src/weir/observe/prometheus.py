@@ -108,7 +108,11 @@ _SUMS = (
     ),
     ("weir_checks_passed_total", "passed", "Quality checks that passed, all stored runs."),
     ("weir_checks_failed_total", "failed", "Quality checks that failed, all stored runs."),
-    ("weir_bytes_read_total", "bytes_read", "Bytes of source files read (files sources)."),
+    (
+        "weir_bytes_read_total",
+        "bytes_read",
+        "Bytes read from sources (files: their size; others: the staged Arrow data).",
+    ),
     ("weir_bytes_written_total", "bytes_written", "Bytes of Delta data files the runs added."),
     ("weir_compute_seconds_total", "seconds", "Run time of all stored runs, in seconds."),
 )

@@ -458,6 +458,9 @@ class PipelineRun(NodeRun):
                 self.record.warnings += extraction.warnings
                 if isinstance(extraction, FilesExtraction):
                     self.record.bytes_read += sum(f.size for f in extraction.pending)
+                elif staged.rows and staged.path.exists():
+                    # other sources: the bytes they delivered, as the staged Arrow file
+                    self.record.bytes_read += staged.path.stat().st_size
                 if extraction.metrics:
                     self.record.load_metrics.append({"source": source.kind, **extraction.metrics})
                 overlap = extraction.overlap()
