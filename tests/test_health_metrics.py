@@ -295,6 +295,7 @@ def test_a_bad_health_value_is_a_config_error_with_file_and_line(tmp_path: Path)
     with pytest.raises(ConfigError) as info:
         load_project(root)
     assert "weir.yml:3: health.succes_rate: unknown field" in str(info.value)
+    assert info.value.hint == "see docs/health.md"  # the block's own page
     (root / "weir.yml").write_text("name: test\nhealth:\n  cost: {budget: 5}\n")
     with pytest.raises(ConfigError) as info:
         load_project(root)

@@ -36,7 +36,8 @@ def config_error(
     doc: Document, model: type[BaseModel], exc: ValidationError, at: Loc
 ) -> ConfigError:
     problems = []
-    for err in exc.errors():
+    errors = exc.errors()
+    for err in errors:
         loc = (*at, *(p for p in err["loc"] if not _is_union_tag(p)))
         path = ".".join(str(p) for p in loc) or "(top level)"
         hint = _hint(model, err, loc[len(at) :])
@@ -45,11 +46,16 @@ def config_error(
     first = problems[0]
     more = "\n".join(problems[1:])
     message = first + ("\n" + more if more else "")
-    return ConfigError(message, hint=f"see {_reference(model)}")
+    top = next((p for p in errors[0]["loc"] if not _is_union_tag(p)), None)
+    return ConfigError(message, hint=f"see {_reference(model, top)}")
 
 
-def _reference(model: type[BaseModel]) -> str:
-    """The docs page that describes ``model``'s fields."""
+def _reference(model: type[BaseModel], field: object = None) -> str:
+    """The docs page that describes ``model``'s fields (``field``'s, where a block of it
+    has a page of its own: ``sections``)."""
+    sections = getattr(model, "sections", None)
+    if isinstance(sections, dict) and isinstance(sections.get(field), str):
+        return str(sections[field])
     page = getattr(model, "reference", None)
     return page if isinstance(page, str) else "the reference in docs/"
 

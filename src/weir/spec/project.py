@@ -140,6 +140,12 @@ MAX_THREADS = 64
 class ProjectSpec(Strict):
     reference: ClassVar[str] = "docs/pipelines.md (weir.yml)"
     """Where the fields are documented (config errors point there)."""
+    sections: ClassVar[dict[str, str]] = {
+        "serve": "docs/serve.md",
+        "alerts": "docs/alerts.md",
+        "health": "docs/health.md",
+    }
+    """Blocks documented on a page of their own."""
     name: str
     description: str | None = None
     lake: str = "lake"
