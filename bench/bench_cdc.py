@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import bench_sql
 import projects
 from bench_memory import watched
 from report import Result, Say
@@ -36,20 +37,8 @@ from weirtest.postgres import PASSWORD, Cluster  # noqa: E402
 
 RATIO_TARGET = 1.5
 CDC_TARGET = 100_000
-TABLE = """
-CREATE TABLE {name} AS
-SELECT g::int8 AS id,
-       DATE '2025-01-01' + (g % 365) AS order_date,
-       (g % 50000)::int8 AS customer_id,
-       'c' || (g % 50000) || '@example.com' AS email,
-       (ARRAY['placed','paid','shipped','delivered','cancelled'])[1 + g % 5] AS status,
-       round(((g % 100000) / 100.0)::numeric, 2)::float8 AS amount,
-       (1 + g % 9)::int4 AS quantity,
-       (ARRAY['EUR','USD','GBP'])[1 + g % 3] AS currency,
-       (ARRAY['DE','FR','NL','US','GB','ES','IT','PL','SE','BE'])[1 + g % 10] AS country,
-       TIMESTAMP '2025-01-01' + g * INTERVAL '1 second' AS updated_at
-FROM generate_series(1, {rows}) AS g
-"""
+TABLE = bench_sql.TABLE.replace("TABLE orders", "TABLE {name}").replace("ROWS", "{rows}")
+"""The (g) table's generator, for a named table of ``rows`` rows."""
 CHANGE = """
 UPDATE {name} SET amount = amount + 1, status = 'shipped',
        updated_at = TIMESTAMP '2027-01-01' + id * INTERVAL '1 millisecond'
