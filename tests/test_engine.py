@@ -17,6 +17,7 @@ from deltalake import DeltaTable
 
 from weir import layout
 from weir.engine.base import Session, Since, engine_for
+from weir.engine.duckdb_engine import DuckDBSession
 from weir.errors import ConfigError, TransformError
 from weir.lake.materialize import Bound
 from weir.lake.strategies import LoadSpec
@@ -397,6 +398,25 @@ def test_a_share_of_memory_lowers_the_limit_and_spills_what_does_not_fit(
     assert session.rows("SELECT count(*), max(i) FROM held") == [(300_000, 299_999)]
     session.share_memory(1.0)
     assert limit() == full
+
+
+def test_a_share_leaves_room_to_scan_a_large_spilled_table(session: Session) -> None:
+    """Scanning a spilled temp table keeps memory pinned in proportion to its values: a
+    1M-row, 40-column table cannot be read back at an eighth of 256MB (30.5 MiB). A 5M-row
+    sql batch failed so, streaming into its silver write."""
+    assert isinstance(session, DuckDBSession)
+    columns = ", ".join(f"i + {n} AS c{n}" for n in range(40))
+    session.rows(f"CREATE TEMP TABLE wide AS SELECT {columns} FROM range(1000000) t(i)")
+    session.share_memory(0.125)
+    [(value,)] = session.rows("SELECT current_setting('memory_limit')")
+    assert value != "30.5 MiB" and value.endswith("MiB") and float(value.split()[0]) > 40
+    reader = session.con.sql("SELECT * FROM wide").to_arrow_reader(16_384)
+    assert sum(batch.num_rows for batch in reader) == 1_000_000
+    session.rows("DROP TABLE wide")
+    session.refit()  # the table is gone: back to an eighth
+    [(value,)] = session.rows("SELECT current_setting('memory_limit')")
+    assert value == "30.5 MiB"
+    session.share_memory(1.0)
 
 
 def test_a_share_the_engine_cannot_reach_yet_is_not_an_error(session: Session) -> None:

@@ -66,6 +66,14 @@ _UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
 _SMALLEST = 16 * 2**20
 """No share goes below this (DuckDB needs a few buffers per column to scan at all)."""
 
+SCAN_BYTES_PER_VALUE = 0.75
+"""Memory DuckDB keeps pinned per value of a spilled temp table and per thread while it
+scans it, which a lowered limit leaves on top of :data:`_SMALLEST` (with a margin of about
+half). Measured (DuckDB 2.0), one thread: 1M rows of 40 columns fail at 30 MB and pass at
+36 MB; 10M rows of 17 columns fail below 48-56 MB; two threads need about twice as much.
+Without it a 5M-row batch failed while streaming into its silver write, at an eighth of the
+default 256MB."""
+
 
 def size_bytes(text: str) -> int | None:
     """A DuckDB memory size (``256MB``, ``1GiB``) in bytes; None for another form (``80%``)."""
@@ -176,8 +184,8 @@ class DuckDBSession:
         self.started_at = started_at
         self._con: duckdb.DuckDBPyConnection | None = None
         self._ordered: duckdb.DuckDBPyConnection | None = None
-        self._limit: int | None = None
-        """Bytes, while a share of the memory setting is in effect (``share_memory``)."""
+        self._share = 1.0
+        """The share of the memory setting in effect (``share_memory``)."""
 
     # ---------------------------------------------------------------- connections
     @property
@@ -223,19 +231,36 @@ class DuckDBSession:
         self.con.execute("SET VARIABLE weir_run_ts = ?", [timestamp])
 
     def share_memory(self, share: float) -> None:
-        full = size_bytes(self.project.spec.duckdb_memory_limit)
-        if full is None:  # a form such as 80% stays as it is
-            return
-        self._limit = full if share >= 1.0 else min(full, max(_SMALLEST, int(full * share)))
+        self._share = share
         for con in (self._con, self._ordered):
             if con is not None:
                 self._apply_limit(con)
 
+    def refit(self) -> None:
+        """Apply the share again after the temp tables grew (what they need to be scanned
+        sets its least value)."""
+        if self._share < 1.0:
+            self.share_memory(self._share)
+
+    def _limit(self, con: duckdb.DuckDBPyConnection) -> int | None:
+        """Bytes for the share in effect; None for the whole setting, or for a setting in a
+        form such as 80%, which stays as it is."""
+        full = size_bytes(self.project.spec.duckdb_memory_limit)
+        if full is None or self._share >= 1.0:
+            return None
+        [(values, threads)] = con.execute(
+            "SELECT coalesce(sum(estimated_size * column_count), 0), "
+            "any_value(current_setting('threads')) FROM duckdb_tables() WHERE temporary"
+        ).fetchall()
+        least = _SMALLEST + int(values * SCAN_BYTES_PER_VALUE * int(threads or 1))
+        return min(full, max(least, int(full * self._share)))
+
     def _apply_limit(self, con: duckdb.DuckDBPyConnection) -> None:
-        if self._limit is not None:
-            # lowering makes DuckDB spill what it holds; it refuses while it cannot yet
-            with suppress(duckdb.OutOfMemoryException):
-                con.execute(f"SET memory_limit = '{self._limit}B'")
+        limit = self._limit(con)
+        setting = f"{limit}B" if limit is not None else self.project.spec.duckdb_memory_limit
+        # lowering makes DuckDB spill what it holds; it refuses while it cannot yet
+        with suppress(duckdb.OutOfMemoryException):
+            con.execute(f"SET memory_limit = '{setting}'")
 
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         # fetchall: a result left open (fetchone) blocks the connection
@@ -307,6 +332,7 @@ class DuckDBSession:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {FLAGGED} AS {plan.flagged()}")
         finally:
             con.unregister("input")
+        self.refit()
         with self._dropping(f"DROP TABLE IF EXISTS {FLAGGED}"):
             yield DuckDBFlagged(self, plan)
 
