@@ -239,3 +239,22 @@ def test_reconciled_silver_carries_the_soft_delete_columns(project: Path) -> Non
     assert sorted(r["order_id"] for r in kept) == [1, 3]
     deleted = lineage.column("silver.shop", "deleted_at")
     assert deleted.kind == "generated" and "deleted" in (deleted.reason or "")
+
+
+def test_every_data_file_of_the_lake_is_compressed(project: Path) -> None:
+    """The lake's Parquet files carry snappy pages: writer properties without a codec once
+    wrote every table uncompressed."""
+    import pyarrow.parquet as pq
+
+    codecs: dict[str, set[str]] = {}
+    for path in (project / "lake").rglob("*.parquet"):
+        meta = pq.ParquetFile(path).metadata
+        found = {
+            meta.row_group(g).column(c).compression
+            for g in range(meta.num_row_groups)
+            for c in range(meta.num_columns)
+        }
+        layer, name = path.relative_to(project / "lake").parts[:2]
+        codecs.setdefault(f"{layer}.{name}", set()).update(found)
+    assert len(codecs) >= 15, sorted(codecs)
+    assert {name for name, found in codecs.items() if found != {"SNAPPY"}} == set(), codecs

@@ -31,9 +31,11 @@ from weir.storage import is_remote, options_for
 if TYPE_CHECKING:  # imported when used: it imports pyarrow.compute (~40 ms)
     import pyarrow.dataset as ds
 
-WRITER = WriterProperties(max_row_group_size=131_072)
+WRITER = WriterProperties(max_row_group_size=131_072, compression="SNAPPY")
 """Row groups of 128k rows: the parquet writer buffers one per file being written, so this
-bounds a write's memory (1M-row groups of hash columns cost hundreds of MB)."""
+bounds a write's memory (1M-row groups of hash columns cost hundreds of MB). Snappy, as
+Spark and DuckDB write it: explicit properties without a codec wrote uncompressed files
+(1M bench rows: 109 MB uncompressed, 91 MB snappy, for 0.46 s against 0.36 s)."""
 
 LOG_RETENTION = {"delta.logRetentionDuration": "interval 36500 days"}
 """Keep the log (and with it each commit's position metadata) as long as the table lives."""
