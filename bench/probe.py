@@ -1,8 +1,11 @@
 """Where a weir run spends its time, measured from outside: weir's own functions are wrapped
 with timers for the duration of a benchmark (nothing in ``src/`` is edited).
 
-Each wrapped call is a *frame*; a frame's self time excludes the frames it calls, so the
-self times of one run add up to the wall time of ``PipelineRun.execute``. Source generators
+Each wrapped call is a *frame*; a frame's self time excludes the frames it calls. Every
+thread keeps its own stack of frames, so the self times of the run's thread add up to the
+wall time of ``PipelineRun.execute``, and those of the bronze writer (which runs beside the
+silver transform, on a thread of its own) overlap them instead of being subtracted from
+whichever frame the other thread had open. Source generators
 are timed per ``next()``, which separates reading the source from writing the staging file.
 ``on_event`` (optional) sees every enter/exit with a wall-clock time, for memory timelines.
 """
@@ -11,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import importlib
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -39,6 +43,8 @@ TARGETS: list[tuple[str, str, Label]] = [
     ("weir.sources.rest:RestExtraction", "batches", "source: REST paging"),
     ("weir.sources.rest.fetch:Fetcher", "_attempt", "source: HTTP GET"),
     ("weir.sources.rest.parse:PageParser", "parse", "source: JSON → Arrow"),
+    ("weir.sources.sql.source:SqlExtraction", "batches", "source: SQL read"),
+    ("weir.sources.sql.cdc:CdcExtraction", "batches", "source: slot peek + pgoutput"),
     ("weir.lake.table:Table", "write", _table("write (delta-rs)")),
     ("weir.lake.table:Table", "position", "bronze: read position"),
     ("weir.lake.table:Table", "merge", _table("merge prepare")),
@@ -67,7 +73,8 @@ class Probe:
         self.on_event = on_event
         self.self_time: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
-        self._stack: list[list[Any]] = []
+        self._local = threading.local()
+        self._lock = threading.Lock()  # the totals are shared by the threads
         self._undo: list[tuple[Any, str, Any]] = []
         self.missing: list[str] = []
 
@@ -100,19 +107,29 @@ class Probe:
 
     # frames ---------------------------------------------------------------------------------
 
+    def _stack(self) -> list[list[Any]]:
+        """This thread's open frames: [label, start, seconds spent in the frames it called]."""
+        stack: list[list[Any]] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
     def _enter(self, label: str) -> None:
         now = time.perf_counter()
-        self._stack.append([label, now, 0.0])
-        self.calls[label] += 1
+        self._stack().append([label, now, 0.0])
+        with self._lock:
+            self.calls[label] += 1
         if self.on_event is not None:
             self.on_event(time.time(), "enter", label)
 
     def _exit(self) -> None:
-        label, start, children = self._stack.pop()
+        stack = self._stack()
+        label, start, children = stack.pop()
         spent = time.perf_counter() - start
-        self.self_time[label] += spent - children
-        if self._stack:
-            self._stack[-1][2] += spent
+        with self._lock:
+            self.self_time[label] += spent - children
+        if stack:
+            stack[-1][2] += spent
         if self.on_event is not None:
             self.on_event(time.time(), "exit", label)
 

@@ -37,3 +37,27 @@ def test_bench_smoke_run_prints_every_benchmark() -> None:
     )
     for name in names:
         assert name in table
+
+
+def test_the_probe_keeps_a_stack_per_thread() -> None:
+    """A frame of another thread (the bronze writer) is not a child of the frame this
+    thread has open: the outer frame keeps its own time."""
+    import threading
+    import time
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from probe import Probe
+
+    probe = Probe()
+    inner = probe._function(lambda: time.sleep(0.3), "inner")
+
+    def outer() -> None:
+        beside = threading.Thread(target=inner)
+        beside.start()
+        time.sleep(0.3)
+        beside.join()
+
+    probe._function(outer, "outer")()
+    times = dict((label, seconds) for label, seconds, _ in probe.stages())
+    assert times["inner"] >= 0.29
+    assert times["outer"] >= 0.29  # a shared stack took the inner 0.3 s off it (about 0)

@@ -37,7 +37,7 @@ from weir.sources.sql.cdc_events import ChangeEvents, change_columns
 from weir.sources.sql.cdc_slot import Slot, SlotState
 from weir.sources.sql.config import SqlConfig
 from weir.sources.sql.connection import PostgresConnection
-from weir.sources.sql.pgoutput import lsn_text, unix_us
+from weir.sources.sql.pgoutput import DecodeError, lsn_text, unix_us
 
 _NAME = re.compile(r"[^a-z0-9_]+")
 
@@ -171,11 +171,18 @@ class CdcExtraction(Extraction):
             f"'{self.slot.name}', NULL, NULL, 'proto_version', '1', "
             f"'publication_names', '{self.slot.publication}')"
         )
-        for chunk in self.connection.stream(peek, (), self.config.chunk_rows, None):
-            for data in chunk.column(0).to_pylist():
-                for batch in events.feed(data):
+        try:
+            for chunk in self.connection.stream(peek, (), self.config.chunk_rows, None):
+                for batch in events.feed_chunk(chunk.column(0)):
                     faults.point("cdc.read")
                     yield batch
+        except DecodeError as exc:
+            raise SourceError(
+                f"slot {self.slot.name} sent a change weir cannot decode: {exc}",
+                where=self.where,
+                hint="nothing was written and the slot was not advanced; please report this "
+                "with the PostgreSQL version (SELECT version())",
+            ) from None
         if len(events.pending):
             yield events.flush()
         self.rows, self.reached = events.rows, events.reached

@@ -17,7 +17,8 @@ transactions, so every change lies between a Begin and its Commit.
 - Origin ``O``, Type ``Y`` and logical decoding messages ``M``: carry no row change; decoded
   as :class:`Skipped`.
 
-A tuple's values are text (PostgreSQL's output function of the column's type), NULL, or
+A tuple's values are text (PostgreSQL's output function of the column's type, as the
+undecoded UTF-8 bytes: a column of them is decoded at once, in Arrow), NULL, or
 :data:`UNCHANGED`: a TOASTed value an update did not touch, which the log does not carry.
 Times are µs since 2000-01-01 UTC, PostgreSQL's epoch.
 """
@@ -39,8 +40,8 @@ class Unchanged:
 
 
 UNCHANGED = Unchanged()
-Value = str | None | Unchanged
-Tuple = tuple[Value, ...]
+Value = bytes | None | Unchanged
+Tuple = list[Value]
 
 
 class DecodeError(ValueError):
@@ -104,8 +105,8 @@ Message = Begin | Commit | Relation | Change | Truncate | Skipped
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")
 _U16 = struct.Struct(">H")
-_BEGIN = struct.Struct(">QqI")
-_COMMIT = struct.Struct(">BQQq")
+BEGIN = struct.Struct(">QqI")
+COMMIT = struct.Struct(">BQQq")
 
 
 def decode(data: bytes) -> Message:
@@ -115,10 +116,10 @@ def decode(data: bytes) -> Message:
     try:
         kind = data[0:1]
         if kind == b"B":
-            final_lsn, committed, xid = _BEGIN.unpack_from(data, 1)
+            final_lsn, committed, xid = BEGIN.unpack_from(data, 1)
             return Begin(final_lsn, committed, xid)
         if kind == b"C":
-            _flags, lsn, end_lsn, committed = _COMMIT.unpack_from(data, 1)
+            _flags, lsn, end_lsn, committed = COMMIT.unpack_from(data, 1)
             return Commit(lsn, end_lsn, committed)
         if kind == b"R":
             return _relation(data)
@@ -157,44 +158,64 @@ def _relation(data: bytes) -> Relation:
     return Relation(oid, schema, name, identity, tuple(columns))
 
 
+KINDS = {0x49: "insert", 0x55: "update", 0x44: "delete"}
+"""The change messages' type bytes (``I``, ``U``, ``D``)."""
+
+Parts = tuple[int, Tuple | None, Tuple | None, bool]
+"""A change message's relation id, new tuple, old tuple, whether the old one is the key."""
+
+
 def _change(data: bytes) -> Change:
-    kind = {b"I": "insert", b"U": "update", b"D": "delete"}[data[0:1]]
-    (oid,) = _U32.unpack_from(data, 1)
-    at = 5
-    old: Tuple | None = None
-    old_is_key = False
-    new: Tuple | None = None
-    while at < len(data):
-        part = data[at : at + 1]
-        values, at = _tuple(data, at + 1)
-        if part == b"N":
-            new = values
-        elif part in (b"K", b"O"):
-            old, old_is_key = values, part == b"K"
-        else:
-            raise DecodeError(f"unknown tuple marker {part!r} in a {kind} message")
+    kind = KINDS[data[0]]
+    oid, new, old, old_is_key = change_at(data, 0, len(data))
     return Change(kind, oid, new, old, old_is_key)
 
 
-def _tuple(data: bytes, at: int) -> tuple[Tuple, int]:
-    (count,) = _U16.unpack_from(data, at)
+def change_at(data: bytes, at: int, end: int) -> Parts:
+    """The change message (``I``, ``U`` or ``D``) at ``data[at:end]``, without building a
+    :class:`Change` (the fast path of :mod:`weir.sources.sql.cdc_events`)."""
+    (oid,) = _U32.unpack_from(data, at + 1)
+    at += 5
+    old: Tuple | None = None
+    old_is_key = False
+    new: Tuple | None = None
+    while at < end:
+        part = data[at]
+        values, at = tuple_at(data, at + 1, end)
+        if part == 0x4E:  # 'N'
+            new = values
+        elif part == 0x4B or part == 0x4F:  # 'K', 'O'
+            old, old_is_key = values, part == 0x4B
+        else:
+            raise DecodeError(f"unknown tuple marker {chr(part)!r} in a change message")
+    return oid, new, old, old_is_key
+
+
+def tuple_at(data: bytes, at: int, end: int) -> tuple[Tuple, int]:
+    """The tuple at ``at`` (its column count first) of a message ending at ``end``, and where
+    the tuple ends; the hot loop of CDC. ``data`` may hold many messages."""
+    count = (data[at] << 8) | data[at + 1]
     at += 2
     values: list[Value] = []
+    append = values.append
+    unpack = _I32.unpack_from
     for _ in range(count):
         marker = data[at]
-        at += 1
         if marker == 0x74:  # 't': text
-            (length,) = _I32.unpack_from(data, at)
-            at += 4
-            values.append(data[at : at + length].decode("utf-8"))
-            at += length
+            (length,) = unpack(data, at + 1)
+            at += 5 + length
+            append(data[at - length : at])
         elif marker == 0x6E:  # 'n': NULL
-            values.append(None)
+            at += 1
+            append(None)
         elif marker == 0x75:  # 'u': unchanged TOASTed value
-            values.append(UNCHANGED)
+            at += 1
+            append(UNCHANGED)
         else:
             raise DecodeError(f"tuple value marker {chr(marker)!r} (binary values are not asked)")
-    return tuple(values), at
+    if at > end:
+        raise DecodeError("a tuple runs past the end of its message")
+    return values, at
 
 
 def lsn_text(lsn: int) -> str:
