@@ -95,6 +95,51 @@ def test_idle_rerun_makes_no_version_and_keeps_the_slot(shop: Shop) -> None:
     assert lag and lag[0]["replication_lag_bytes"] >= 0
 
 
+def test_a_quiet_table_on_a_busy_server_commits_its_position_alone(shop: Shop) -> None:
+    """Other tables' writes hold back the slot's WAL while ours is quiet (the publication
+    sends nothing): past ``heartbeat_bytes`` the position moves alone, and the slot too."""
+    shop.sql("INSERT INTO customers VALUES (1, 'ann', 5, NULL, NULL)")
+    busy = "INSERT INTO elsewhere SELECT i, repeat('x', 200) FROM generate_series(1, 2000) i"
+    shop.sql("CREATE TABLE elsewhere (id int, pad text)")
+    shop.project(heartbeat_bytes=0)  # off: the slot stays where bronze is
+    shop.run()
+    shop.sql(busy)
+    before, slot = shop.versions(), shop.confirmed()
+    off = shop.run()
+    assert (off.rows_extracted, off.changed) == (0, False)
+    assert shop.versions() == before and shop.confirmed() == slot
+
+    shop.project(heartbeat_bytes=100_000)  # the 2,000 rows wrote about 500 kB of WAL
+    kept = shop.run()
+    assert (kept.rows_extracted, kept.rows_loaded, kept.changed) == (0, 0, True)
+    after = shop.versions()
+    assert after["bronze"] == before["bronze"] + 1 and after["silver"] == before["silver"] + 1
+    assert shop.confirmed() > slot  # advanced past the other table's WAL
+    assert kept.watermark_after != kept.watermark_before
+    committed = json.loads(_last_commit(shop, "bronze")["weir.position"])
+    assert committed["lsn"] == shop.confirmed()
+    assert len(table_rows(shop.root / "lake/bronze/customers")) == 1  # no row was added
+    lag = next(m for m in kept.load_metrics if m.get("source") == "sql")
+    assert lag["replication_lag_bytes"] < 100_000
+
+    quiet = shop.run()  # no WAL since: nothing to keep
+    assert (quiet.rows_extracted, quiet.changed) == (0, False) and shop.versions() == after
+    shop.sql("UPDATE customers SET name = 'anna' WHERE id = 1", busy)
+    changed = shop.run()
+    assert changed.rows_extracted == 1 and _live(shop) == shop.rows()
+    assert shop.run().rows_extracted == 0  # the position-only batch is not replayed ...
+    project = load_project(shop.root, environ=shop.env())
+    rebuilt = PipelineRun(project, project.pipeline("customers"), full_refresh=True).execute()
+    assert rebuilt.status == "success", rebuilt.error_message
+    assert _live(shop) == shop.rows()  # ... nor rebuilt from
+
+
+def _last_commit(shop: Shop, layer: str) -> dict[str, Any]:
+    from deltalake import DeltaTable
+
+    return DeltaTable(str(shop.root / "lake" / layer / "customers")).history(1)[0]
+
+
 def test_hard_deletes_truncate_and_a_key_deleted_then_reinserted(shop: Shop) -> None:
     shop.sql("INSERT INTO customers VALUES (1, 'ann', 5, NULL, NULL), (2, 'bob', 1, NULL, NULL)")
     shop.project(action="hard")

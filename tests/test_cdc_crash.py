@@ -80,6 +80,33 @@ def test_kill_then_rerun_gives_the_table_and_no_change_twice(shop: Shop, point: 
     assert shop.silver() == shop.rows()
 
 
+@pytest.mark.parametrize("point", ["pipeline.position_only", "source.before_committed"])
+def test_kill_while_committing_the_position_alone(shop: Shop, point: str) -> None:
+    """The position-only batch of a quiet table (``heartbeat_bytes``), killed between its
+    bronze and silver marks or before the slot advance: the re-run finishes it, no change
+    is lost or applied twice, and the slot moves."""
+    shop.sql("INSERT INTO customers SELECT i, 'c' || i, i, NULL, NULL FROM generate_series(1, 3) i")
+    shop.sql("CREATE TABLE elsewhere (id int, pad text)")
+    shop.project(action="hard", heartbeat_bytes=100_000)
+    _ok(shop)
+    slot = shop.confirmed()
+    shop.sql("INSERT INTO elsewhere SELECT i, repeat('x', 200) FROM generate_series(1, 2000) i")
+    killed = weir_run(shop.root, point, **shop.env())
+    assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
+    _ok(shop)
+    assert shop.confirmed() > slot
+    versions = shop.versions()
+    _ok(shop)
+    assert shop.versions() == versions  # finished: nothing more to commit
+    shop.sql(
+        "UPDATE customers SET name = 'later' WHERE id = 2", "DELETE FROM customers WHERE id = 3"
+    )
+    _ok(shop)
+    assert shop.silver() == shop.rows()
+    events = _bronze_events(shop)
+    assert max(events.values()) == 1 and sum(1 for e in events if e[0] != "snapshot") == 2
+
+
 @pytest.mark.parametrize("point", POINTS)
 def test_kill_then_rerun_gives_the_scd2_history_once(shop: Shop, point: str) -> None:
     """``strategy: scd2`` over the same changes (lake/changes_scd2.py): after the kill and

@@ -154,6 +154,10 @@ class PipelineRun(NodeRun):
             for batch in range(silver_batch + 1, bronze_batch + 1):
                 self.enter("catch-up")
                 self.progress(f"finishing batch {batch} from bronze (an earlier run stopped early)")
+                if position_only(self.tables.bronze, batch):
+                    self._mark_silver(batch)
+                    record.changed = True
+                    continue
                 with self._waiting(batch):
                     self._silver(batch, self.tables.bronze.batch_rows(batch), expected_rows=None)
                 record.changed = True
@@ -161,9 +165,13 @@ class PipelineRun(NodeRun):
         batch = bronze_batch + 1
         with self._source() as source:  # one connection for probe and extract, closed here
             schema = self._schema(source, position)
-            staged, new_position, watermark = self._extract(source, position, schema, batch)
+            staged, new_position, watermark, keep = self._extract(source, position, schema, batch)
         try:
-            if staged.rows == 0:
+            if staged.rows == 0 and keep and new_position != position:
+                self._keep_position(batch, new_position, watermark or describe(new_position))
+                faults.point("source.before_committed")
+                source.committed(new_position)
+            elif staged.rows == 0:
                 self.progress("nothing new")
                 self.enter("silver" if record.changed else "up-to-date")  # not "extract"
             else:
@@ -175,6 +183,28 @@ class PipelineRun(NodeRun):
         if self.full_refresh:
             self._rebuild(batch if staged.rows else bronze_batch)
         reconcile_deletes(self)  # deletes: {detect: keys}, when due (run/deletes.py)
+
+    def _keep_position(self, batch: int, position: dict[str, Any], watermark: str | None) -> None:
+        """Commit the source's position alone (``Extraction.keep_position``): a bronze batch
+        without rows, then silver's mark of it (a crash in between is finished by the next
+        run's catch-up, which marks silver too)."""
+        record = self.record
+        self.enter("bronze")
+        self.progress(f"no new rows; committing the position alone ({watermark})")
+        meta = {POSITION_ONLY: True}
+        commit = Commit(self.app_id, batch, self.run_id, record.started_at, position, meta)
+        self.tables.bronze.mark(commit)
+        faults.point("pipeline.position_only")
+        self._mark_silver(batch)
+        record.watermark_after = watermark
+        record.changed = True
+
+    def _mark_silver(self, batch: int) -> None:
+        """Count a position-only bronze batch as applied in silver (no rows, no checks)."""
+        self.enter("silver")
+        meta = {"weir.definition": self.definition, POSITION_ONLY: True}
+        commit = Commit(self.app_id, batch, self.run_id, self.record.started_at, metadata=meta)
+        self.tables.silver.mark(commit)
 
     def _land(
         self, staged: Staged, batch: int, position: dict[str, Any], watermark: str | None
@@ -250,6 +280,7 @@ class PipelineRun(NodeRun):
             ),
         )
         rejected = rejected_batches(live.silver)
+        kept = {int(i["weir.batch"]) for i in live.bronze.history() if i.get(POSITION_ONLY)}
         self.tables = scratch
         try:
             for batch in range(1, last + 1):
@@ -259,6 +290,8 @@ class PipelineRun(NodeRun):
                     total=last,
                     unit="batches",
                 )
+                if batch in kept:
+                    continue  # no rows; the rebuilt tables' commit counts every batch
                 at = self._ingested_at(batch)
                 if str(batch) in rejected:
                     self._reject(batch, rejected[str(batch)], at=at)
@@ -435,7 +468,9 @@ class PipelineRun(NodeRun):
     # ---------------------------------------------------------------- extract
     def _extract(
         self, source: Source[Any], position: Position | None, schema: pa.Schema, batch: int
-    ) -> tuple[Staged, dict[str, Any], str | None]:
+    ) -> tuple[Staged, dict[str, Any], str | None, bool]:
+        """The staged rows, the position and watermark they reach, whether the source needs
+        the position kept even without rows (``Extraction.keep_position``)."""
         handling = self.project.error_handling(self.pipeline)
         attempts = 1 + (handling.max_retries if handling.strategy == "retry" else 0)
         path = self.project.staging_dir(self.pipeline.name) / f"{batch}.arrow"
@@ -467,7 +502,8 @@ class PipelineRun(NodeRun):
                 if overlap is not None:
                     staged = self._drop_known(staged, schema, overlap)
                 self.record.rows_extracted += staged.rows
-                return staged, extraction.position(), extraction.watermark()
+                reached = extraction.position()
+                return staged, reached, extraction.watermark(), extraction.keep_position
             except TransientSourceError as exc:
                 if exc.retried or attempt == attempts:
                     # a source that retried by itself already said how often it tried
@@ -675,6 +711,16 @@ def _guarded(staged: Staged) -> pa.RecordBatchReader:
     return pa.RecordBatchReader.from_batches(
         reader.schema, faults.guard("bronze.write", iter(reader))
     )
+
+
+POSITION_ONLY = "weir.position_only"
+"""Commit metadata of a batch that holds no rows, only the source's position."""
+
+
+def position_only(bronze: Table, batch: int) -> bool:
+    """Whether bronze batch ``batch`` was committed for its position alone."""
+    info = bronze.commit_metadata(batch) or {}
+    return info.get(POSITION_ONLY) == "true"
 
 
 def rejected_batches(silver: Table) -> dict[str, str]:

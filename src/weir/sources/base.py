@@ -76,6 +76,10 @@ class Extraction(abc.ABC):
     metrics: dict[str, Any] = field(default_factory=dict)
     """What the source measured while reading (a CDC slot's replication lag), filled by
     ``batches``; the run record keeps it among its ``load_metrics``."""
+    keep_position: bool = False
+    """Set by ``batches`` when the position moved although no row did, and the source needs
+    it kept (a CDC slot may recycle its WAL only up to a committed position): the engine
+    then commits the position alone, a batch without rows, and calls ``Source.committed``."""
 
     @abc.abstractmethod
     def batches(self) -> Iterator[pa.RecordBatch]:

@@ -7,7 +7,9 @@ consistent point. Every later run peeks the slot's pending transactions
 in chunks) and yields their changes (:mod:`weir.sources.sql.cdc_events`).
 
 The position is ``{"lsn": …, "slot": …, "publication": …}``: the end LSN of the last
-transaction in bronze. Peeking consumes nothing; the slot is advanced to that LSN only after
+transaction in bronze. A run that reads no change of the table while the server wrote
+``heartbeat_bytes`` of WAL (other tables' changes) moves the position to the flushed LSN its
+peek read up to, committed alone (:attr:`Extraction.keep_position`). Peeking consumes nothing; the slot is advanced to that LSN only after
 the bronze commit holding it (:meth:`weir.sources.sql.source.SqlSource.committed`, the
 engine's hook). On start:
 
@@ -166,9 +168,10 @@ class CdcExtraction(Extraction):
             chunk_rows=self.config.chunk_rows,
         )
         self.reached = committed
+        upto = self.slot.flushed()  # what committed before this is read now, or never sent
         peek = (
             "SELECT data FROM pg_logical_slot_peek_binary_changes("
-            f"'{self.slot.name}', NULL, NULL, 'proto_version', '1', "
+            f"'{self.slot.name}', '{lsn_text(upto)}', NULL, 'proto_version', '1', "
             f"'publication_names', '{self.slot.publication}')"
         )
         try:
@@ -187,6 +190,12 @@ class CdcExtraction(Extraction):
             yield events.flush()
         self.rows, self.reached = events.rows, events.reached
         self.last_commit_us = events.last_commit_us
+        heartbeat = self.config.heartbeat_bytes
+        if not self.rows and heartbeat and upto - committed >= heartbeat:
+            # Nothing of this table committed up to ``upto`` (the slot sent every transaction
+            # that did): the position may move there, and the slot with it, once it is in
+            # bronze — else the server keeps all the WAL other tables write.
+            self.reached, self.keep_position = max(upto, self.reached), True
 
     def _lag(self) -> None:
         config = self.config

@@ -164,5 +164,10 @@ class Slot:
 
     def lag_bytes(self, reached: int) -> int:
         """WAL bytes the slot retains once it is advanced to ``reached``."""
-        (current,) = self._one("SELECT pg_current_wal_lsn()::text")
-        return max(0, parse_lsn(current) - reached)
+        return max(0, self.flushed() - reached)
+
+    def flushed(self) -> int:
+        """Where the server's WAL is flushed to: every transaction that committed before
+        lies below it, and logical decoding reads no further."""
+        (current,) = self._one("SELECT pg_current_wal_flush_lsn()::text")
+        return parse_lsn(current)

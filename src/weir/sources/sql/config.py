@@ -29,6 +29,10 @@ Strategy = Literal["full", "incremental", "cdc"]
 
 CHUNK_ROWS = 100_000
 MAX_CHUNK_ROWS = 1_000_000
+HEARTBEAT_BYTES = 64 << 20
+"""cdc: when no change of the table arrived but the server wrote this much WAL since the
+committed position (64 MiB: four segments), the position alone is committed and the slot
+advanced, so a quiet table on a busy server does not hold back its WAL."""
 LAG_WARN_BYTES = 1 << 30
 """cdc: warn when the slot holds back more WAL than this (1 GiB): a slot nobody reads fills
 the database server's disk."""
@@ -166,6 +170,9 @@ class SqlConfig(Strict):
     """cdc: warn when the slot retains more WAL than this."""
     lag_warn_seconds: float | None = Field(default=None, gt=0)
     """cdc: warn when the last change read committed longer ago than this."""
+    heartbeat_bytes: int = Field(default=HEARTBEAT_BYTES, ge=0)
+    """cdc: commit the position alone (and advance the slot) when a run read no change but
+    the server wrote at least this much WAL since the committed position; 0: never."""
 
     @property
     def database(self) -> Database:
@@ -212,7 +219,7 @@ class SqlConfig(Strict):
             raise ValueError("cursor and lookback are for strategy incremental; full reads all")
         if self.strategy == "cdc":
             return self._cdc()
-        cdc_only = {"slot", "publication", "lag_warn_bytes", "lag_warn_seconds"}
+        cdc_only = {"slot", "publication", "lag_warn_bytes", "lag_warn_seconds", "heartbeat_bytes"}
         if given := sorted(cdc_only & self.model_fields_set):
             raise ValueError(f"{', '.join(given)} are for strategy cdc")
         if self.deletes is not None and self.deletes.detect != "keys":
