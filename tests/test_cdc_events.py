@@ -236,12 +236,12 @@ def test_chunks_and_single_messages_give_the_encoded_events(
     batches = []
     for start, end in itertools.pairwise(bounds):
         batches += list(chunked.feed_chunk(column.slice(start, end - start)))
-    if len(chunked.pending):
+    if chunked.pending:
         batches.append(chunked.flush())
 
     single = _reader(committed, chunk_rows)
     one_by_one = [b for m in messages for b in single.feed(m)]
-    if len(single.pending):
+    if single.pending:
         one_by_one.append(single.flush())
 
     assert _events(batches) == expected
@@ -252,7 +252,7 @@ def test_chunks_and_single_messages_give_the_encoded_events(
         assert reader.last_commit_us == last_us
         assert reader.rows == len(expected)
     if chunk_rows == 1 and expected:  # a batch is flushed at each commit that reaches it
-        assert len(batches) == len({e["_lsn"] for e in expected})
+        assert len(one_by_one) == len({e["_lsn"] for e in expected})
 
 
 def test_a_value_that_is_not_utf8_names_its_column() -> None:
@@ -277,3 +277,20 @@ def test_a_short_message_in_a_chunk_fails_instead_of_reading_the_next() -> None:
         messages = [begin, _relation(OURS, "orders", RELATION_COLUMNS), short, begin, insert]
         with pytest.raises(DecodeError):
             list(_reader(0, 1).feed_chunk(pa.array(messages, pa.binary())))
+
+
+def test_messages_out_of_the_protocol_fail_to_decode() -> None:
+    insert = _change(b"I", OURS, (b"N", _texts({"id": 1, "name": "a", "flag": 1, "at": 2})))
+    begin, commit = b"B" + struct.pack(">QqI", 8, 1, 9), b"C" + struct.pack(">BQQq", 0, 8, 16, 1)
+    relation = _relation(OURS, "orders", RELATION_COLUMNS)
+    broken = {
+        "trailing bytes": [begin, relation, insert + b"x", commit],
+        "two Begins": [begin, relation, insert, begin, insert, commit],
+        "a binary value": [begin, relation, insert.replace(b"t", b"b", 1), commit],
+        "a Commit too long": [begin, relation, insert, commit + b"\x00"],
+        "an insert of an old key": [begin, relation, b"I" + insert[1:5] + b"K" + insert[6:]],
+    }
+    for label, messages in broken.items():
+        with pytest.raises(DecodeError):
+            list(_reader(0, 1).feed_chunk(pa.array(messages, pa.binary())))
+            pytest.fail(label)

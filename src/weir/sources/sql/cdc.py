@@ -186,7 +186,7 @@ class CdcExtraction(Extraction):
                 hint="nothing was written and the slot was not advanced; please report this "
                 "with the PostgreSQL version (SELECT version())",
             ) from None
-        if len(events.pending):
+        if events.pending:
             yield events.flush()
         self.rows, self.reached = events.rows, events.reached
         self.last_commit_us = events.last_commit_us

@@ -173,7 +173,8 @@ def _change(data: bytes) -> Change:
 
 def change_at(data: bytes, at: int, end: int) -> Parts:
     """The change message (``I``, ``U`` or ``D``) at ``data[at:end]``, without building a
-    :class:`Change` (the fast path of :mod:`weir.sources.sql.cdc_events`)."""
+    :class:`Change`. (CDC itself reads a chunk's changes a column at a time:
+    :mod:`weir.sources.sql.pgoutput_columns`.)"""
     (oid,) = _U32.unpack_from(data, at + 1)
     at += 5
     old: Tuple | None = None
@@ -193,7 +194,7 @@ def change_at(data: bytes, at: int, end: int) -> Parts:
 
 def tuple_at(data: bytes, at: int, end: int) -> tuple[Tuple, int]:
     """The tuple at ``at`` (its column count first) of a message ending at ``end``, and where
-    the tuple ends; the hot loop of CDC. ``data`` may hold many messages."""
+    the tuple ends. ``data`` may hold many messages."""
     count = (data[at] << 8) | data[at + 1]
     at += 2
     values: list[Value] = []
