@@ -18,6 +18,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from weir.lake import changes
 from weir.run.pipeline import PipelineRun
 from weir.spec import load_project
 from weirtest.debezium import customers_project, delete, insert, truncate, update, write_events
@@ -126,7 +127,14 @@ def _check(steps: list[Any], action: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("action", ["soft", "hard"])
+@pytest.mark.parametrize("share", [0.0, float("inf")], ids=["rewrite", "merge"])
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=6))
-def test_any_stream_of_change_events_equals_a_replay(action: str, steps: list[Any]) -> None:
-    _check(steps, action)
+def test_any_stream_of_change_events_equals_a_replay(
+    action: str, share: float, steps: list[Any]
+) -> None:
+    """Both ways a batch is written: a MERGE, and the rewrite of a batch that changes most
+    of the table (``REWRITE_SHARE`` forced either way)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(changes, "REWRITE_SHARE", share)
+        _check(steps, action)

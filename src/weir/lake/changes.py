@@ -31,7 +31,8 @@ keeps the position and has no such gap.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import itertools
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
@@ -46,6 +47,20 @@ from weir.sql import ident, literal
 
 UPSERTS = "(" + ", ".join(literal(op) for op in layout.UPSERTS) + ")"
 _WORK = ("_at", "_synthetic")
+_OUT_WORK = ("_action", "_by_truncate")
+_TEMPS = (
+    "chg_in",
+    "chg_cur",
+    "chg_trunc",
+    "chg_app",
+    "chg_stats",
+    "chg_last",
+    "chg_img",
+    "chg_del",
+    "chg_out",
+    "chg_target",
+)
+"""The working tables and views of :func:`apply`."""
 """Columns of the working tables (silver column names start with a letter)."""
 _LAST = 9_223_372_036_854_775_807
 """Arrival of a target row in comparisons with a batch's events: after all of them, so a
@@ -115,13 +130,10 @@ def apply(
         _final(con, keys, list(types), settings, soft=soft)
         return _write(table, con, commit, keys, counts, soft, partition_by, evolve, counting)
     finally:
-        with suppress(duckdb.Error):  # after a failure, the failure is the one to report
-            for name in ("chg_in", "chg_cur", "chg_trunc", "chg_app", "chg_last", "chg_img"):
-                con.execute(f"DROP TABLE IF EXISTS {name}")
-            con.execute("DROP TABLE IF EXISTS chg_del")
-            con.execute("DROP TABLE IF EXISTS chg_stats")
-            con.execute("DROP TABLE IF EXISTS chg_out")
-            con.execute("DROP VIEW IF EXISTS chg_target")
+        for name in _TEMPS:
+            for kind in ("TABLE", "VIEW"):  # chg_out may be either
+                with suppress(duckdb.Error):  # after a failure, the failure is the one to report
+                    con.execute(f"DROP {kind} IF EXISTS {name}")
 
 
 def _current(
@@ -188,17 +200,16 @@ def truncates(con: duckdb.DuckDBPyConnection, k: list[str], events: list[str]) -
 
 def applicable(con: duckdb.DuckDBPyConnection, k: list[str]) -> dict[str, Any]:
     """``chg_app``: the events above their key's position (``chg_cur._pos``); the count of
-    the others (also used by lake/changes_scd2.py)."""
+    the others (also used by lake/changes_scd2.py). ``chg_in`` becomes it: the others are
+    deleted in place, which copies nothing (a batch's events fill DuckDB's memory)."""
     on = " AND ".join(f"e.{c} = c.{c}" for c in k)
+    [(events,)] = con.execute("SELECT count(*) FROM chg_in WHERE NOT _synthetic").fetchall()
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE chg_app AS SELECT e.* FROM chg_in e "
-        f"LEFT JOIN chg_cur c ON {on} "
-        f"WHERE c.{k[0]} IS NULL OR {{'l': e._at.l, 's': e._at.s}} > c._pos"
+        f"DELETE FROM chg_in e USING chg_cur c WHERE {on} "
+        "AND NOT coalesce({'l': e._at.l, 's': e._at.s} > c._pos, FALSE)"
     )
-    [(events, kept)] = con.execute(
-        "SELECT (SELECT count(*) FROM chg_in WHERE NOT _synthetic), "
-        "(SELECT count(*) FROM chg_app WHERE NOT _synthetic)"
-    ).fetchall()
+    con.execute("ALTER TABLE chg_in RENAME TO chg_app")
+    [(kept,)] = con.execute("SELECT count(*) FROM chg_app WHERE NOT _synthetic").fetchall()
     return {"num_changes_stale": int(events) - int(kept)}
 
 
@@ -216,22 +227,40 @@ def _final(
     Built a step at a time so that each statement holds at most one large hash table
     (DuckDB spills one; several side by side in one pipeline ran a 1M-event batch out of
     256 MB): ``chg_last``, the last event of each key (its position from a grouping, then
-    one join);
+    one join; ``chg_app`` itself when no key has two events);
     for the keys whose last event is a delete, ``chg_img`` their last upserted image in the
     batch and ``chg_del`` when their first delete after it committed; then ``chg_out``:
     the last events that upsert as they are, and the deleting ones joined to their image,
-    their first delete and their target rows (only those keys' rows)."""
+    their first delete and their target rows (only those keys' rows) — a view of the
+    upserting ones when no key's last event deletes."""
     k = [ident(c) for c in keys]
     cols = ", ".join(k)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE chg_stats AS SELECT {cols}, max(_at) AS last_at "
-        "FROM chg_app GROUP BY ALL"
-    )
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE chg_last AS SELECT a.*, a._op IN {UPSERTS} AS _up "
-        f"FROM chg_app a JOIN chg_stats s ON {_on('a', 's', k)} AND a._at = s.last_at"
-    )
-    gone = f"(SELECT {cols} FROM chg_last WHERE NOT _up)"
+    [(events, distinct)] = con.execute(
+        f"SELECT count(*), count(DISTINCT ({cols})) FROM chg_app"
+    ).fetchall()
+    last = "chg_app"
+    if events != distinct:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE chg_stats AS SELECT {cols}, max(_at) AS last_at "
+            "FROM chg_app GROUP BY ALL"
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE chg_last AS SELECT a.* FROM chg_app a "
+            f"JOIN chg_stats s ON {_on('a', 's', k)} AND a._at = s.last_at"
+        )
+        last = "chg_last"
+    up = f"_op IN {UPSERTS}"
+    # keys whose last event upserts: that event is the row (no join)
+    kept = [f"l.{ident(n)}" for n in names]
+    if soft:
+        kept += ["FALSE AS is_deleted", "CAST(NULL AS TIMESTAMPTZ) AS deleted_at"]
+    kept += ["'upsert' AS _action", "l._synthetic AS _by_truncate"]
+    upserts = f"SELECT {', '.join(kept)} FROM {last} l WHERE l.{up}"
+    [(deleting,)] = con.execute(f"SELECT count(*) FROM {last} WHERE NOT {up}").fetchall()
+    if not deleting:  # no copy of the batch: a view of its events
+        con.execute(f"CREATE OR REPLACE TEMP VIEW chg_out AS {upserts}")
+        return
+    gone = f"(SELECT {cols} FROM {last} WHERE NOT {up})"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE chg_img AS SELECT * FROM chg_app "
         f"WHERE _op IN {UPSERTS} AND ({cols}) IN {gone} "
@@ -246,11 +275,6 @@ def _final(
     )
     taken = set(settings.events)
     imaged = f"i.{k[0]} IS NOT NULL"
-    # keys whose last event upserts: that event is the row (no join)
-    kept = [f"l.{ident(n)}" for n in names]
-    if soft:
-        kept += ["FALSE AS is_deleted", "CAST(NULL AS TIMESTAMPTZ) AS deleted_at"]
-    kept += ["'upsert' AS _action", "l._synthetic AS _by_truncate"]
     # keys whose last event deletes: their image in the batch, else the target row
     select = []
     for name in names:
@@ -271,11 +295,11 @@ def _final(
     select += [f"{action} AS _action", "l._synthetic AS _by_truncate"]
     current = f"(SELECT * FROM chg_cur WHERE ({cols}) IN {gone})"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE chg_out AS SELECT {', '.join(kept)} FROM chg_last l "
-        f"WHERE l._up UNION ALL BY NAME SELECT {', '.join(select)} FROM chg_last l "
+        f"CREATE OR REPLACE TEMP TABLE chg_out AS {upserts} "
+        f"UNION ALL BY NAME SELECT {', '.join(select)} FROM {last} l "
         f"LEFT JOIN chg_img i ON {_on('i', 'l', k)} "
         f"LEFT JOIN {current} c ON {_on('c', 'l', k)} "
-        f"LEFT JOIN chg_del d ON {_on('d', 'l', k)} WHERE NOT l._up"
+        f"LEFT JOIN chg_del d ON {_on('d', 'l', k)} WHERE NOT l.{up}"
     )
 
 
@@ -288,6 +312,103 @@ GUARD = (
     "(s._lsn = t._lsn AND coalesce(s._seq, 0) > coalesce(t._seq, 0)))"
 )
 """The MERGE changes a target row only with a later change than the one it holds."""
+
+
+REWRITE_SHARE = 0.5
+"""A batch whose changed rows are at least this share of silver's rows rewrites the table
+instead of MERGEing (:func:`_rewrite`)."""
+
+
+def _rewrite(
+    table: Table,
+    con: duckdb.DuckDBPyConnection,
+    commit: Commit,
+    keys: Sequence[str],
+    rows: int,
+    evolve: bool,
+    counting: Callable[[pa.RecordBatchReader], pa.RecordBatchReader],
+) -> dict[str, Any] | None:
+    """When the batch changes most of the table: one overwrite commit of the rows it
+    changes (``chg_out``) and the target rows of the other keys, copied as they are — what
+    the MERGE would leave, without its join of every target file against the batch. The
+    target rows are those of the snapshot ``chg_cur`` was read from, so no row moves
+    backwards (the run holds the pipeline's lock: nothing else writes silver's rows).
+    None (MERGE instead): a small batch, a table without row counts in its log, or one
+    with columns the batch lacks (a MERGE keeps their values)."""
+    total = table.row_count()
+    if total is None or rows < REWRITE_SHARE * total:
+        return None
+    target = table.schema()
+    assert target is not None
+    out = [c for c in con.sql("SELECT * FROM chg_out LIMIT 0").columns if c not in _OUT_WORK]
+    if not set(target.names) <= set(out) or (set(out) - set(target.names) and not evolve):
+        return None
+    names = [*target.names, *(c for c in out if c not in set(target.names))]
+    cols = ", ".join(ident(c) for c in names)
+    k = [ident(c) for c in keys]
+    [(inserted, updated, deleted)] = con.execute(
+        "SELECT count(*) FILTER (o._action = 'upsert' AND c._pos IS NULL), "
+        "count(*) FILTER (o._action = 'upsert' AND c._pos IS NOT NULL), "
+        "count(*) FILTER (o._action = 'delete') "
+        f"FROM chg_out o LEFT JOIN chg_cur c ON {_on('o', 'c', k)} WHERE o._action <> 'none'"
+    ).fetchall()
+    others = f"(SELECT {', '.join(k)} FROM chg_out WHERE _action <> 'none') o"
+    changed = f"SELECT {cols} FROM chg_out WHERE _action = 'upsert'"
+    copied = f"SELECT t.* FROM chg_target t ANTI JOIN {others} ON {_on('t', 'o', k)}"
+    union = con.sql(f"{changed} UNION ALL BY NAME {copied}")  # one stream per connection
+    added = [f for f in union.limit(0).to_arrow_table().schema if f.name not in target.names]
+    schema = pa.schema([*target, *added])
+    rows_in = union.to_arrow_reader(16_384)
+    head, rest = _split(rows_in, int(inserted) + int(updated))
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in itertools.chain(counting(head), rest):
+            yield _shaped(batch, schema)
+
+    data = pa.RecordBatchReader.from_batches(schema, batches())
+    table.write(data, commit, mode="overwrite", evolve=evolve)
+    return {
+        "num_target_rows_inserted": int(inserted),
+        "num_target_rows_updated": int(updated),
+        "num_target_rows_deleted": int(deleted),
+    }
+
+
+def _split(
+    reader: pa.RecordBatchReader, count: int
+) -> tuple[pa.RecordBatchReader, Iterator[pa.RecordBatch]]:
+    """``reader`` as its first ``count`` rows (a reader) and the rest, read after them."""
+    left: list[pa.RecordBatch] = []
+
+    def first() -> Iterator[pa.RecordBatch]:
+        seen = 0
+        for batch in reader:
+            if seen + len(batch) >= count:
+                cut = count - seen
+                if cut:
+                    yield batch.slice(0, cut)
+                left.append(batch.slice(cut))
+                return
+            seen += len(batch)
+            yield batch
+
+    def rest() -> Iterator[pa.RecordBatch]:
+        yield from (batch for batch in left if len(batch))
+        yield from reader
+
+    return pa.RecordBatchReader.from_batches(reader.schema, first()), rest()
+
+
+def _shaped(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """``batch`` in ``schema``'s columns and types (NULL where it lacks a column)."""
+    have = set(batch.schema.names)
+    return pa.RecordBatch.from_arrays(
+        [
+            batch.column(f.name).cast(f.type) if f.name in have else pa.nulls(len(batch), f.type)
+            for f in schema
+        ],
+        schema=schema,
+    )
 
 
 def _write(
@@ -321,6 +442,9 @@ def _write(
     if not rows:
         table.mark(commit)
         return counts
+    rewritten = _rewrite(table, con, commit, keys, int(rows), evolve, counting)
+    if rewritten is not None:
+        return {**rewritten, **counts}
     source = counting(
         con.sql(
             "SELECT * EXCLUDE (_by_truncate) FROM chg_out WHERE _action <> 'none'"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -240,6 +241,19 @@ class Table:
                 hint="the Delta log was cleaned up; run a backfill to rebuild the position",
             )
         return batch, json.loads(info["weir.position"])
+
+    def row_count(self) -> int | None:
+        """Rows in the current snapshot, from the log's statistics (no file is read); None
+        when a file has no row count."""
+        dt = self.dt
+        if dt is None:
+            return 0
+        with translated("read the file list", self.uri):
+            adds = pa.table(dt.get_add_actions(flatten=True))
+        if "num_records" not in adds.column_names:
+            return None if adds.num_rows else 0
+        counts = adds.column("num_records")
+        return None if counts.null_count else int(pc.sum(counts).as_py() or 0)
 
     def schema(self) -> pa.Schema | None:
         dt = self.dt
