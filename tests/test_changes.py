@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from weir.cli import main
 from weir.observe.record import RunRecord
 from weir.run.pipeline import PipelineRun
 from weir.spec import load_project
@@ -250,6 +252,22 @@ def test_unique_judges_the_images_a_batch_upserts(tmp_path: Path) -> None:
     assert unique.failing_rows == 2
 
 
+def test_unique_on_the_key_counts_each_key_once(tmp_path: Path) -> None:
+    """A unique rule on the key reads only the keys that upsert (no image per key is
+    needed): a key's several events are one row, and no key repeats."""
+    contract = copy.deepcopy(CUSTOMERS)
+    key = contract["schema"][0]["properties"][0]
+    assert key["name"] == "id"
+    key["quality"] = [{"rule": "unique", "severity": "warn", "name": "id.unique"}]
+    root = customers_project(tmp_path / "p", contract=contract)
+    events = [insert(10, 1, "ann"), update(11, 1, "ann"), insert(12, 2, "bob"), delete(13, 2)]
+    write_events(root, "1.jsonl", [*events, insert(14, 3, "cy"), update(15, 3, "cy")])
+    record = _run(root)
+    assert {k: r["dq_flags"] for k, r in _rows(root).items()} == {1: [], 2: [], 3: []}
+    [unique] = [c for c in record.checks if c.name == "id.unique"]
+    assert unique.failing_rows == 0
+
+
 def test_an_idle_rerun_writes_nothing(tmp_path: Path) -> None:
     root = customers_project(tmp_path / "p")
     write_events(root, "1.jsonl", [insert(10, 1, "ann"), delete(11, 1), truncate(12)])
@@ -271,3 +289,23 @@ def test_a_full_refresh_rebuilds_the_same_silver(tmp_path: Path) -> None:
     record = PipelineRun(project, project.pipeline("customers"), full_refresh=True).execute()
     assert record.status == "success", record.error_message
     assert silver(root) == before
+
+
+def test_a_batch_changing_most_rows_rewrites_the_table_and_history_says_what_changed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At least half the rows changed: one overwrite commit (no MERGE), whose metadata
+    gives the real counts; fewer: a MERGE. Both leave the rows a replay would."""
+    root = customers_project(tmp_path / "p", action="hard")
+    write_events(root, "1.jsonl", [insert(10 + k, k, f"n{k}") for k in range(1, 5)])
+    _run(root)
+    write_events(root, "2.jsonl", [update(20, 1, "x"), delete(21, 2), insert(22, 5, "e")])
+    _run(root)
+    write_events(root, "3.jsonl", [update(30, 3, "y")])
+    _run(root)
+    assert {k: r["name"] for k, r in _rows(root).items()} == {1: "x", 3: "y", 4: "n4", 5: "e"}
+    assert main(["history", "customers", "--project", str(root), "--json"]) == 0
+    merge, rewrite = json.loads(capsys.readouterr().out)["versions"][:2]
+    assert rewrite["operation"] == "WRITE" and merge["operation"] == "MERGE"
+    assert (rewrite["rows_added"], rewrite["rows_updated"]) == (1, 1)
+    assert (merge["rows_added"], merge["rows_updated"]) == (0, 1)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,8 @@ def _history_args(p: argparse.ArgumentParser) -> None:
 
 
 def _history(args: argparse.Namespace, out: Output) -> int:
+    from weir.lake.changes import REWRITE
+
     project = load(args, out)
     table, qualified = _lake_table(project, args.table)
     layer, _, name = qualified.partition(".")
@@ -31,6 +34,8 @@ def _history(args: argparse.Namespace, out: Output) -> int:
     entries = []
     for info in dt.history(args.limit):
         metrics = info.get("operationMetrics", {})
+        if REWRITE in info:  # a change batch applied by rewriting the table
+            metrics = json.loads(info[REWRITE])
         entries.append(
             {
                 "version": info.get("version"),

@@ -31,6 +31,7 @@ keeps the position and has no such gap.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
@@ -314,6 +315,8 @@ GUARD = (
 """The MERGE changes a target row only with a later change than the one it holds."""
 
 
+REWRITE = "weir.rewrite"
+"""Commit metadata of a rewrite: the rows it inserted, updated and deleted."""
 REWRITE_SHARE = 0.5
 """A batch whose changed rows are at least this share of silver's rows rewrites the table
 instead of MERGEing (:func:`_rewrite`)."""
@@ -366,12 +369,15 @@ def _rewrite(
             yield _shaped(batch, schema)
 
     data = pa.RecordBatchReader.from_batches(schema, batches())
-    table.write(data, commit, mode="overwrite", evolve=evolve)
-    return {
+    metrics = {
         "num_target_rows_inserted": int(inserted),
         "num_target_rows_updated": int(updated),
         "num_target_rows_deleted": int(deleted),
     }
+    # the log's own metrics count every row as added: the commit says what changed
+    noted = dataclasses.replace(commit, metadata={**commit.metadata, REWRITE: metrics})
+    table.write(data, noted, mode="overwrite", evolve=evolve)
+    return metrics
 
 
 def _split(

@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import CommitProperties, DeltaTable, Transaction, WriterProperties, write_deltalake
 from deltalake.exceptions import DeltaError, TableNotFoundError
 
@@ -245,6 +244,8 @@ class Table:
     def row_count(self) -> int | None:
         """Rows in the current snapshot, from the log's statistics (no file is read); None
         when a file has no row count."""
+        import pyarrow.compute as pc  # not at import: it takes numpy (cli._lean_pyarrow)
+
         dt = self.dt
         if dt is None:
             return 0

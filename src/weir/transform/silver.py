@@ -100,7 +100,7 @@ class SilverSql:
             flagged = self._events_only(
                 f"WITH renamed AS (SELECT {', '.join(renamed)} FROM input), "
                 f"events AS (SELECT *{derived_sql} FROM renamed), "
-                f"derived AS ({self._last_images('events')}) "
+                f"derived AS ({self._compared_images('events')}) "
                 f"SELECT *, {self.checks.flag_columns()} FROM events"
             )
         if not self.parsed:
@@ -136,6 +136,19 @@ class SilverSql:
         """Change events: the valid image each key upserts last in the batch (what
         table-level rules, such as ``row_count``, judge)."""
         return self._last_images("flagged", "len(_errors) = 0 AND ")
+
+    def _compared_images(self, relation: str) -> str:
+        """What the rules comparing rows (``unique``) read of change events: the last
+        upserted image of each key — or, when every such rule's columns are part of the
+        key, just the keys that upsert (the same values, found by a hash instead of a sort
+        of every event by key and position)."""
+        keys = set(self.pipeline.keys)
+        compared = [r for r in self.checks.row if r.kind == "unique"]
+        if compared and all(set(r.columns) <= keys for r in compared):
+            upserts = ", ".join(literal(op) for op in layout.UPSERTS)
+            part = ", ".join(ident(k) for k in self.pipeline.keys)
+            return f"SELECT DISTINCT {part} FROM {relation} WHERE _op IN ({upserts})"
+        return self._last_images(relation)
 
     def _last_images(self, relation: str, valid: str = "") -> str:
         upserts = ", ".join(literal(op) for op in layout.UPSERTS)
