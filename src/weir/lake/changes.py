@@ -123,12 +123,12 @@ def apply(
     types = {str(row[0]): str(row[1]) for row in described if row[0] not in _WORK}
     soft = settings.action == "soft"
     try:
-        _current(con, table, k, types)
+        target_rows = _current(con, table, keys, types)
         [(events_in,)] = con.execute("SELECT count(*) FROM chg_in").fetchall()
         truncated = truncates(con, k, [c for c in settings.events if c in types])
         counts = {"num_change_events": int(events_in), "num_truncates": truncated}
         counts |= applicable(con, k)
-        _final(con, keys, list(types), settings, soft=soft)
+        _final(con, keys, list(types), target_rows, settings, soft=soft)
         return _write(table, con, commit, keys, counts, soft, partition_by, evolve, counting)
     finally:
         for name in _TEMPS:
@@ -138,12 +138,15 @@ def apply(
 
 
 def _current(
-    con: duckdb.DuckDBPyConnection, table: Table, k: list[str], types: dict[str, str]
-) -> None:
+    con: duckdb.DuckDBPyConnection, table: Table, keys: Sequence[str], types: dict[str, str]
+) -> str:
     """``chg_cur``: the target rows the batch can change — its keys, and every row below
-    the batch's last truncate — with their position ``_pos``, in the batch's columns and
-    the soft-delete ones (NULL where the table lacks them: a column new in this batch, or
-    a table written before deletes were soft)."""
+    the batch's last truncate — as their key, position (``_lsn``, ``_seq``, ``_pos``) and
+    soft-delete columns (NULL where the table lacks them: a table written before deletes
+    were soft). Returns the SELECT of the target's rows in the batch's columns and the
+    soft-delete ones (NULL where it lacks them), which :func:`_final` reads for the few keys
+    that need their whole row: chg_cur stays narrow, however wide the table."""
+    k = [ident(c) for c in keys]
     cols = ", ".join(k)
     wanted = {**types, layout.IS_DELETED.name: "BOOLEAN", layout.DELETED_AT.name: "TIMESTAMPTZ"}
     if table.exists():
@@ -152,23 +155,27 @@ def _current(
         source = "chg_target t"
     else:
         have, source = set(), "(SELECT 1) t"
-    select = [
-        f"t.{ident(c)}" if c in have else f"CAST(NULL AS {typ}) AS {ident(c)}"
+    select = {
+        c: f"t.{ident(c)}" if c in have else f"CAST(NULL AS {typ}) AS {ident(c)}"
         for c, typ in wanted.items()
-    ]
+    }
+    narrow = {*keys, layout.LSN.name, layout.SEQ.name, *(c.name for c in layout.SOFT_DELETE)}
+    brief = ", ".join(sql for c, sql in select.items() if c in narrow)
+    rows = f"SELECT {', '.join(select.values())} FROM {source}"
     if not have:
         con.execute(
-            f"CREATE OR REPLACE TEMP TABLE chg_cur AS SELECT {', '.join(select)}, "
+            f"CREATE OR REPLACE TEMP TABLE chg_cur AS SELECT {brief}, "
             f"{{'l': CAST(NULL AS BIGINT), 's': CAST(NULL AS BIGINT)}} AS _pos FROM {source} "
             "WHERE FALSE"
         )
-        return
+        return f"{rows} WHERE FALSE"
     below = f"OR {_pos('t')} < (SELECT max({_pos('chg_in')}) FROM chg_in WHERE _op = 'truncate')"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE chg_cur AS SELECT {', '.join(select)}, {_pos('t')} AS _pos "
+        f"CREATE OR REPLACE TEMP TABLE chg_cur AS SELECT {brief}, {_pos('t')} AS _pos "
         f"FROM {source} WHERE ({cols}) IN "
         f"(SELECT ({cols}) FROM chg_in WHERE _op <> 'truncate') {below}"
     )
+    return rows
 
 
 def truncates(con: duckdb.DuckDBPyConnection, k: list[str], events: list[str]) -> int:
@@ -218,6 +225,7 @@ def _final(
     con: duckdb.DuckDBPyConnection,
     keys: Sequence[str],
     names: list[str],
+    target_rows: str,
     settings: ChangeLoad,
     *,
     soft: bool,
@@ -294,7 +302,7 @@ def _final(
     else:
         action = f"CASE WHEN c.{k[0]} IS NOT NULL THEN 'delete' ELSE 'none' END"
     select += [f"{action} AS _action", "l._synthetic AS _by_truncate"]
-    current = f"(SELECT * FROM chg_cur WHERE ({cols}) IN {gone})"
+    current = f"(SELECT * FROM ({target_rows}) t WHERE ({cols}) IN {gone})"
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE chg_out AS {upserts} "
         f"UNION ALL BY NAME SELECT {', '.join(select)} FROM {last} l "
