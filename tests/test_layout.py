@@ -258,3 +258,33 @@ def test_every_data_file_of_the_lake_is_compressed(project: Path) -> None:
         codecs.setdefault(f"{layer}.{name}", set()).update(found)
     assert len(codecs) >= 15, sorted(codecs)
     assert {name for name, found in codecs.items() if found != {"SNAPPY"}} == set(), codecs
+
+
+def test_a_column_of_few_values_keeps_its_dictionary_and_one_of_hashes_gives_up_early(
+    tmp_path: Path,
+) -> None:
+    """The writer's dictionary stops at 64 KiB: a status column stays dictionary-encoded,
+    a column of distinct hashes falls back to plain pages instead of first filling a
+    dictionary of 1 MiB (the writer's default), which cost half a write's time."""
+    import hashlib
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from weir.lake.table import Commit, Table
+
+    rows = 100_000
+    data = pa.table(
+        {
+            "status": [("placed", "paid", "shipped")[i % 3] for i in range(rows)],
+            "digest": [hashlib.sha256(str(i).encode()).hexdigest() for i in range(rows)],
+        }
+    )
+    Table(str(tmp_path / "t"), label="test").write(data, Commit("app", 1, "run"))
+    [path] = (tmp_path / "t").glob("*.parquet")
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    status, digest = meta.column(0), meta.column(1)
+    # dictionary-encoded, 100k statuses take a few KB (plain: about 700 KB)
+    assert status.has_dictionary_page and status.total_uncompressed_size < 64 * 1024
+    dictionary_bytes = digest.data_page_offset - digest.dictionary_page_offset
+    assert dictionary_bytes <= 80 * 1024, dictionary_bytes
