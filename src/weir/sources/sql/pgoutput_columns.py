@@ -112,11 +112,6 @@ class Tuples:
     end: pa.Array
     """Where each message's tuple ends."""
 
-    def unchanged(self, column: int) -> pa.Array | None:
-        """Where column ``column`` is an unchanged TOASTed value (None: nowhere)."""
-        found = pc.equal(self.markers[column], UNCHANGED)
-        return found if pc.any(found).as_py() else None
-
 
 def read_tuples(chunk: Chunk, at: pa.Array, width: int, ends: pa.Array) -> Tuples:
     """The tuples starting at ``at`` (their column count first) of messages ending at
