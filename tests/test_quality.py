@@ -153,12 +153,13 @@ def test_every_check_kind(project_dir: Callable[..., Path]) -> None:
     }
     assert record.quality_checks_failed == 8  # the info rule records, never fails
     assert record.rows_quarantined == 1 and record.rows_loaded == 6
-    flags = {r["event_id"]: sorted(r["dq_flags"]) for r in table_rows(root / "lake/silver/events")}
+    # in the contract's order, though the unique rules are judged after the others
+    flags = {r["event_id"]: r["dq_flags"] for r in table_rows(root / "lake/silver/events")}
     assert flags == {
         1: ["one_kind_per_user"],
         2: [],
-        3: ["code.regex", "kind.accepted_values"],
-        4: ["clicks_score", "code.unique"],
+        3: ["kind.accepted_values", "code.regex"],
+        4: ["code.unique", "clicks_score"],
         5: ["code.unique"],
         7: ["one_kind_per_user"],
     }
@@ -169,6 +170,59 @@ def test_every_check_kind(project_dir: Callable[..., Path]) -> None:
     assert float(freshness.observed or 0) > 24 * 365  # hours since 2020
     samples = next(c for c in record.checks if c.name == "code.unique").samples
     assert [s["event_id"] for s in samples] == ["4", "5"] and samples[0]["code"] == "AB-4"
+
+
+def test_unique_errors_follow_parse_reasons_and_touch_only_repeated_rows(
+    project_dir: Callable[..., Path],
+) -> None:
+    # unique is judged after the other rules, on the finished rows (rules.compared): the
+    # reasons still read parse first, then the rules in the contract's order
+    contract = {
+        **CONTRACT,
+        "id": "codes",
+        "schema": [
+            {
+                "name": "codes",
+                "properties": [
+                    {"name": "id", "physicalType": "int64", "primaryKey": True},
+                    {
+                        "name": "code",
+                        "physicalType": "string",
+                        "quality": [
+                            {"rule": "unique", "severity": "error"},
+                            {"rule": "regex", "pattern": "[A-Z]+", "severity": "error"},
+                        ],
+                    },
+                    {
+                        "name": "amount",
+                        "physicalType": "float64",
+                        "quality": [
+                            {"rule": "range", "mustBeBetween": [0, 9], "severity": "error"}
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    pipe = orders_pipeline(
+        name="codes",
+        contract="codes",
+        transform={},
+        extract={"source": "files", "path": "data/*.csv", "format": "csv"},
+        quality_gates={"max_quarantine_ratio": 1.0},
+    )
+    root = project_dir(contracts={"codes": contract}, pipelines={"codes": pipe})
+    (root / "data").mkdir()
+    (root / "data/codes.csv").write_text(
+        "id,code,amount\n1,AB,1\n2,x1,oops\n3,x1,12\n4,CD,2\n5,EF,3\n"
+    )
+    assert main(["run", "--project", str(root), "codes"]) == 0
+    held = {r["id"]: r["_reasons"] for r in table_rows(root / "lake/quarantine/codes")}
+    assert held == {
+        2: ["parse: column amount, value 'oops' (line 3)", "code.unique", "code.regex"],
+        3: ["code.unique", "code.regex", "amount.range"],
+    }
+    assert sorted(r["id"] for r in table_rows(root / "lake/silver/codes")) == [1, 4, 5]
 
 
 def ev(event_id: int, d: int, grp: str, amount: int) -> tuple[Any, ...]:

@@ -330,6 +330,8 @@ class DuckDBSession:
                 hint="check transform.derived SQL and the contract's check conditions",
             ):
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {FLAGGED} AS {plan.flagged()}")
+                for statement in plan.compared():
+                    con.execute(statement)
         finally:
             con.unregister("input")
         self.refit()

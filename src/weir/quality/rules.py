@@ -34,6 +34,10 @@ class RowRule:
     on_digests: bool = False
     """The verdict is the same on salted digests of the columns as on their values (null,
     repeated): the rule need not see a PII column's raw value (transform/boundary.py)."""
+    compares_rows: bool = False
+    """The violation compares the row with the others (``unique``): it reads them as the
+    relation ``derived``. Such rules can be judged after the rows are all made
+    (:meth:`CompiledChecks.compared`) instead of in the projection that makes them."""
 
     @property
     def flag_column(self) -> str:
@@ -73,16 +77,52 @@ class CompiledChecks:
     table: tuple[TableRule, ...]
     context: tuple[ContextRule, ...] = ()
 
-    def flag_columns(self) -> str:
-        """Select-list items adding ``_errors``, ``dq_flags`` and ``_infos`` lists."""
-        return ", ".join(f"{self._flags(sev)} AS {name}" for sev, name in FLAG_COLUMNS.items())
+    def flag_columns(self, *, comparing: bool = True) -> str:
+        """Select-list items adding ``_errors``, ``dq_flags`` and ``_infos`` lists; without
+        the rules that compare rows unless ``comparing`` (:meth:`compared` adds them)."""
+        return ", ".join(
+            f"{self._flags(sev, comparing)} AS {name}" for sev, name in FLAG_COLUMNS.items()
+        )
 
-    def _flags(self, severity: str) -> str:
-        rules = [r for r in self.row if r.severity == severity]
+    def _flags(self, severity: str, comparing: bool) -> str:
+        rules = [
+            r for r in self.row if r.severity == severity and (comparing or not r.compares_rows)
+        ]
         if not rules:
             return "CAST([] AS VARCHAR[])"
         items = ", ".join(f"CASE WHEN ({r.violation}) THEN {literal(r.name)} END" for r in rules)
         return f"list_filter([{items}], lambda x: x IS NOT NULL)"
+
+    def compared(self, table: str, rows: str, scope: str = "TRUE") -> list[str]:
+        """UPDATEs adding the verdicts of the rules that compare rows to ``table``, made with
+        ``flag_columns(comparing=False)``: one per rule, touching only the rows that break
+        it (usually none), so the comparison is one semi-join over a finished table — far
+        cheaper than over the projection that makes it, which DuckDB would first have to
+        materialise (bench (g)). ``rows``: what the rules compare (their ``derived``);
+        ``scope``: the rows of ``table`` they judge.
+
+        A list is rebuilt in rule order, entries that are no rule's (a source's parse
+        reasons) first, so it reads as if the projection had made it."""
+        statements = []
+        for rule in (r for r in self.row if r.compares_rows):
+            column = rule.flag_column
+            rules = [r for r in self.row if r.severity == rule.severity]
+            names = ", ".join(literal(r.name) for r in rules)
+            items = ", ".join(
+                f"{literal(r.name)}"
+                if r is rule
+                else f"CASE WHEN list_contains({column}, {literal(r.name)}) THEN {literal(r.name)} END"
+                for r in rules
+            )
+            rebuilt = (
+                f"list_concat(list_filter({column}, lambda e: e NOT IN ({names})), "
+                f"list_filter([{items}], lambda x: x IS NOT NULL))"
+            )
+            statements.append(
+                f"WITH derived AS ({rows}) UPDATE {table} SET {column} = {rebuilt} "
+                f"WHERE ({scope}) AND ({rule.violation})"
+            )
+        return statements
 
     def failure_counts(self) -> str:
         """One aggregate row: failing-row count per row rule, then each table rule's verdict

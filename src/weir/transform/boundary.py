@@ -22,7 +22,7 @@ change, and a pipeline whose boundary changed says so.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pyarrow as pa
 
@@ -138,13 +138,10 @@ class Boundary:
         """``checks`` with the rules evaluated here reading their verdict from ``_pii_flags``."""
         here = {r.name for r in self.rules}
         row = tuple(
-            RowRule(
-                r.name,
-                r.severity,
-                f"list_contains(coalesce({ident(PII_FLAGS)}, []), {literal(r.name)})",
-                r.columns,
-                r.kind,
-                r.on_digests,
+            replace(
+                r,
+                violation=f"list_contains(coalesce({ident(PII_FLAGS)}, []), {literal(r.name)})",
+                compares_rows=False,
             )
             if r.name in here
             else r

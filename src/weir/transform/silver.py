@@ -1,7 +1,8 @@
 """The SQL that turns one bronze batch into silver and quarantine rows, in one scan.
 
 ``flagged`` is built once per batch from the ``input`` relation: renamed and typed per
-contract, derived columns added, and every row rule evaluated in the same projection. The
+contract, derived columns added, and every row rule evaluated in the same projection — but
+the rules comparing rows (``unique``), judged on the finished table (``compared``). The
 silver and quarantine selects then read that one materialised result.
 """
 
@@ -25,6 +26,8 @@ from weir.transform.boundary import PII_FLAGS, Boundary
 META = layout.INGEST_NAMES
 CHANGE_REQUIRED = (layout.OP.name, layout.LSN.name)
 """Change-event columns every event needs (implicit error-level ``<column>.required``)."""
+_UPSERT = f"_op IN ({', '.join(literal(op) for op in layout.UPSERTS)}) OR _op IS NULL"
+"""The change events whose images the rules judge (insert, update, snapshot)."""
 
 
 @dataclass(frozen=True)
@@ -90,19 +93,14 @@ class SilverSql:
             if d.name not in at_boundary
         ]
         derived_sql = ", " + ", ".join(derived) if derived else ""
+        # the rules comparing rows (unique) are judged on the finished table (compared())
         flagged = (
             f"WITH renamed AS (SELECT {', '.join(renamed)} FROM input), "
             f"derived AS (SELECT *{derived_sql} FROM renamed) "
-            f"SELECT *, {self.checks.flag_columns()} FROM derived"
+            f"SELECT *, {self.checks.flag_columns(comparing=False)} FROM derived"
         )
         if self.changes:
-            # rules comparing rows (unique) read ``derived``: the images the batch upserts
-            flagged = self._events_only(
-                f"WITH renamed AS (SELECT {', '.join(renamed)} FROM input), "
-                f"events AS (SELECT *{derived_sql} FROM renamed), "
-                f"derived AS ({self._compared_images('events')}) "
-                f"SELECT *, {self.checks.flag_columns()} FROM events"
-            )
+            flagged = self._events_only(flagged)
         if not self.parsed:
             return flagged
         # the source's parse reasons come first among a row's errors
@@ -112,11 +110,18 @@ class SilverSql:
             f"list_concat(coalesce({errors}, []), _errors) AS _errors FROM ({flagged})"
         )
 
+    def compared(self) -> list[str]:
+        """The statements that add the verdicts of the rules comparing rows (``unique``) to
+        ``flagged`` once it is made. Change events: they judge the images that are
+        upserted, each key's last (``_compared_images``)."""
+        if not self.changes:
+            return self.checks.compared("flagged", "SELECT * FROM flagged")
+        return self.checks.compared("flagged", self._compared_images("flagged"), _UPSERT)
+
     def _events_only(self, flagged: str) -> str:
         """Change events: the rules judge the images that are upserted (insert, update,
         snapshot). A delete is held back only without its key (it could not be applied), a
         truncate never; either without its operation or position."""
-        upsert = f"_op IN ({', '.join(literal(op) for op in layout.UPSERTS)}) OR _op IS NULL"
         kept = [f"{c}.required" for c in CHANGE_REQUIRED]
         keyed = [*kept, *(f"{k}.required" for k in self.pipeline.keys)]
 
@@ -126,10 +131,10 @@ class SilverSql:
         none = "CAST([] AS VARCHAR[])"
         return (
             "SELECT * EXCLUDE (_errors, dq_flags, _infos), "
-            f"CASE WHEN {upsert} THEN _errors WHEN _op = 'delete' THEN {only(keyed)} "
+            f"CASE WHEN {_UPSERT} THEN _errors WHEN _op = 'delete' THEN {only(keyed)} "
             f"ELSE {only(kept)} END AS _errors, "
-            f"CASE WHEN {upsert} THEN dq_flags ELSE {none} END AS dq_flags, "
-            f"CASE WHEN {upsert} THEN _infos ELSE {none} END AS _infos FROM ({flagged})"
+            f"CASE WHEN {_UPSERT} THEN dq_flags ELSE {none} END AS dq_flags, "
+            f"CASE WHEN {_UPSERT} THEN _infos ELSE {none} END AS _infos FROM ({flagged})"
         )
 
     def images(self) -> str:

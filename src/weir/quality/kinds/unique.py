@@ -16,7 +16,7 @@ class Unique(Kind):
 
     def compile(self, q: Quality, name: str, columns: tuple[str, ...]) -> RowRule:
         # a semi-join against the repeated values (cheaper than a window over every row);
-        # ``derived`` is the relation the flag projection reads (transform/silver.py)
+        # ``derived``: the rows compared (transform/silver.py, quality/runner.py)
         keys = ", ".join(ident(c) for c in columns)
         value = keys if len(columns) == 1 else f"row({keys})"
         present = " AND ".join(f"{ident(c)} IS NOT NULL" for c in columns)
@@ -24,4 +24,6 @@ class Unique(Kind):
             f"{present} AND {value} IN (SELECT {value} FROM derived WHERE {present} "
             "GROUP BY ALL HAVING count(*) > 1)"
         )
-        return RowRule(name, q.severity, violation, columns, self.name, self.on_digests)
+        return RowRule(
+            name, q.severity, violation, columns, self.name, self.on_digests, compares_rows=True
+        )
