@@ -165,7 +165,7 @@ class Session(Protocol):
 
     def share_memory(self, share: float) -> None:
         """Use ``share`` of the project's memory setting from now on (1.0: all of it), while
-        something else in the process needs memory too (a bronze write beside the transform).
+        something else in the process needs memory too (a delta-rs write the engine streams to).
         Best effort: an engine that cannot shrink to it yet keeps what it has."""
 
     def close(self) -> None: ...

@@ -18,8 +18,7 @@ import functools
 import json
 import shutil
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -217,29 +216,12 @@ class PipelineRun(NodeRun):
         if self.full_refresh:  # silver is rebuilt from all of bronze next
             self._write_bronze(staged, commit, watermark)
             return
-        # The bronze write runs beside the silver transform; silver and quarantine commit
-        # only after bronze has (``wait_bronze``), so commits keep their order. Meanwhile the
-        # engine leaves half its memory to the bronze writer (bench (d)).
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="weir-bronze") as pool:
-            self.session.share_memory(0.5)
-            bronze = pool.submit(self._write_bronze, staged, commit, watermark)
-
-            def wait_bronze() -> None:
-                bronze.result()
-                self.session.share_memory(1.0)
-
-            try:
-                with self._waiting(batch):
-                    self._silver(
-                        batch, staged.reader(), expected_rows=staged.rows, wait_bronze=wait_bronze
-                    )
-            finally:
-                self.session.share_memory(1.0)
-                try:
-                    bronze.result()
-                except WeirError:
-                    self.enter("bronze")  # it ran beside the transform: say which failed
-                    raise
+        # Bronze first, then the transform: on two cores each is CPU-bound, and beside each
+        # other they only contended (5M rows: 9.5 s together against 4.6 + 2.6 s one after
+        # the other; bench/RESULTS.md, 2026-12-03).
+        self._write_bronze(staged, commit, watermark)
+        with self._waiting(batch):
+            self._silver(batch, staged.reader(), expected_rows=staged.rows)
 
     @contextmanager
     def _waiting(self, batch: int) -> Iterator[None]:
@@ -547,7 +529,6 @@ class PipelineRun(NodeRun):
         reader: pa.RecordBatchReader,
         *,
         expected_rows: int | None,
-        wait_bronze: Callable[[], object] = lambda: None,
         at: str | None = None,
     ) -> None:
         """Transform one batch, quarantine its failing rows and load the rest into silver.
@@ -566,7 +547,6 @@ class PipelineRun(NodeRun):
                     f"batch {batch}: staged {expected_rows} rows but transformed {total}"
                 )
             self._gate(batch, total, errors)
-            wait_bronze()
             commit = Commit(
                 self.app_id,
                 batch,

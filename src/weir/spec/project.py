@@ -156,10 +156,10 @@ class ProjectSpec(Strict):
     pii_salt_env: str = "WEIR_PII_SALT"
     """Environment variable holding the salt for hashing PII columns."""
     duckdb_memory_limit: str = "256MB"
-    """DuckDB's share of memory, per connection; it spills to .weir/tmp beyond this. While
-    bronze is written beside the transform it keeps to half of it, and to an eighth while a
-    batch streams into a plain write (weir.engine.base.Session.share_memory), though never
-    below what scanning the batch's spilled rows needs. Peak RSS of a
+    """DuckDB's share of memory, per connection; it spills to .weir/tmp beyond this. While a
+    batch streams into a plain write it keeps to an eighth of it
+    (weir.engine.base.Session.share_memory), though never below what scanning the batch's
+    spilled rows needs. Peak RSS of a
     CSV load into bronze + silver (bench (d), bench/RESULTS.md): 1M rows ~500 MB, 10.5M rows
     ~755 MB."""
     threads: int = Field(default=2, ge=1, le=MAX_THREADS)
