@@ -225,6 +225,40 @@ def test_unique_errors_follow_parse_reasons_and_touch_only_repeated_rows(
     assert sorted(r["id"] for r in table_rows(root / "lake/silver/codes")) == [1, 4, 5]
 
 
+@pytest.mark.parametrize("unique_on", ["code", "id"])
+def test_a_passing_unique_rule_off_the_key_does_not_stop_the_latest_row_per_key(
+    project_dir: Callable[..., Path], unique_on: str
+) -> None:
+    # a passing unique over key columns spares counting the distinct keys; over other
+    # columns (code: passes though ids repeat) it must not, nor when it fails (id)
+    columns = [
+        {"name": "id", "physicalType": "int64", "primaryKey": True},
+        {"name": "code", "physicalType": "string"},
+        {"name": "n", "physicalType": "int64"},
+    ]
+    for column in columns:
+        if column["name"] == unique_on:
+            column["quality"] = [{"rule": "unique", "severity": "warn"}]
+    contract = {**CONTRACT, "id": "codes", "schema": [{"name": "codes", "properties": columns}]}
+    pipe = orders_pipeline(
+        name="codes",
+        contract="codes",
+        transform={"dedupe_order_by": "n"},
+        extract={"source": "files", "path": "data/*.csv", "format": "csv"},
+    )
+    root = project_dir(contracts={"codes": contract}, pipelines={"codes": pipe})
+    (root / "data").mkdir()
+    (root / "data/codes.csv").write_text("id,code,n\n1,a,1\n2,b,1\n1,c,2\n")
+    project = load_project(root)
+    record = PipelineRun(project, project.pipeline("codes")).execute()
+    assert record.status == "success", record.error_message
+    [check] = [c for c in record.checks if c.kind == "unique"]
+    assert check.passed == (unique_on == "code")
+    assert record.rows_superseded == 1 and record.rows_loaded == 3
+    rows = {r["id"]: r["code"] for r in table_rows(root / "lake/silver/codes")}
+    assert rows == {1: "c", 2: "b"}
+
+
 def ev(event_id: int, d: int, grp: str, amount: int) -> tuple[Any, ...]:
     return (event_id, day(d), grp, amount, at(d))
 

@@ -601,7 +601,9 @@ class PipelineRun(NodeRun):
         keys = self.pipeline.keys
         changes = self._changes()
         # change events: the apply counts the events a later one of their key superseded
-        superseded = valid - flagged.distinct_keys() if keys and changes is None else 0
+        superseded = 0
+        if keys and changes is None and not self._keys_distinct(batch):
+            superseded = valid - flagged.distinct_keys()
         if silver.applied(self.app_id) >= batch:
             return valid - superseded, superseded, 0
         self.progress(
@@ -656,6 +658,17 @@ class PipelineRun(NodeRun):
         self.record.warnings += [f"batch {batch}: {w}" for w in scd2.warnings(metrics, pii)]
         late = int(metrics.get("num_source_rows_late", 0))
         return written - late, superseded, late
+
+    def _keys_distinct(self, batch: int) -> bool:
+        """Whether the batch's checks already showed that no key repeats among its valid
+        rows: a passing ``unique`` over key columns (valid rows have all of them: keys are
+        ``required``), so counting the distinct keys again is not needed."""
+        keys = set(self.pipeline.keys)
+        return any(
+            c.kind == "unique" and c.batch == batch and c.passed and set(c.columns) <= keys
+            for c in self.record.checks
+            if c.columns
+        )
 
     def _changes(self) -> ChangeLoad | None:
         """How this pipeline's change events load; None: its source yields rows."""
