@@ -217,8 +217,8 @@ class PipelineRun(NodeRun):
             self._write_bronze(staged, commit, watermark)
             return
         # Bronze first, then the transform: on two cores each is CPU-bound, and beside each
-        # other they only contended (5M rows: 9.5 s together against 4.6 + 2.6 s one after
-        # the other; bench/RESULTS.md, 2026-12-03).
+        # other they only contended (5M rows: 8.7-9.5 s together against 4.4-4.6 s and then
+        # 2.1-2.7 s; bench/RESULTS.md, 2026-12-03).
         self._write_bronze(staged, commit, watermark)
         with self._waiting(batch):
             self._silver(batch, staged.reader(), expected_rows=staged.rows)
