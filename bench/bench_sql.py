@@ -7,6 +7,11 @@ silver table), its peak RSS sampled. The floor is the same driver (ADBC, binary 
 (SELECT …) TO STDOUT``) reading the same columns of the same table into Arrow, nothing else,
 in the same run. Target: weir ≥ 0.6× the floor's rows/s.
 
+What any loader that keeps bronze and silver must spend is measured too, in the same run: the
+ceiling streams the floor's read straight into one Delta table with weir's writer settings,
+then writes the same rows to a second table, with no typing, hashing, checks or merge. Its
+rows/s against the floor bounds what the target can be on this machine.
+
 The driver comparison behind choosing ADBC reads the same table with ADBC, psycopg's binary
 COPY (raw chunks, and parsed to Python rows) and psycopg's server-side cursor fetching
 Python tuples, capped at 1M rows so that the Python-object readers stay within memory.
@@ -59,19 +64,25 @@ def run(scale: float, root: Path, say: Say, repeats: int = 2) -> Result:
         with cluster.connect() as con:
             con.execute(TABLE.replace("ROWS", str(int(rows))))
             con.execute("VACUUM ANALYZE orders")
-        floors, weirs, peaks, reads = [], [], [], []
+        floors, weirs, peaks, reads, ceilings = [], [], [], [], []
         for n in range(repeats):  # interleaved: the floor, then weir into a fresh project
             floors.append(_floor(cluster, f"SELECT {COLUMNS} FROM orders"))
+            ceilings.append(_ceiling(cluster, root / f"ceiling{n}"))
             reads.append(_source_read(cluster))
             seconds, peak, record = _weir(cluster, root / f"sql{n}")
             weirs.append(seconds)
             peaks.append(peak)
-            say(f"(g) repeat {n + 1}: floor {floors[-1]:.2f}s, weir {seconds:.2f}s, {peak:,.0f} MB")
+            say(
+                f"(g) repeat {n + 1}: floor {floors[-1]:.2f}s, ceiling {sum(ceilings[-1]):.2f}s, "
+                f"weir {seconds:.2f}s, {peak:,.0f} MB"
+            )
         drivers = _drivers(cluster, min(rows, 1_000_000))
     finally:
         cluster.stop()
     floor_s, weir_s = statistics.median(floors), statistics.median(weirs)
     ratio = floor_s / weir_s
+    streamed = statistics.median(c[0] for c in ceilings)
+    second = statistics.median(c[1] for c in ceilings)
     return Result(
         benchmark=f"(g) sql full extract -> bronze+silver, {rows / 1e6:g}M rows",
         weir=f"{weir_s:.2f} s = {rows / weir_s / 1000:,.0f}k rows/s",
@@ -87,6 +98,10 @@ def run(scale: float, root: Path, say: Say, repeats: int = 2) -> Result:
             f"{rows / statistics.median(reads) / 1000:,.0f}k rows/s = "
             f"{statistics.median(reads) and floor_s / statistics.median(reads):.2f}x the floor; "
             "the rest of the run is staging, the PII boundary, bronze, the checks and the merge",
+            f"ceiling, the same rows with nothing done to them: read streamed into one Delta table "
+            f"{streamed:.2f}s ({floor_s / streamed:.2f}x the floor), then written to a second "
+            f"{second:.2f}s: both tables {floor_s / (streamed + second):.2f}x the floor "
+            f"(runs: {', '.join(f'{a:.2f}+{b:.2f}s' for a, b in ceilings)})",
             f"peak RSS of the weir run: {max(peaks):,.0f} MB (chunk_rows 100000)",
             f"run record: rows_extracted={record['rows_extracted']:,} "
             f"rows_loaded={record['rows_loaded']:,}",
@@ -105,6 +120,32 @@ def _floor(cluster: Cluster, sql: str) -> float:
         count = sum(batch.num_rows for batch in cur.fetch_record_batch())
     assert count > 0
     return time.perf_counter() - start
+
+
+def _ceiling(cluster: Cluster, where: Path) -> tuple[float, float]:
+    """Seconds to stream the floor's read into one Delta table, then to write the same rows
+    to a second one: what storing the rows as bronze and silver costs at least."""
+    import shutil
+
+    import adbc_driver_postgresql.dbapi as dbapi
+    from deltalake import DeltaTable, write_deltalake
+
+    from weir.lake.table import WRITER
+
+    shutil.rmtree(where, ignore_errors=True)
+    start = time.perf_counter()
+    with dbapi.connect(cluster.url()) as con, con.cursor() as cur:
+        cur.execute(f"SELECT {COLUMNS} FROM orders")
+        reader = cur.fetch_record_batch()
+        write_deltalake(str(where / "one"), reader, mode="append", writer_properties=WRITER)
+    streamed = time.perf_counter() - start
+    rows = DeltaTable(str(where / "one")).to_pyarrow_table()
+    start = time.perf_counter()
+    write_deltalake(str(where / "two"), rows.to_reader(), mode="append", writer_properties=WRITER)
+    second = time.perf_counter() - start
+    del rows
+    shutil.rmtree(where, ignore_errors=True)
+    return streamed, second
 
 
 def _source_read(cluster: Cluster) -> float:

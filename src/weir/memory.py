@@ -8,8 +8,16 @@ with allocators of their own, cannot reuse. Three settings bound that:
 
 - input batches of at most :data:`WRITE_BATCH_ROWS` rows (:func:`small_batches`);
 - a channel of 2 batches (``DELTARS_WRITER_BATCH_CHANNEL_SIZE``, read at delta-rs's first write);
-- freed pages returned at once (``_RJEM_MALLOC_CONF``, read when delta-rs is loaded, so
-  :func:`native_defaults` runs when ``weir`` is imported, before anything imports deltalake).
+- freed pages returned to the system after 250 ms instead of jemalloc's 10 s
+  (``_RJEM_MALLOC_CONF``, read when delta-rs is loaded, so :func:`native_defaults` runs when
+  ``weir`` is imported, before anything imports deltalake).
+
+The decay is a trade between memory and system time. Returning pages at once (a decay of 0,
+weir's setting until 2026-12-03) kept bench (d)'s peak lowest, but delta-rs frees and
+allocates large buffers all through a write, so each reused page came back as a page fault:
+about 1.8M of them (4 s of system time) for a 5M-row silver write. At 250 ms the same write faults
+0.5M times and takes 30 % less, and (d)'s 1M-row peak stays at 587 MB (586 MB at 0, 620 MB at
+1 s): bench/RESULTS.md, "jemalloc's decay".
 
 Each is a default: a value already set in the environment wins.
 """
@@ -28,7 +36,7 @@ WRITE_BATCH_ROWS = 16_384
 
 NATIVE_DEFAULTS = {
     "DELTARS_WRITER_BATCH_CHANNEL_SIZE": "2",
-    "_RJEM_MALLOC_CONF": "dirty_decay_ms:0,muzzy_decay_ms:0",
+    "_RJEM_MALLOC_CONF": "dirty_decay_ms:250,muzzy_decay_ms:0",
 }
 
 
