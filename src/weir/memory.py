@@ -15,9 +15,9 @@ with allocators of their own, cannot reuse. Three settings bound that:
 The decay is a trade between memory and system time. Returning pages at once (a decay of 0,
 weir's setting until 2026-12-03) kept bench (d)'s peak lowest, but delta-rs frees and
 allocates large buffers all through a write, so each reused page came back as a page fault:
-about 1.8M of them (4 s of system time) for a 5M-row silver write. At 250 ms the same write faults
-0.5M times and takes 30 % less, and (d)'s 1M-row peak stays at 587 MB (586 MB at 0, 620 MB at
-1 s): bench/RESULTS.md, "jemalloc's decay".
+1.8M of them, 6.6 s of system time, for a 5M-row silver write. At 250 ms the same write
+faults 0.5M times (3.1–3.3 s) and takes 27–29 % less wall time, and (d)'s 1M-row peak stays
+at 587 MB (586 MB at 0, 620 MB at 1 s): bench/RESULTS.md, "jemalloc's decay".
 
 Each is a default: a value already set in the environment wins.
 """
